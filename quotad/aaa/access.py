@@ -1,0 +1,193 @@
+"""Access-Request → credentials → line → quota.attach → policy → Access-Accept / Access-Reject.
+
+The order of checks, each with its own reject reason (counted, logged at info, and told to the
+gateway in Reply-Message):
+  R-1 unknown APN (Called-Station-Id) · wrong user or password (PAP or CHAP)
+  R-4 roaming (3GPP-SGSN-MCC-MNC not a home network of the APN)
+  R-2 unknown SIM (by 3GPP-IMSI, else Calling-Station-Id)
+  R-3 line not active (suspended, card replaced, terminated)
+A Redis failure sends no answer at all: the gateway retries, and nothing half-done is acknowledged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from quotad import log, metrics
+from quotad.aaa import classattr
+from quotad.aaa.profiles import EncodedProfile
+from quotad.aaa.values import ipv4_bytes, ipv4_text, text
+from quotad.config import ApnSettings
+from quotad.policy.decide import decide_speed, profile_name
+from quotad.policy.plans import PlanCatalog
+from quotad.quota.model import AttachRequest, AttachResult, LineRef
+from quotad.quota.store import QuotaStore
+from quotad.radius import packet as rp
+from quotad.radius.clients import Client
+
+_log = log.get("quotad.access")
+
+SERVICE_TYPE_AUTHORIZE_ONLY = 17
+
+REJECT_TEXT = {
+    "unknown_apn": "Unknown APN",
+    "bad_credentials": "Authentication failed",
+    "roaming": "Roaming is not allowed on this APN",
+    "unknown_sim": "Unknown SIM",
+    "suspended": "Line is suspended",
+    "card-replaced": "SIM card has been replaced",
+    "terminated": "Line is terminated",
+    "identity-unverified": "Identity not verified",
+    "unknown": "Line is not active",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Apn:
+    name: str
+    user: bytes
+    password: bytes
+    home_networks: frozenset[bytes]
+    timers: bytes  # pre-encoded Session-Timeout, Idle-Timeout, Acct-Interim-Interval
+
+    @classmethod
+    def from_settings(cls, s: ApnSettings) -> Apn:
+        timers = (
+            rp.attr_int(rp.SESSION_TIMEOUT, s.session_timeout)
+            + rp.attr_int(rp.IDLE_TIMEOUT, s.idle_timeout)
+            + rp.attr_int(rp.ACCT_INTERIM_INTERVAL, s.interim_interval)
+        )
+        return cls(
+            s.name.lower(), s.user.encode(), str(s.password).encode(),
+            frozenset(n.encode() for n in s.home_networks), timers,
+        )
+
+
+def granted_attr(held: int) -> bytes:
+    """Quotad-Granted-Octets (integer64): what the SIM may use before it must ask again."""
+    return rp.attr_vsa(rp.VENDOR_QUOTAD, 1, max(held, 0).to_bytes(8, "big"))
+
+
+class AccessHandler:
+    def __init__(
+        self,
+        apns: list[Apn],
+        store: QuotaStore,
+        catalog: PlanCatalog,
+        profiles: dict[str, EncodedProfile],
+        now: Callable[[], float],
+    ):
+        self.apns = {apn.name: apn for apn in apns}
+        self.store = store
+        self.catalog = catalog
+        self.profiles = profiles
+        self.now = now
+        self._accepts = metrics.RADIUS_REQUESTS.labels("access", "accept")
+        self._rejects = metrics.RADIUS_REQUESTS.labels("access", "reject")
+        self._redis_errors = metrics.REDIS_ERRORS.labels("attach")
+        self._reject_counters = {r: metrics.RADIUS_REJECTS.labels(r) for r in REJECT_TEXT}
+
+    async def handle(self, pkt: rp.Packet, client: Client) -> bytes | None:
+        apn = self._apn(pkt)
+        if apn is None:
+            return self._reject(pkt, client, "unknown_apn")
+        if not self._credentials_ok(pkt, client, apn):
+            return self._reject(pkt, client, "bad_credentials")
+        visited = pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_SGSN_MCC_MNC)
+        if visited is not None and apn.home_networks and visited not in apn.home_networks:
+            return self._reject(pkt, client, "roaming")
+        try:
+            return await self._authorize(pkt, client, apn)
+        except RedisError as exc:
+            self._redis_errors.inc()
+            _log.warning("redis_error", op="attach", error=type(exc).__name__)
+            return None
+
+    def _apn(self, pkt: rp.Packet) -> Apn | None:
+        called = pkt.get(rp.CALLED_STATION_ID)
+        if called is None:
+            return None
+        return self.apns.get(called.decode("utf-8", "replace").lower())
+
+    def _credentials_ok(self, pkt: rp.Packet, client: Client, apn: Apn) -> bool:
+        if pkt.get(rp.USER_NAME) != apn.user:
+            return False
+        hidden = pkt.get(rp.USER_PASSWORD)
+        if hidden is not None:
+            try:
+                return rp.decrypt_password(hidden, client.secret, pkt.authenticator) == apn.password
+            except rp.PacketError:
+                return False
+        chap = pkt.get(rp.CHAP_PASSWORD)
+        if chap is not None:
+            challenge = pkt.get(rp.CHAP_CHALLENGE) or pkt.authenticator
+            return rp.check_chap(chap, challenge, apn.password)
+        return False
+
+    async def _authorize(self, pkt: rp.Packet, client: Client, apn: Apn) -> bytes:
+        imsi = text(pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI))
+        msisdn = pkt.get_str(rp.CALLING_STATION_ID)
+        ref = await self.store.find_line(imsi, msisdn)
+        if ref is None:
+            return self._reject(pkt, client, "unknown_sim")
+        session_id = pkt.get_str(rp.ACCT_SESSION_ID) or os.urandom(8).hex()
+        nas_ip = pkt.get(rp.NAS_IP_ADDRESS)
+        request = AttachRequest(
+            ref=ref,
+            imsi=imsi,
+            session_id=session_id,
+            nas_ip=ipv4_text(nas_ip),
+            now=self.now(),
+            reauth=pkt.get_int(rp.SERVICE_TYPE) == SERVICE_TYPE_AUTHORIZE_ONLY,
+        )
+        result = await self.store.attach(request)
+        if not result.ok or result.facts is None:
+            return self._reject(pkt, client, result.reason or "unknown")
+        profile = await self._settle_speed(ref, result, rp.tgpp_rat_type(pkt))
+        return self._accept(pkt, client, apn, ref, session_id, result, profile)
+
+    async def _settle_speed(self, ref: LineRef, result: AttachResult, rat: int | None) -> EncodedProfile:
+        facts = result.facts
+        assert facts is not None
+        speed = decide_speed(facts, self.catalog.get(facts.plan))
+        if speed != facts.speed and await self.store.set_speed(ref, facts.speed, speed):
+            metrics.SPEED_CHANGES.labels(speed).inc()
+        if result.granted:
+            metrics.SLICES.inc()
+            metrics.SLICE_BYTES.inc(result.granted)
+        return self.profiles[profile_name(speed, rat)]
+
+    def _accept(
+        self, pkt: rp.Packet, client: Client, apn: Apn, ref: LineRef, session_id: str,
+        result: AttachResult, profile: EncodedProfile,
+    ) -> bytes:
+        assert result.facts is not None
+        attrs = [
+            apn.timers,
+            rp.attr(rp.CLASS, classattr.encode(ref.contract_id, ref.msisdn, session_id)),
+            profile.attributes,
+            granted_attr(result.facts.held),
+        ]
+        if result.framed_ip:
+            attrs.append(rp.attr(rp.FRAMED_IP_ADDRESS, ipv4_bytes(result.framed_ip)))
+        self._accepts.inc()
+        return rp.encode_response(
+            rp.ACCESS_ACCEPT, pkt.identifier, pkt.authenticator, client.secret, b"".join(attrs),
+            pkt.get_all(rp.PROXY_STATE),
+        )
+
+    def _reject(self, pkt: rp.Packet, client: Client, reason: str) -> bytes:
+        self._rejects.inc()
+        self._reject_counters.get(reason, self._reject_counters["unknown"]).inc()
+        _log.info("access_reject", reason=reason, client=client.name)
+        message = REJECT_TEXT.get(reason, REJECT_TEXT["unknown"]).encode()
+        return rp.encode_response(
+            rp.ACCESS_REJECT, pkt.identifier, pkt.authenticator, client.secret,
+            rp.attr(rp.REPLY_MESSAGE, message), pkt.get_all(rp.PROXY_STATE),
+        )
+
+

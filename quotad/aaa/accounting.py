@@ -1,0 +1,120 @@
+"""Accounting-Request → usage → quota.account → policy → Accounting-Response.
+
+The line comes from the Class attribute quotad put in the Access-Accept; without it (a gateway
+that does not echo Class), from 3GPP-IMSI or Calling-Station-Id. The response is sent only once
+the report is stored in Redis (R-71): on a Redis failure nothing is sent and the gateway retries;
+the store counts each report once whatever the retries (cumulative counters per session).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from redis.exceptions import RedisError
+
+from quotad import log, metrics
+from quotad.aaa import classattr
+from quotad.aaa.values import ipv4_text, text
+from quotad.policy.decide import decide_speed
+from quotad.policy.plans import PlanCatalog
+from quotad.quota.model import AccountingReport, AccountResult, LineRef
+from quotad.quota.store import QuotaStore
+from quotad.radius import packet as rp
+from quotad.radius.clients import Client
+
+_log = log.get("quotad.accounting")
+
+STATUS_START, STATUS_STOP, STATUS_INTERIM, STATUS_ON, STATUS_OFF = 1, 2, 3, 7, 8
+
+# Called after a line's speed class changed (the CoA sender, wired in by the app).
+SpeedListener = Callable[[LineRef, str, str], Awaitable[None]]
+
+
+class AccountingHandler:
+    def __init__(
+        self,
+        store: QuotaStore,
+        catalog: PlanCatalog,
+        now: Callable[[], float],
+        on_speed_change: SpeedListener | None = None,
+    ):
+        self.store = store
+        self.catalog = catalog
+        self.now = now
+        self.on_speed_change = on_speed_change
+        self._stored = metrics.RADIUS_REQUESTS.labels("accounting", "stored")
+        self._unknown = metrics.RADIUS_REQUESTS.labels("accounting", "unknown_line")
+        self._nas = metrics.RADIUS_REQUESTS.labels("accounting", "nas_on_off")
+        self._redis_errors = metrics.REDIS_ERRORS.labels("account")
+        self._octets = {k: metrics.ACCOUNTING_OCTETS.labels(k) for k in ("debited", "low", "overrun")}
+
+    async def handle(self, pkt: rp.Packet, client: Client) -> bytes | None:
+        status = pkt.get_int(rp.ACCT_STATUS_TYPE)
+        try:
+            if status in (STATUS_ON, STATUS_OFF):
+                # The gateway restarted: its sessions are gone. Leases lapse on their own (R-5).
+                self._nas.inc()
+            else:
+                await self._account(pkt, status or 0)
+        except RedisError as exc:
+            self._redis_errors.inc()
+            _log.warning("redis_error", op="account", error=type(exc).__name__)
+            return None
+        return rp.encode_response(
+            rp.ACCOUNTING_RESPONSE, pkt.identifier, pkt.authenticator, client.secret, b"",
+            pkt.get_all(rp.PROXY_STATE), message_authenticator=False,
+        )
+
+    async def _account(self, pkt: rp.Packet, status: int) -> None:
+        info = classattr.decode(pkt.get(rp.CLASS))
+        session_id = pkt.get_str(rp.ACCT_SESSION_ID) or (info.session_id if info else "")
+        if info is not None:
+            ref: LineRef | None = LineRef(info.contract_id, info.msisdn)
+        else:
+            imsi = text(pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI))
+            ref = await self.store.find_line(imsi, pkt.get_str(rp.CALLING_STATION_ID))
+        if ref is None or not session_id:
+            # Nothing to count it against: acknowledged (a retry would not help) and counted.
+            self._unknown.inc()
+            _log.info("accounting_unknown_line", has_session_id=bool(session_id))
+            return
+        report = AccountingReport(
+            ref=ref,
+            session_id=session_id,
+            status=status,
+            octets=_octets(pkt),
+            nas_ip=ipv4_text(pkt.get(rp.NAS_IP_ADDRESS)),
+            framed_ip=ipv4_text(pkt.get(rp.FRAMED_IP_ADDRESS)) or None,
+            now=self.now(),
+        )
+        result = await self.store.account(report)
+        self._stored.inc()
+        self._count(result)
+        await self._settle_speed(ref, result)
+
+    def _count(self, result: AccountResult) -> None:
+        if result.debited:
+            self._octets["debited"].inc(result.debited)
+        if result.low_added:
+            self._octets["low"].inc(result.low_added)
+        if result.overrun_added:
+            self._octets["overrun"].inc(result.overrun_added)
+        if result.granted:
+            metrics.SLICES.inc()
+            metrics.SLICE_BYTES.inc(result.granted)
+
+    async def _settle_speed(self, ref: LineRef, result: AccountResult) -> None:
+        facts = result.facts
+        speed = decide_speed(facts, self.catalog.get(facts.plan))
+        if speed == facts.speed or not await self.store.set_speed(ref, facts.speed, speed):
+            return
+        metrics.SPEED_CHANGES.labels(speed).inc()
+        if self.on_speed_change is not None:
+            await self.on_speed_change(ref, facts.speed, speed)
+
+
+def _octets(pkt: rp.Packet) -> int:
+    return rp.octets64(pkt.get_int(rp.ACCT_INPUT_OCTETS), pkt.get_int(rp.ACCT_INPUT_GIGAWORDS)) + rp.octets64(
+        pkt.get_int(rp.ACCT_OUTPUT_OCTETS), pkt.get_int(rp.ACCT_OUTPUT_GIGAWORDS)
+    )
+

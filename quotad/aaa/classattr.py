@@ -1,0 +1,33 @@
+"""The Class attribute quotad puts in every Access-Accept (RFC 2865 §5.25).
+
+The gateway echoes it in accounting, so an Accounting-Request names its contract, line and
+session without an index lookup. Format: ``quotad1;<contract-id>;<msisdn>;<session-id>``.
+Provisioning refuses ids containing ``;``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_PREFIX = b"quotad1;"
+
+
+@dataclass(frozen=True, slots=True)
+class ClassInfo:
+    contract_id: str
+    msisdn: str
+    session_id: str
+
+
+def encode(contract_id: str, msisdn: str, session_id: str) -> bytes:
+    return _PREFIX + f"{contract_id};{msisdn};{session_id}".encode()
+
+
+def decode(value: bytes | None) -> ClassInfo | None:
+    """Parse a Class value; None if absent or not ours (another server's Class is ignored)."""
+    if not value or not value.startswith(_PREFIX):
+        return None
+    parts = value[len(_PREFIX):].decode("utf-8", "replace").split(";")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        return None
+    return ClassInfo(parts[0], parts[1], parts[2])

@@ -1,0 +1,159 @@
+"""Builds the daemon from a Config and runs it: Redis (embedded or given), store, handlers,
+RADIUS listeners, the HTTP endpoint; clean shutdown on SIGTERM/SIGINT.
+
+Nothing imports this module but the CLI and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from quotad import http, log
+from quotad.aaa.access import AccessHandler, Apn
+from quotad.aaa.accounting import AccountingHandler
+from quotad.aaa.profiles import EncodedProfile, encode_profiles
+from quotad.clock import Clock, SystemClock
+from quotad.config import Config
+from quotad.policy.plans import Plan, PlanCatalog
+from quotad.quota.embedded import EmbeddedRedis
+from quotad.quota.model import QuotaSettings
+from quotad.quota.store import QuotaStore
+from quotad.radius import packet as rp
+from quotad.radius.clients import Client, ClientTable
+from quotad.radius.dictionary import Dictionary
+from quotad.radius.replycache import ReplyCache
+from quotad.radius.server import Limits, RadiusProtocol, listen
+
+_log = log.get("quotad.app")
+
+
+def catalog_from(config: Config) -> PlanCatalog:
+    return PlanCatalog(
+        {
+            name: Plan(name, p.max_lines, p.bundle_bytes, p.low_limit_3day_bytes)
+            for name, p in config.plans.items()
+        }
+    )
+
+
+def quota_settings_from(config: Config) -> QuotaSettings:
+    q = config.quota
+    return QuotaSettings(
+        slice_bytes=q.slice_bytes,
+        timezone=q.timezone,
+        coupon_unit_bytes=q.coupon_unit_bytes,
+        max_units_per_month=q.max_units_per_month,
+        ip_range=q.ip_range,
+        lease_seconds=q.lease_seconds,
+    )
+
+
+def client_table_from(config: Config) -> ClientTable:
+    return ClientTable(
+        [(c.address, Client(c.name, str(c.secret).encode(), c.coa_port)) for c in config.clients]
+    )
+
+
+def profiles_from(config: Config) -> dict[str, EncodedProfile]:
+    """Encode the speed profiles (raises ProfileError naming the bad key)."""
+    return encode_profiles(config.profiles, Dictionary.load())
+
+
+def validate(config: Config) -> None:
+    """Checks that need more than the file itself (dictionary names in profile templates)."""
+    profiles_from(config)
+
+
+@dataclass
+class Daemon:
+    config: Config
+    clock: Clock = field(default_factory=SystemClock)
+    embedded: EmbeddedRedis | None = None
+    store: QuotaStore | None = None
+    redis: aioredis.Redis | None = None
+    auth: RadiusProtocol | None = None
+    acct: RadiusProtocol | None = None
+    auth_port: int = 0
+    acct_port: int = 0
+    http_port: int = 0
+    _transports: list[asyncio.DatagramTransport] = field(default_factory=list)
+    _http: web.AppRunner | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        """Start Redis (if embedded), the store, the listeners and HTTP."""
+        cfg = self.config
+        url = cfg.redis.url or self._start_embedded()
+        self.redis = aioredis.Redis.from_url(
+            url, socket_timeout=cfg.redis.timeout, socket_connect_timeout=cfg.redis.timeout
+        )
+        catalog = catalog_from(cfg)
+        self.store = QuotaStore(self.redis, quota_settings_from(cfg), catalog)
+        await self.store.load_scripts()
+        profiles = profiles_from(cfg)
+        apns = [Apn.from_settings(a) for a in cfg.apns]
+        access = AccessHandler(apns, self.store, catalog, profiles, self.clock.now)
+        accounting = AccountingHandler(self.store, catalog, self.clock.now)
+        clients = client_table_from(cfg)
+        limits = Limits(cfg.server.max_inflight, cfg.server.rcvbuf_bytes)
+        cache = ReplyCache(cfg.server.duplicate_window)
+        self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits)
+        self.acct = RadiusProtocol(rp.ACCOUNTING_REQUEST, accounting.handle, clients, cache, limits)
+        transport, self.auth_port = await listen(cfg.server.bind, cfg.server.auth_port, self.auth)
+        self._transports.append(transport)
+        transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct)
+        self._transports.append(transport)
+        self._http, self.http_port = await http.start(cfg.server.bind, cfg.server.http_port, self.store)
+        _log.info(
+            "started", auth_port=self.auth_port, acct_port=self.acct_port, http_port=self.http_port,
+            redis="embedded" if self.embedded else "external",
+        )
+
+    def _start_embedded(self) -> str:
+        self.embedded = EmbeddedRedis(data_dir=Path(self.config.redis.data_dir).resolve())
+        url = self.embedded.start()
+        _log.info("embedded_redis_started", data_dir=str(self.embedded.data_dir), binary=self.embedded.binary)
+        return url
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def wait(self) -> None:
+        await self._stopping.wait()
+
+    async def stop(self, drain_timeout: float = 5.0) -> None:
+        """Stop reading, answer what is in progress, close Redis, stop the embedded server."""
+        for proto in (self.auth, self.acct):
+            if proto is not None:
+                await proto.drain(drain_timeout)
+        for transport in self._transports:
+            transport.close()
+        self._transports.clear()
+        if self._http is not None:
+            await self._http.cleanup()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.embedded is not None:
+            self.embedded.stop()
+        _log.info("stopped")
+
+
+async def run(config: Config, before_serving: list[object] | None = None) -> None:
+    """Run until SIGTERM or SIGINT."""
+    daemon = Daemon(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
+    try:
+        await daemon.start()
+        for hook in before_serving or []:
+            await hook(daemon)  # type: ignore[operator]
+        await daemon.wait()
+    finally:
+        await daemon.stop()

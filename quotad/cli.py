@@ -1,0 +1,165 @@
+"""`quotad serve | demo | check-config | provision ...` — argument parsing only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from quotad import config as cfg
+from quotad import log
+
+
+def _load_config(path: str | None) -> cfg.Config:
+    return cfg.load(path) if path else cfg.Config()
+
+
+def _check(path: str | None) -> cfg.Config:
+    """Load and fully validate a config, or exit 2 naming every bad key."""
+    from quotad import app
+    from quotad.aaa.profiles import ProfileError
+
+    try:
+        config = _load_config(path)
+        app.validate(config)
+    except cfg.ConfigError as exc:
+        for key, reason in exc.problems:
+            print(f"config error: {key}: {reason}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    except ProfileError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    return config
+
+
+def _run(coro: Awaitable[Any]) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:  # pragma: no cover - uvloop is a dependency; kept for odd platforms
+        return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from quotad import app
+
+    config = _check(args.config)
+    log.setup(config.server.log_level)
+    _run(app.run(config))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from quotad import app, demo
+
+    config = _check(args.config)
+    log.setup(config.server.log_level)
+    _run(app.run(config, before_serving=[demo.provision_and_announce]))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    _check(args.path)
+    print(f"{args.path}: ok")
+    return 0
+
+
+def _redis_url(config: cfg.Config) -> str:
+    if config.redis.url:
+        return config.redis.url
+    sock = Path(config.redis.data_dir).resolve() / "redis.sock"
+    if not sock.exists():
+        raise SystemExit(f"redis.url is empty and no embedded Redis runs at {sock}: start `quotad serve` first")
+    return f"unix://{sock}"
+
+
+async def _with_store(config: cfg.Config, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    import redis.asyncio as aioredis
+
+    from quotad import app
+    from quotad.quota.store import QuotaStore
+
+    client = aioredis.Redis.from_url(_redis_url(config))
+    store = QuotaStore(client, app.quota_settings_from(config), app.catalog_from(config))
+    try:
+        await store.load_scripts()
+        return await action(store)
+    finally:
+        await client.aclose()
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from quotad.quota.store import QuotaError
+
+    config = _check(args.config)
+    now = time.time()
+
+    async def action(store: Any) -> Any:
+        if args.what == "contract":
+            return await store.create_contract(args.id, args.plan, dt.date.fromisoformat(args.start), now)
+        if args.what == "line":
+            return await store.add_line(
+                args.contract, args.msisdn, args.iccid, args.imsi, args.card_type, args.voice, now
+            )
+        return await store.charge(args.contract, args.units, args.who, now)
+
+    try:
+        result = _run(_with_store(config, action))
+    except QuotaError as exc:
+        print(f"refused: {exc.field}: {exc.message} ({exc.rule})", file=sys.stderr)
+        return 1
+    print(f"ok{': ' + repr(result) if result is not None else ''}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quotad", description="Policy and quota server (RADIUS + Redis).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the daemon")
+    serve.add_argument("--config", help="TOML file (default: built-in defaults = config/quotad.toml)")
+    serve.set_defaults(func=cmd_serve)
+    demo = sub.add_parser("demo", help="run the daemon on embedded defaults with a demo data set")
+    demo.add_argument("--config", help="TOML file (default: built-in defaults)")
+    demo.set_defaults(func=cmd_demo)
+    check = sub.add_parser("check-config", help="validate a config file without starting")
+    check.add_argument("path")
+    check.set_defaults(func=cmd_check_config)
+    _provision_parser(sub)
+    return parser
+
+
+def _provision_parser(sub: Any) -> None:
+    prov = sub.add_parser("provision", help="create contracts and lines, buy coupons")
+    prov.add_argument("--config", help="TOML file (its redis settings are used)")
+    what = prov.add_subparsers(dest="what", required=True)
+    contract = what.add_parser("contract")
+    contract.add_argument("--id", required=True)
+    contract.add_argument("--plan", required=True)
+    contract.add_argument("--start", default=dt.date.today().isoformat(), help="YYYY-MM-DD")
+    line = what.add_parser("line")
+    line.add_argument("--contract", required=True)
+    line.add_argument("--msisdn", required=True)
+    line.add_argument("--iccid", required=True)
+    line.add_argument("--imsi", required=True)
+    line.add_argument("--card-type", default="nano", choices=["standard", "micro", "nano", "esim"])
+    line.add_argument("--voice", action="store_true")
+    charge = what.add_parser("charge")
+    charge.add_argument("--contract", required=True)
+    charge.add_argument("--units", type=int, required=True)
+    charge.add_argument("--who", default="cli")
+    prov.set_defaults(func=cmd_provision)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,367 @@
+"""Typed, validated settings from TOML.
+
+Every setting has a default (the values of the shipped ``config/quotad.toml``), so an empty file
+is a working configuration. A bad file stops startup with every bad key and the reason, e.g.
+``server.auth_port: must be an integer between 1 and 65535, got 70000``. Unknown keys are errors
+too: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """One or more bad settings; ``problems`` holds ``(key, reason)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{key}: {reason}" for key, reason in problems))
+
+
+class Secret(str):
+    """A string that never shows itself in a repr or a log line."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+_EMPTY_SECRET = Secret("")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    bind: str = "127.0.0.1"
+    auth_port: int = 1812
+    acct_port: int = 1813
+    http_port: int = 8080
+    max_inflight: int = 4096
+    rcvbuf_bytes: int = 4 * 1024 * 1024
+    duplicate_window: float = 30.0
+    log_level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str = ""
+    data_dir: str = "data"
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaConfig:
+    slice_bytes: int = 10_000_000
+    timezone: str = "Asia/Tokyo"
+    coupon_unit_bytes: int = 100_000_000
+    max_units_per_month: int = 30
+    ip_range: str = "100.64.0.0/16"
+    lease_seconds: int = 7200
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    name: str = ""
+    address: str = ""
+    secret: Secret = _EMPTY_SECRET
+    coa_port: int = 3799
+
+
+@dataclass(frozen=True, slots=True)
+class ApnSettings:
+    name: str = ""
+    user: str = ""
+    password: Secret = _EMPTY_SECRET
+    home_networks: tuple[str, ...] = ()
+    session_timeout: int = 86400
+    idle_timeout: int = 7200
+    interim_interval: int = 600
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSettings:
+    max_lines: int = 1
+    bundle_bytes: int = 0
+    low_limit_3day_bytes: int = 366_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSettings:
+    down_bps: int = 0
+    up_bps: int = 0
+    attributes: dict[str, str | int] = field(default_factory=dict)
+
+
+def _default_clients() -> tuple[ClientSettings, ...]:
+    return (ClientSettings(name="localhost", address="127.0.0.1/32", secret=Secret("testing123")),)
+
+
+def _default_apns() -> tuple[ApnSettings, ...]:
+    return (
+        ApnSettings(
+            name="iijmio.jp", user="mio@iij", password=Secret("iij"), home_networks=("44010",)
+        ),
+    )
+
+
+def _default_plans() -> dict[str, PlanSettings]:
+    return {
+        "minimum_start": PlanSettings(1, 0, 366_000_000),
+        "light_start": PlanSettings(1, 1_000_000_000, 120_000_000),
+        "family_share": PlanSettings(3, 1_000_000_000, 366_000_000),
+    }
+
+
+def _profile(name: str, down: int, up: int, exempt: bool = False) -> ProfileSettings:
+    attrs: dict[str, str | int] = {
+        "Filter-Id": name,
+        "Quotad-Speed-Profile": name,
+        "Quotad-Rate-Down": down,
+        "Quotad-Rate-Up": up,
+    }
+    if exempt:
+        attrs["Quotad-Exempt-Rule"] = "zero-rated"
+    return ProfileSettings(down, up, attrs)
+
+
+def _default_profiles() -> dict[str, ProfileSettings]:
+    return {
+        "high-lte": _profile("high-lte", 112_500_000, 37_500_000),
+        "high-3g": _profile("high-3g", 14_000_000, 5_700_000),
+        "low": _profile("low", 200_000, 200_000, exempt=True),
+        "restricted": _profile("restricted", 32_000, 32_000, exempt=True),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    quota: QuotaConfig = field(default_factory=QuotaConfig)
+    clients: tuple[ClientSettings, ...] = field(default_factory=_default_clients)
+    apns: tuple[ApnSettings, ...] = field(default_factory=_default_apns)
+    plans: dict[str, PlanSettings] = field(default_factory=_default_plans)
+    profiles: dict[str, ProfileSettings] = field(default_factory=_default_profiles)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a TOML file; raise ConfigError naming every bad key."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError([(str(path), "file not found")]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
+    return from_dict(data)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    problems: list[tuple[str, str]] = []
+    data = _overlay_catalogs(data)
+    config = _build(Config, data, "", problems)
+    _check(config, problems)
+    if problems:
+        raise ConfigError(problems)
+    assert isinstance(config, Config)
+    return config
+
+
+def _overlay_catalogs(data: dict[str, Any]) -> dict[str, Any]:
+    """``[plans.X]`` / ``[profiles.X]`` change entry X only; each given key replaces the default's.
+
+    So an operator can retune one speed profile without restating the whole catalog.
+    """
+    merged = dict(data)
+    defaults = Config()
+    for section in ("plans", "profiles"):
+        given = data.get(section)
+        if not isinstance(given, dict):
+            continue
+        table = {name: asdict(entry) for name, entry in getattr(defaults, section).items()}
+        for name, entry in given.items():
+            table[name] = {**table.get(name, {}), **entry} if isinstance(entry, dict) else entry
+        merged[section] = table
+    return merged
+
+
+def _build(cls: type, data: Any, prefix: str, problems: list[tuple[str, str]]) -> Any:
+    if not isinstance(data, dict):
+        problems.append((prefix.rstrip(".") or "(top)", "must be a table"))
+        return cls()
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            problems.append((f"{prefix}{key}", "unknown setting"))
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = _convert(hints[f.name], data[f.name], f"{prefix}{f.name}", problems)
+        if value is not MISSING:
+            values[f.name] = value
+    try:
+        return cls(**values)
+    except TypeError as exc:  # pragma: no cover - only on a programming error
+        problems.append((prefix.rstrip("."), str(exc)))
+        return cls()
+
+
+def _convert(hint: Any, value: Any, key: str, problems: list[tuple[str, str]]) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if isinstance(hint, type) and is_dataclass(hint):
+        return _build(hint, value, key + ".", problems)
+    if origin is tuple:
+        if not isinstance(value, list):
+            problems.append((key, "must be a list"))
+            return ()
+        return tuple(_convert(args[0], v, f"{key}[{i}]", problems) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append((key, "must be a table"))
+            return {}
+        return {k: _convert(args[1], v, f"{key}.{k}", problems) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return value
+        problems.append((key, "must be a string or an integer"))
+        return MISSING
+    return _scalar(hint, value, key, problems)
+
+
+def _scalar(hint: Any, value: Any, key: str, problems: list[tuple[str, str]]) -> Any:
+    if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
+        problems.append((key, f"must be an integer, got {value!r}"))
+    elif hint is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+        problems.append((key, f"must be a number, got {value!r}"))
+    elif hint in (str, Secret) and not isinstance(value, str):
+        problems.append((key, f"must be a string, got {value!r}"))
+    elif hint is bool and not isinstance(value, bool):
+        problems.append((key, f"must be true or false, got {value!r}"))
+    else:
+        if hint is Secret:
+            return Secret(value)
+        return float(value) if hint is float else value
+    return MISSING
+
+
+# --- cross-field checks ------------------------------------------------------------------------
+
+
+def _port(problems: list[tuple[str, str]], key: str, value: int, allow_zero: bool = False) -> None:
+    low = 0 if allow_zero else 1
+    if not low <= value <= 65535:
+        problems.append((key, f"must be an integer between {low} and 65535, got {value}"))
+
+
+def _check(config: Config, problems: list[tuple[str, str]]) -> None:
+    _check_server(config.server, problems)
+    _check_redis(config.redis, problems)
+    _check_quota(config.quota, problems)
+    _check_clients(config.clients, problems)
+    _check_apns(config.apns, problems)
+    for name, plan in config.plans.items():
+        for attr in ("max_lines", "bundle_bytes", "low_limit_3day_bytes"):
+            if getattr(plan, attr) < 0:
+                problems.append((f"plans.{name}.{attr}", "must not be negative"))
+        if plan.max_lines < 1:
+            problems.append((f"plans.{name}.max_lines", "must be at least 1"))
+    for required in ("high-lte", "high-3g", "low", "restricted"):
+        if required not in config.profiles:
+            problems.append((f"profiles.{required}", "missing: this speed profile is required (R-20)"))
+
+
+def _check_server(server: ServerSettings, problems: list[tuple[str, str]]) -> None:
+    _check_ip(server.bind, "server.bind", problems)
+    _port(problems, "server.auth_port", server.auth_port, allow_zero=True)
+    _port(problems, "server.acct_port", server.acct_port, allow_zero=True)
+    _port(problems, "server.http_port", server.http_port, allow_zero=True)
+    if server.max_inflight < 1:
+        problems.append(("server.max_inflight", "must be at least 1"))
+    if server.rcvbuf_bytes < 65536:
+        problems.append(("server.rcvbuf_bytes", "must be at least 65536"))
+    if not 0 < server.duplicate_window <= 300:
+        problems.append(("server.duplicate_window", "must be in (0, 300] seconds"))
+    if server.log_level not in ("debug", "info", "warning", "error"):
+        problems.append(("server.log_level", "must be one of debug, info, warning, error"))
+
+
+def _check_redis(settings: RedisSettings, problems: list[tuple[str, str]]) -> None:
+    url = settings.url
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append(("redis.url", "must start with redis://, rediss:// or unix:// (or be empty: embedded)"))
+    if not url and not settings.data_dir:
+        problems.append(("redis.data_dir", "must be set when redis.url is empty (embedded Redis)"))
+    if settings.timeout <= 0:
+        problems.append(("redis.timeout", "must be positive"))
+
+
+def _check_quota(quota: QuotaConfig, problems: list[tuple[str, str]]) -> None:
+    if quota.slice_bytes < 1:
+        problems.append(("quota.slice_bytes", "must be at least 1"))
+    if quota.coupon_unit_bytes < 1:
+        problems.append(("quota.coupon_unit_bytes", "must be at least 1"))
+    if quota.max_units_per_month < 1:
+        problems.append(("quota.max_units_per_month", "must be at least 1"))
+    if quota.lease_seconds < 60:
+        problems.append(("quota.lease_seconds", "must be at least 60"))
+    try:
+        net = ipaddress.IPv4Network(quota.ip_range)
+        if net.num_addresses < 4:
+            problems.append(("quota.ip_range", "must hold at least 4 addresses"))
+    except ValueError as exc:
+        problems.append(("quota.ip_range", f"not an IPv4 network: {exc}"))
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(quota.timezone)
+    except Exception:
+        problems.append(("quota.timezone", f"unknown time zone {quota.timezone!r}"))
+
+
+def _check_ip(value: str, key: str, problems: list[tuple[str, str]]) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        problems.append((key, f"not an IP address: {value!r}"))
+
+
+def _check_clients(clients: tuple[ClientSettings, ...], problems: list[tuple[str, str]]) -> None:
+    for i, client in enumerate(clients):
+        key = f"clients[{i}]"
+        try:
+            ipaddress.ip_network(client.address, strict=False)
+        except ValueError:
+            problems.append((f"{key}.address", f"not an address or CIDR: {client.address!r}"))
+        if not client.secret:
+            problems.append((f"{key}.secret", "must not be empty"))
+        _port(problems, f"{key}.coa_port", client.coa_port)
+
+
+def _check_apns(apns: tuple[ApnSettings, ...], problems: list[tuple[str, str]]) -> None:
+    seen: set[str] = set()
+    for i, apn in enumerate(apns):
+        key = f"apns[{i}]"
+        if not apn.name:
+            problems.append((f"{key}.name", "must not be empty"))
+        if apn.name.lower() in seen:
+            problems.append((f"{key}.name", f"duplicate APN {apn.name!r}"))
+        seen.add(apn.name.lower())
+        if not apn.user:
+            problems.append((f"{key}.user", "must not be empty"))
+        for attr in ("session_timeout", "idle_timeout", "interim_interval"):
+            if getattr(apn, attr) < 0:
+                problems.append((f"{key}.{attr}", "must not be negative"))
+        for net in apn.home_networks:
+            if not (net.isdigit() and len(net) in (5, 6)):
+                problems.append((f"{key}.home_networks", f"not an MCC-MNC: {net!r}"))

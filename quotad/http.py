@@ -1,0 +1,48 @@
+"""The HTTP endpoint: /metrics (Prometheus), /healthz (process up), /readyz (Redis reachable,
+scripts loaded). The operator API (a later issue) mounts its routes on the same application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from quotad import metrics
+from quotad.quota.store import QuotaStore
+
+STORE_KEY = web.AppKey("store", QuotaStore)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(metrics.REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    ready = await request.app[STORE_KEY].ping()
+    metrics.REDIS_UP.set(1 if ready else 0)
+    status = 200 if ready else 503
+    return web.json_response({"status": "ready" if ready else "redis unavailable", "redis": ready}, status=status)
+
+
+def build(store: QuotaStore) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[STORE_KEY] = store
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    return app
+
+
+async def start(host: str, port: int, store: QuotaStore) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(build(store), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=True)
+    await site.start()
+    server = site._server  # the bound port, when port 0 asked for a free one
+    sockets = getattr(server, "sockets", None) or []
+    bound = int(sockets[0].getsockname()[1]) if sockets else port
+    return runner, bound

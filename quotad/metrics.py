@@ -1,0 +1,91 @@
+"""Every Prometheus metric quotad exports, defined once, here.
+
+Names follow Prometheus conventions (``quotad_`` prefix, ``_total`` counters, base units).
+No label carries a per-SIM value: label sets are small and fixed, so a million SIMs do not make
+a million series. Hot-path code takes pre-bound children (``labels()`` once, ``inc()`` per packet).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+RADIUS_REQUESTS = Counter(
+    "quotad_radius_requests_total",
+    "RADIUS requests answered, by request kind and outcome.",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+RADIUS_LATENCY = Histogram(
+    "quotad_radius_request_duration_seconds",
+    "Time from a request's arrival to its reply, by request kind.",
+    ["kind"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+RADIUS_DROPS = Counter(
+    "quotad_radius_dropped_total",
+    "RADIUS datagrams dropped without an answer, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+RADIUS_REJECTS = Counter(
+    "quotad_radius_rejects_total",
+    "Access-Rejects sent, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+RADIUS_DUPLICATES = Counter(
+    "quotad_radius_duplicates_total",
+    "Retransmissions recognised (RFC 5080), by what was done: resent the cached reply or dropped while in progress.",
+    ["action"],
+    registry=REGISTRY,
+)
+RADIUS_INFLIGHT = Gauge(
+    "quotad_radius_inflight_requests",
+    "Requests being processed now.",
+    registry=REGISTRY,
+)
+ACCOUNTING_OCTETS = Counter(
+    "quotad_accounting_octets_total",
+    "Usage counted from accounting reports, by where it went (high-speed debit, low-speed, overrun, exempt).",
+    ["kind"],
+    registry=REGISTRY,
+)
+SLICES = Counter(
+    "quotad_slices_granted_total",
+    "Slices drawn from contract pools (R-12).",
+    registry=REGISTRY,
+)
+SLICE_BYTES = Counter(
+    "quotad_slice_bytes_total",
+    "Bytes drawn from contract pools as slices (R-12).",
+    registry=REGISTRY,
+)
+SPEED_CHANGES = Counter(
+    "quotad_speed_changes_total",
+    "Speed class transitions of lines, by new class.",
+    ["to"],
+    registry=REGISTRY,
+)
+REDIS_ERRORS = Counter(
+    "quotad_redis_errors_total",
+    "Redis calls that failed (connection, timeout, script error), by operation.",
+    ["op"],
+    registry=REGISTRY,
+)
+REDIS_LATENCY = Histogram(
+    "quotad_redis_call_duration_seconds",
+    "Redis call latency, by operation.",
+    ["op"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+REDIS_UP = Gauge(
+    "quotad_redis_up",
+    "1 when the last Redis health check succeeded.",
+    registry=REGISTRY,
+)

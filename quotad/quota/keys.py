@@ -1,0 +1,144 @@
+"""The Redis key schema, in one place.
+
+Every key of a contract carries the hash tag ``{c:<contract-id>}`` so that all of them live in
+one hash slot (R-73): each Lua script touches one slot and runs unchanged on Redis Cluster.
+
+Contract slot, for contract C and line M (an MSISDN):
+
+    q:{c:C}:c              hash   plan, start, start_month, start_bundle, bundle, max_lines,
+                                  nlines, bundle_month, seq, units:<YYYYMM>
+    q:{c:C}:bk             hash   <bucket-id>.kind / .size / .left / .exp
+    q:{c:C}:bx             zset   bucket-id scored by expiry instant (draw order, R-12; R-14)
+    q:{c:C}:lines          set    MSISDNs of the contract
+    q:{c:C}:ch             zset   charge history: "<bucket-id>|<json>" scored by time (R-11)
+    q:{c:C}:l:M            hash   iccid, imsi, card_type, voice, status, coupon, held, speed, overrun
+    q:{c:C}:live:M         set    session ids of the line's live sessions
+    q:{c:C}:s:M:<sid>      hash   nas, imsi, ip, started, octets, exempt, stopped (TTL)
+    q:{c:C}:u:M:<YYYYMMDD> hash   high, low — usage per Japan day (TTL)
+
+Index keys, each in its own slot (looked up before the contract is known); the value is
+"<contract-id>\\t<msisdn>", or "<contract-id>\\t<msisdn>\\t<token>" while an add_line is pending:
+
+    q:imsi:<imsi>   q:msisdn:<msisdn>   q:iccid:<iccid>
+
+The IP pool has its own tag, which names the range (a new range is a new pool):
+
+    q:{ip:<cidr>}:leases   zset   address (int) scored by lease expiry; 0 when free
+    q:{ip:<cidr>}:owner    hash   address → session owner
+    q:{ip:<cidr>}:byowner  hash   session owner → address
+    q:{ip:<cidr>}:next     string offset of the next never-used address
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "q"
+_FORBIDDEN = set("{}\t|")
+
+
+def check_id(value: str, what: str) -> str:
+    """Refuse ids that would break the key schema (hash-tag braces, separators, empty)."""
+    if not value or any(ch in _FORBIDDEN for ch in value) or len(value) > 128:
+        raise ValueError(f"{what} {value!r} must be 1-128 characters without braces, tabs or '|'")
+    return value
+
+
+def tag(contract_id: str) -> str:
+    """The hash tag shared by every key of a contract."""
+    return f"{{c:{contract_id}}}"
+
+
+@dataclass(slots=True, frozen=True)
+class ContractKeys:
+    """Keys of one contract (all in its slot)."""
+
+    contract_id: str
+
+    @property
+    def _base(self) -> str:
+        return f"{PREFIX}:{tag(self.contract_id)}"
+
+    @property
+    def contract(self) -> str:
+        return f"{self._base}:c"
+
+    @property
+    def buckets(self) -> str:
+        return f"{self._base}:bk"
+
+    @property
+    def expiries(self) -> str:
+        return f"{self._base}:bx"
+
+    @property
+    def lines(self) -> str:
+        return f"{self._base}:lines"
+
+    @property
+    def charges(self) -> str:
+        return f"{self._base}:ch"
+
+    def line(self, msisdn: str) -> str:
+        return f"{self._base}:l:{msisdn}"
+
+    def live(self, msisdn: str) -> str:
+        return f"{self._base}:live:{msisdn}"
+
+    def session(self, msisdn: str, session_id: str) -> str:
+        return f"{self._base}:s:{msisdn}:{session_id}"
+
+    def session_prefix(self, msisdn: str) -> str:
+        return f"{self._base}:s:{msisdn}:"
+
+    def usage(self, msisdn: str, day: str) -> str:
+        return f"{self._base}:u:{msisdn}:{day}"
+
+    def pool_keys(self) -> list[str]:
+        """The three keys every contract script starts with: contract, buckets, expiries."""
+        return [self.contract, self.buckets, self.expiries]
+
+
+def imsi_index(imsi: str) -> str:
+    return f"{PREFIX}:imsi:{imsi}"
+
+
+def msisdn_index(msisdn: str) -> str:
+    return f"{PREFIX}:msisdn:{msisdn}"
+
+
+def iccid_index(iccid: str) -> str:
+    return f"{PREFIX}:iccid:{iccid}"
+
+
+def index_value(contract_id: str, msisdn: str, token: str | None = None) -> str:
+    """Value of an index key: committed, or pending with the claimer's token."""
+    value = f"{contract_id}\t{msisdn}"
+    return f"{value}\t{token}" if token else value
+
+
+def parse_index(value: str) -> tuple[str, str] | None:
+    """(contract, msisdn) of a committed index value; None for a pending claim."""
+    parts = value.split("\t")
+    if len(parts) != 2:
+        return None
+    return parts[0], parts[1]
+
+
+@dataclass(slots=True, frozen=True)
+class IpPoolKeys:
+    """Keys of the IP pool of one range (one slot)."""
+
+    cidr: str
+
+    @property
+    def _base(self) -> str:
+        return f"{PREFIX}:{{ip:{self.cidr}}}"
+
+    def all(self) -> list[str]:
+        return [f"{self._base}:leases", f"{self._base}:owner", f"{self._base}:byowner", f"{self._base}:next"]
+
+
+def session_owner(contract_id: str, msisdn: str, session_id: str) -> str:
+    """Who holds an address: one live session of one line."""
+    return f"{contract_id}\t{msisdn}\t{session_id}"

@@ -1,0 +1,177 @@
+"""Plain dataclasses of the quota domain: what crosses the store's boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Accounting status types (RFC 2866 Acct-Status-Type).
+ACCT_START = 1
+ACCT_STOP = 2
+ACCT_INTERIM = 3
+ACCT_ON = 7
+ACCT_OFF = 8
+
+SPEEDS = ("high", "low", "restricted")
+STATUSES = ("active", "suspended", "terminated")
+
+
+@dataclass(slots=True, frozen=True)
+class LineRef:
+    """A line (MSISDN) under its contract: all a script needs to find the line's keys."""
+
+    contract_id: str
+    msisdn: str
+
+
+@dataclass(slots=True)
+class QuotaSettings:
+    """Quota engine settings; the defaults are the shipped configuration."""
+
+    slice_bytes: int = 10_000_000
+    timezone: str = "Asia/Tokyo"
+    coupon_unit_bytes: int = 100_000_000
+    max_units_per_month: int = 30
+    ip_range: str = "100.64.0.0/16"
+    lease_seconds: int = 7200
+    # A live session nobody reports on for this long is forgotten (the gateway lost the Stop).
+    session_ttl_seconds: int = 2 * 86400
+    # A stopped session's last counters are kept this long, so a retransmitted Stop counts once.
+    stopped_ttl_seconds: int = 86400
+    # Per-day usage counters are kept this many days (R-22 needs 3, R-35 the 3 before today).
+    usage_ttl_days: int = 8
+    # Charge history kept this long (R-35 shows the last 3 months).
+    charge_history_days: int = 400
+    # Pending index claims of an add_line that died half-way lapse after this.
+    claim_ttl_seconds: int = 60
+
+
+@dataclass(slots=True)
+class Bucket:
+    """One coupon of a contract's pool."""
+
+    id: str
+    kind: str  # "bundle" | "coupon"
+    size: int
+    left: int
+    expires_at: float
+
+
+@dataclass(slots=True)
+class LineFacts:
+    """What the policy needs to know about a line, read atomically with the change that made it."""
+
+    plan: str
+    status: str
+    coupon_on: bool
+    held: int
+    pool: int
+    low_3day: int
+    speed: str  # last decided speed class: "high" | "low" | "restricted" | "" (never decided)
+
+
+@dataclass(slots=True)
+class AttachRequest:
+    """A SIM asks to start (or re-authorize) a data session."""
+
+    ref: LineRef
+    imsi: str | None
+    session_id: str
+    nas_ip: str
+    now: float
+    reauth: bool = False
+
+
+@dataclass(slots=True)
+class AttachResult:
+    """Outcome of an attach: refused with a reason, or accepted with facts, slice and address."""
+
+    ok: bool
+    reason: str | None  # "suspended" | "card-replaced" | "terminated" | "unknown" | "no-address"
+    facts: LineFacts | None
+    granted: int
+    framed_ip: str | None
+
+
+@dataclass(slots=True)
+class AccountingReport:
+    """One accounting report, with cumulative session counters (gigawords folded in)."""
+
+    ref: LineRef
+    session_id: str
+    status: int
+    octets: int
+    nas_ip: str
+    now: float
+    framed_ip: str | None = None
+    exempt_octets: int = 0
+
+
+@dataclass(slots=True)
+class AccountResult:
+    """Where a report's new usage went, and the line's facts after it."""
+
+    facts: LineFacts
+    added: int  # octets newly counted by this report (0 for a replay)
+    debited: int  # taken from the line's held data
+    low_added: int  # counted as low-speed usage (R-17, R-22)
+    overrun_added: int  # used beyond what the pool could grant (R-16)
+    granted: int  # drawn from the pool into held data by this report
+
+
+@dataclass(slots=True)
+class Session:
+    """A live session of a line: where to send a CoA."""
+
+    session_id: str
+    nas_ip: str
+    framed_ip: str | None
+    imsi: str | None
+    started: float
+
+
+@dataclass(slots=True)
+class LineView:
+    """One line of a contract, for queries (R-35)."""
+
+    msisdn: str
+    iccid: str
+    imsi: str
+    card_type: str
+    voice: bool
+    status: str
+    coupon_on: bool
+    held: int
+    speed: str
+    overrun: int
+    sessions: int
+
+
+@dataclass(slots=True)
+class ContractView:
+    """A contract's pool by bucket and its lines (R-35)."""
+
+    contract_id: str
+    plan: str
+    start_date: str  # "YYYYMMDD"
+    pool: int
+    buckets: list[Bucket] = field(default_factory=list)
+    lines: list[LineView] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DayUsage:
+    """A line's usage on one Japan day, high and low speed apart (R-35)."""
+
+    day: str
+    high: int
+    low: int
+
+
+@dataclass(slots=True)
+class Charge:
+    """One coupon purchase from the charge history (R-11, R-35)."""
+
+    at: float
+    units: int
+    who: str
+    bucket_id: str

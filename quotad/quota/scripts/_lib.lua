@@ -1,0 +1,95 @@
+-- Shared helpers, prepended to every contract script by QuotaStore.
+-- Contract scripts take KEYS[1..3] = contract hash, bucket hash, bucket-expiry zset and
+-- ARGV[1..5] = now, month key, previous month key, expiry of this month's bundle, expiry of
+-- the previous month's bundle (all computed in Python, so scripts are deterministic).
+
+local function num(v)
+  if v == false or v == nil then return 0 end
+  return tonumber(v) or 0
+end
+
+-- Integers as exact decimal strings (Lua's default formatting switches to exponents).
+local function s(n)
+  return string.format('%.0f', n)
+end
+
+local function new_bucket(kc, kb, kx, kind, size, exp)
+  local id = string.format('%08d', redis.call('HINCRBY', kc, 'seq', 1))
+  redis.call('HSET', kb, id .. '.kind', kind, id .. '.size', s(size), id .. '.left', s(size),
+    id .. '.exp', exp)
+  redis.call('ZADD', kx, exp, id)
+  return id
+end
+
+-- R-10: the bundle of a month; the start month's is pro-rated (computed at creation).
+local function grant_bundle(kc, kb, kx, c, month, exp)
+  if tonumber(month) < tonumber(c[1]) then return end
+  local size = num(c[3])
+  if month == c[1] then size = num(c[2]) end
+  if size > 0 then new_bucket(kc, kb, kx, 'bundle', size, exp) end
+end
+
+-- R-14: expired buckets leave the pool at their expiry instant.
+local function drop_expired(kb, kx, now)
+  local gone = redis.call('ZRANGEBYSCORE', kx, '-inf', now)
+  for _, id in ipairs(gone) do
+    redis.call('HDEL', kb, id .. '.kind', id .. '.size', id .. '.left', id .. '.exp')
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', kx, '-inf', now) end
+end
+
+-- Lazy time: grant the bundles of this month (and of the previous one, still valid, if the
+-- contract was not touched then) and drop expired buckets. Returns false for no contract.
+local function maintain()
+  local kc, kb, kx = KEYS[1], KEYS[2], KEYS[3]
+  local now, month, prev = ARGV[1], ARGV[2], ARGV[3]
+  local c = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle', 'bundle_month', 'plan')
+  if not c[5] then return false end
+  local last = num(c[4])
+  if last < tonumber(month) then
+    if last < tonumber(prev) then grant_bundle(kc, kb, kx, c, prev, ARGV[5]) end
+    grant_bundle(kc, kb, kx, c, month, ARGV[4])
+    redis.call('HSET', kc, 'bundle_month', month)
+  end
+  drop_expired(kb, kx, now)
+  return true
+end
+
+-- Sum of what is left in unexpired buckets (maintain() has dropped the expired ones).
+local function pool_left()
+  local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
+  local total = 0
+  for _, id in ipairs(ids) do total = total + num(redis.call('HGET', KEYS[2], id .. '.left')) end
+  return total
+end
+
+-- R-12: take up to want bytes, nearest expiry first, spanning buckets. Returns what was taken.
+local function draw(want)
+  local got = 0
+  if want <= 0 then return 0 end
+  local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
+  for _, id in ipairs(ids) do
+    local left = num(redis.call('HGET', KEYS[2], id .. '.left'))
+    if left > 0 then
+      local take = math.min(left, want - got)
+      redis.call('HSET', KEYS[2], id .. '.left', s(left - take))
+      got = got + take
+      if got >= want then break end
+    end
+  end
+  return got
+end
+
+-- Low-speed usage over the R-22 window: the day keys given (current day and the two before).
+local function low_window(day_keys)
+  local total = 0
+  for _, k in ipairs(day_keys) do total = total + num(redis.call('HGET', k, 'low')) end
+  return total
+end
+
+-- Facts as returned to Python: plan, status, coupon, held, pool, low_3day, speed.
+local function facts(kl, day_keys)
+  local l = redis.call('HMGET', kl, 'status', 'coupon', 'held', 'speed')
+  return {redis.call('HGET', KEYS[1], 'plan'), l[1], l[2], num(l[3]), pool_left(),
+    low_window(day_keys), l[4] or ''}
+end

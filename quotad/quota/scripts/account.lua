@@ -1,0 +1,53 @@
+-- An accounting report. KEYS: contract, buckets, expiries, line, live set, session,
+-- 3 day-usage keys (today first).
+-- ARGV[6..]: session id, status type, cumulative octets, cumulative exempt octets, nas ip,
+-- slice bytes, live-session ttl, stopped-session ttl, day-usage ttl, framed ip ('' if none).
+if not maintain() then return {'unknown'} end
+local kl, klive, ks, kday = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local days = {KEYS[7], KEYS[8], KEYS[9]}
+local sid, status = ARGV[6], tonumber(ARGV[7])
+local l = redis.call('HMGET', kl, 'status', 'held', 'speed')
+if not l[1] then return {'unknown'} end
+if status ~= 1 and status ~= 2 and status ~= 3 then
+  return {'ok', 0, 0, 0, 0, 0, facts(kl, days)}
+end
+-- R-71: cumulative counters; only the positive difference counts.
+local sess = redis.call('HMGET', ks, 'octets', 'exempt', 'stopped')
+local octets, exempt = tonumber(ARGV[8]), tonumber(ARGV[9])
+local last_o, last_e = num(sess[1]), num(sess[2])
+local added = math.max(0, octets - last_o)
+local charge = math.max(0, added - math.max(0, exempt - last_e))
+if sess[3] == false then
+  redis.call('HSET', ks, 'started', ARGV[1], 'nas', ARGV[10], 'imsi', '', 'stopped', '0')
+end
+redis.call('HSET', ks, 'octets', s(math.max(octets, last_o)), 'exempt', s(math.max(exempt, last_e)))
+if ARGV[15] ~= '' then redis.call('HSET', ks, 'ip', ARGV[15]) end
+if status == 2 then
+  redis.call('HSET', ks, 'stopped', '1')
+  redis.call('SREM', klive, sid)
+  redis.call('EXPIRE', ks, ARGV[13])
+elseif sess[3] ~= '1' then
+  redis.call('SADD', klive, sid)
+  redis.call('EXPIRE', ks, ARGV[12])
+end
+-- R-16 / R-17: where the usage goes depends on the line's speed class.
+local debited, low_added, overrun, granted = 0, 0, 0, 0
+if charge > 0 then
+  if l[3] == 'low' or l[3] == 'restricted' then
+    low_added = charge
+    redis.call('HINCRBY', kday, 'low', s(charge))
+  else
+    local held, slice = num(l[2]), tonumber(ARGV[11])
+    if charge > held then
+      granted = draw(math.ceil((charge - held) / slice) * slice)
+      held = held + granted
+    end
+    debited = math.min(charge, held)
+    overrun = charge - debited
+    redis.call('HSET', kl, 'held', s(held - debited))
+    if overrun > 0 then redis.call('HINCRBY', kl, 'overrun', s(overrun)) end
+    redis.call('HINCRBY', kday, 'high', s(charge))
+  end
+  redis.call('EXPIRE', kday, ARGV[14])
+end
+return {'ok', added, debited, low_added, overrun, granted, facts(kl, days)}

