@@ -90,9 +90,11 @@ class Daemon:
         """Start Redis (if embedded), the store, the listeners and HTTP."""
         cfg = self.config
         url = cfg.redis.url or self._start_embedded()
-        self.redis = aioredis.Redis.from_url(
-            url, socket_timeout=cfg.redis.timeout, socket_connect_timeout=cfg.redis.timeout
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=cfg.redis.max_connections, timeout=cfg.redis.timeout,
+            socket_timeout=cfg.redis.timeout, socket_connect_timeout=cfg.redis.timeout,
         )
+        self.redis = aioredis.Redis(connection_pool=pool)
         catalog = catalog_from(cfg)
         self.store = QuotaStore(self.redis, quota_settings_from(cfg), catalog)
         await self.store.load_scripts()

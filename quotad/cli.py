@@ -70,7 +70,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redis_url(config: cfg.Config) -> str:
+def redis_url(config: cfg.Config) -> str:
     if config.redis.url:
         return config.redis.url
     sock = Path(config.redis.data_dir).resolve() / "redis.sock"
@@ -85,7 +85,7 @@ async def _with_store(config: cfg.Config, action: Callable[[Any], Awaitable[Any]
     from quotad import app
     from quotad.quota.store import QuotaStore
 
-    client = aioredis.Redis.from_url(_redis_url(config))
+    client = aioredis.Redis.from_url(redis_url(config))
     store = QuotaStore(client, app.quota_settings_from(config), app.catalog_from(config))
     try:
         await store.load_scripts()

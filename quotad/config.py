@@ -52,6 +52,7 @@ class RedisSettings:
     url: str = ""
     data_dir: str = "data"
     timeout: float = 2.0
+    max_connections: int = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +305,8 @@ def _check_redis(settings: RedisSettings, problems: list[tuple[str, str]]) -> No
         problems.append(("redis.data_dir", "must be set when redis.url is empty (embedded Redis)"))
     if settings.timeout <= 0:
         problems.append(("redis.timeout", "must be positive"))
+    if not 1 <= settings.max_connections <= 1024:
+        problems.append(("redis.max_connections", "must be between 1 and 1024"))
 
 
 def _check_quota(quota: QuotaConfig, problems: list[tuple[str, str]]) -> None:

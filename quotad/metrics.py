@@ -89,3 +89,41 @@ REDIS_UP = Gauge(
     "1 when the last Redis health check succeeded.",
     registry=REGISTRY,
 )
+
+# --- CoA / Disconnect client (quotad/radius/coa.py) -----------------------
+# One outcome per request: ack, nak, timeout, dropped_queue_full, error. Replies that cannot be
+# matched or verified are not request outcomes; they are counted apart, by reason.
+
+_COA_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
+
+COA_REQUESTS = Counter(
+    "quotad_coa_requests_total",
+    "CoA-Requests and Disconnect-Requests finished, by kind (coa, disconnect) and outcome.",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+COA_RETRIES = Counter(
+    "quotad_coa_retries_total",
+    "CoA-Request and Disconnect-Request retransmissions, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+COA_DURATION = Histogram(
+    "quotad_coa_duration_seconds",
+    "Time from a CoA or Disconnect request's start to its ACK, NAK or timeout, by kind.",
+    ["kind"],
+    buckets=_COA_BUCKETS,
+    registry=REGISTRY,
+)
+COA_QUEUE_DEPTH = Gauge(
+    "quotad_coa_queue_depth",
+    "CoA and Disconnect requests outstanding: sent and awaiting a reply, or awaiting an Identifier.",
+    registry=REGISTRY,
+)
+COA_BAD_REPLIES = Counter(
+    "quotad_coa_bad_replies_total",
+    "Datagrams on the CoA socket ignored, by reason (unknown source, malformed, unmatched, bad authenticator).",
+    ["reason"],
+    registry=REGISTRY,
+)
+# --- end CoA / Disconnect client ------------------------------------------------------------
