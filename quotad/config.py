@@ -98,6 +98,18 @@ class ProfileSettings:
     attributes: dict[str, str | int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    token: Secret = _EMPTY_SECRET
+    role: str = "operator"  # "operator" (everything) or "customer" (one contract)
+    contract: str = ""  # the customer's contract id
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    tokens: tuple[TokenSettings, ...] = ()
+
+
 def _default_clients() -> tuple[ClientSettings, ...]:
     return (ClientSettings(name="localhost", address="127.0.0.1/32", secret=Secret("testing123")),)
 
@@ -148,6 +160,7 @@ class Config:
     apns: tuple[ApnSettings, ...] = field(default_factory=_default_apns)
     plans: dict[str, PlanSettings] = field(default_factory=_default_plans)
     profiles: dict[str, ProfileSettings] = field(default_factory=_default_profiles)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -271,6 +284,7 @@ def _check(config: Config, problems: list[tuple[str, str]]) -> None:
     _check_quota(config.quota, problems)
     _check_clients(config.clients, problems)
     _check_apns(config.apns, problems)
+    _check_tokens(config.api.tokens, problems)
     for name, plan in config.plans.items():
         for attr in ("max_lines", "bundle_bytes", "low_limit_3day_bytes"):
             if getattr(plan, attr) < 0:
@@ -368,3 +382,18 @@ def _check_apns(apns: tuple[ApnSettings, ...], problems: list[tuple[str, str]]) 
         for net in apn.home_networks:
             if not (net.isdigit() and len(net) in (5, 6)):
                 problems.append((f"{key}.home_networks", f"not an MCC-MNC: {net!r}"))
+
+
+def _check_tokens(tokens: tuple[TokenSettings, ...], problems: list[tuple[str, str]]) -> None:
+    seen: set[str] = set()
+    for i, tok in enumerate(tokens):
+        key = f"api.tokens[{i}]"
+        if len(tok.token) < 16:
+            problems.append((f"{key}.token", "must be at least 16 characters"))
+        if str(tok.token) in seen:
+            problems.append((f"{key}.token", "duplicate token"))
+        seen.add(str(tok.token))
+        if tok.role not in ("operator", "customer"):
+            problems.append((f"{key}.role", f"must be operator or customer, got {tok.role!r}"))
+        if tok.role == "customer" and not tok.contract:
+            problems.append((f"{key}.contract", "a customer token must name its contract"))

@@ -43,6 +43,8 @@ class QuotaSettings:
     charge_history_days: int = 400
     # Pending index claims of an add_line that died half-way lapse after this.
     claim_ttl_seconds: int = 60
+    # Redis calls in flight per store; more wait (redis-py's cluster pools fail instead of waiting).
+    max_in_flight: int = 64
 
 
 @dataclass(slots=True)

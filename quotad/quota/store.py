@@ -17,6 +17,7 @@ import time
 from importlib import resources
 from typing import Any
 
+import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from quotad.policy.plans import PlanCatalog
@@ -26,6 +27,7 @@ from quotad.quota.model import (
     ACCT_INTERIM,
     ACCT_START,
     ACCT_STOP,
+    SPEEDS,
     STATUSES,
     AccountingReport,
     AccountResult,
@@ -45,8 +47,8 @@ from quotad.quota.model import (
 CONTRACT_SCRIPTS = (
     "create_contract", "add_line", "attach", "account", "line_facts", "set_line", "charge", "view",
 )
-PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release")
-SPEEDS = ("high", "low", "restricted", "")
+PLAIN_SCRIPTS = ("set_speed", "index_cas", "replace_card", "prune_live", "ip_alloc", "ip_renew", "ip_release")
+SPEED_VALUES = (*SPEEDS, "")  # "" = never decided
 
 
 class QuotaError(Exception):
@@ -96,6 +98,20 @@ def _facts(raw: list[Any]) -> LineFacts:
     )
 
 
+def make_client(url: str, *, cluster: bool = False, max_connections: int = 64) -> Any:
+    """A redis.asyncio client for the store.
+
+    Single Redis: a blocking pool, so requests in flight beyond max_connections wait for a
+    connection instead of failing. Cluster (url names any node): RedisCluster, whose per-node
+    pools raise instead of waiting; the store keeps its calls in flight under
+    QuotaSettings.max_in_flight, so keep max_connections above that.
+    """
+    if cluster:
+        return aredis.RedisCluster.from_url(url, max_connections=max(max_connections, 100))
+    pool = aredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=None)
+    return aredis.Redis(connection_pool=pool)
+
+
 class QuotaStore:
     """Contracts, lines, pools, sessions and address leases, in Redis."""
 
@@ -109,6 +125,7 @@ class QuotaStore:
         self._ip_first = int(net.network_address) + 1  # skip the network address
         self._ip_count = net.num_addresses - 2  # ... and the broadcast address
         self._ip_keys = k.IpPoolKeys(str(net)).all()
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         lib = _script_source("_lib")
         self._scripts = {name: client.register_script(lib + "\n" + _script_source(name))
                          for name in CONTRACT_SCRIPTS}
@@ -150,7 +167,8 @@ class QuotaStore:
         return [ck.usage(ref.msisdn, day) for day in cal.window_day_keys(now, self.settings.timezone)]
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[name](keys=keys, args=args)
+        async with self._in_flight:
+            return await self._scripts[name](keys=keys, args=args)
 
     @staticmethod
     def _check(res: list[Any], rule: str | None, message: str) -> list[Any]:
@@ -195,6 +213,17 @@ class QuotaStore:
         pending = k.index_value(contract_id, msisdn, secrets.token_hex(8))
         claims = [(k.msisdn_index(msisdn), "msisdn"), (k.iccid_index(iccid), "iccid"),
                   (k.imsi_index(imsi), "imsi")]
+        claimed = await self._claim(claims, pending)
+        try:
+            await self._write_line(contract_id, msisdn, iccid, imsi, card_type, voice, now)
+        except BaseException:
+            await self._settle(claimed, pending, "")
+            raise
+        await self._settle(claimed, pending, k.index_value(contract_id, msisdn))
+        return LineRef(contract_id, msisdn)
+
+    async def _claim(self, claims: list[tuple[str, str]], pending: str) -> list[str]:
+        """Claim index keys (pending, expiring); on a taken one release the others and refuse."""
         ttl_ms = self.settings.claim_ttl_seconds * 1000
         claimed: list[str] = []
         try:
@@ -202,15 +231,37 @@ class QuotaStore:
                 if not await self.client.set(key, pending, nx=True, px=ttl_ms):
                     raise Conflict(f"{field} is already in use", field=field, rule="R-2")
                 claimed.append(key)
-            await self._write_line(contract_id, msisdn, iccid, imsi, card_type, voice, now)
         except BaseException:
-            for key in claimed:
-                await self._run("index_cas", [key], [pending, ""])
+            await self._settle(claimed, pending, "")
             raise
-        final = k.index_value(contract_id, msisdn)
-        for key in claimed:
+        return claimed
+
+    async def _settle(self, keys: list[str], pending: str, final: str) -> None:
+        """Commit claimed index keys to final (no expiry), or release them when final is empty."""
+        for key in keys:
             await self._run("index_cas", [key], [pending, final])
-        return LineRef(contract_id, msisdn)
+
+    async def replace_card(self, ref: LineRef, iccid: str, imsi: str, card_type: str = "nano") -> None:
+        """R-32/R-33: a new card replaces the line's card on the same MSISDN.
+
+        Held data, usage, switch and sessions stay with the line. The index is rewritten: the
+        new IMSI/ICCID resolve to the line, the old ones resolve to nothing (and an attach that
+        still presents the old IMSI is refused as card-replaced).
+        """
+        k.check_id(iccid, "iccid")
+        k.check_id(imsi, "imsi")
+        pending = k.index_value(ref.contract_id, ref.msisdn, secrets.token_hex(8))
+        final = k.index_value(ref.contract_id, ref.msisdn)
+        claimed = await self._claim([(k.iccid_index(iccid), "iccid"), (k.imsi_index(imsi), "imsi")], pending)
+        try:
+            line = k.ContractKeys(ref.contract_id).line(ref.msisdn)
+            res = await self._run("replace_card", [line], [iccid, imsi, card_type])
+            self._check(res, "R-32", f"card of {ref.msisdn} not replaced")
+        except BaseException:
+            await self._settle(claimed, pending, "")
+            raise
+        await self._settle(claimed, pending, final)
+        await self._settle([k.iccid_index(_text(res[1])), k.imsi_index(_text(res[2]))], final, "")
 
     async def _write_line(
         self, contract_id: str, msisdn: str, iccid: str, imsi: str, card_type: str, voice: bool, now: float
@@ -224,11 +275,13 @@ class QuotaStore:
     async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None:
         """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown."""
         if imsi:
-            raw = await self.client.get(k.imsi_index(imsi))
+            key = k.imsi_index(imsi)
         elif msisdn:
-            raw = await self.client.get(k.msisdn_index(msisdn))
+            key = k.msisdn_index(msisdn)
         else:
             return None
+        async with self._in_flight:
+            raw = await self.client.get(key)
         found = k.parse_index(_text(raw)) if raw is not None else None
         return LineRef(*found) if found else None
 
@@ -327,8 +380,8 @@ class QuotaStore:
 
     async def set_speed(self, ref: LineRef, expected: str, new: str) -> bool:
         """Compare-and-set of the line's speed class: True only for the caller that changed it."""
-        if new not in SPEEDS or expected not in SPEEDS:
-            raise QuotaError(f"speed must be one of {SPEEDS}", field="speed", rule="R-24")
+        if new not in SPEED_VALUES or expected not in SPEED_VALUES:
+            raise QuotaError(f"speed must be one of {SPEED_VALUES}", field="speed", rule="R-24")
         ck = k.ContractKeys(ref.contract_id)
         res = int(await self._run("set_speed", [ck.line(ref.msisdn)], [expected, new]))
         if res < 0:

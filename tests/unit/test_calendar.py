@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quotad.quota import calendar as cal
 
 JST = dt.timezone(dt.timedelta(hours=9))
 
 
-def at(*args: int) -> float:
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
     """Epoch of a Japan wall-clock time."""
-    return dt.datetime(*args, tzinfo=JST).timestamp()  # type: ignore[misc]
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=JST).timestamp()
 
 
 def test_month_end_is_first_instant_of_next_month() -> None:
@@ -97,3 +99,21 @@ def test_r35_previous_days() -> None:
 ])
 def test_add_months(ym: tuple[int, int], n: int, expected: tuple[int, int]) -> None:
     assert cal.add_months(*ym, n) == expected
+
+
+@given(st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 12, 31)),
+       st.integers(min_value=0, max_value=10**12))
+def test_r10_prorated_is_whole_mb_and_never_more_than_exact(start: dt.date, size: int) -> None:
+    got = cal.prorated_bundle(size, start)
+    total = cal.days_in_month(start.year, start.month)
+    exact = size * (total - start.day + 1) / total
+    assert got % cal.MB == 0
+    assert got <= exact < got + cal.MB + 1
+
+
+@given(st.floats(min_value=946_684_800, max_value=4_102_444_800))
+def test_r11_coupon_expiry_is_a_month_start_three_months_on(now: float) -> None:
+    expiry = cal.local(cal.coupon_expiry(now))
+    bought = cal.local(now)
+    assert (expiry.day, expiry.hour, expiry.minute, expiry.second) == (1, 0, 0, 0)
+    assert cal.add_months(bought.year, bought.month, 4) == (expiry.year, expiry.month)

@@ -1,0 +1,803 @@
+"""QuotaStore against a real Redis: SPEC R-10 … R-17, R-22, R-71, R-73, with exact byte counts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import random
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+
+from quotad.policy.decide import decide_speed
+from quotad.policy.plans import GB, MB, Plan, PlanCatalog, default_catalog
+from quotad.quota import keys as k
+from quotad.quota.embedded import EmbeddedRedisError, find_redis_server
+from quotad.quota.model import (
+    ACCT_INTERIM,
+    ACCT_ON,
+    ACCT_START,
+    ACCT_STOP,
+    AccountingReport,
+    AccountResult,
+    AttachRequest,
+    AttachResult,
+    LineRef,
+    QuotaSettings,
+)
+from quotad.quota.store import Conflict, LimitExceeded, NotFound, QuotaError, QuotaStore, make_client
+
+JST = dt.timezone(dt.timedelta(hours=9))
+SLICE = 10 * MB
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
+    """Epoch of a Japan wall-clock time."""
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=JST).timestamp()
+
+
+def catalog() -> PlanCatalog:
+    """The shipped plans plus small ones that make exact amounts easy to set up."""
+    plans = dict(default_catalog().plans)
+    plans["tiny"] = Plan("tiny", max_lines=3, bundle_bytes=4 * MB, low_limit_3day_bytes=366 * MB)
+    plans["small_family"] = Plan("small_family", max_lines=3, bundle_bytes=200 * MB,
+                                 low_limit_3day_bytes=366 * MB)
+    return PlanCatalog(plans)
+
+
+StoreFactory = Callable[..., Awaitable[QuotaStore]]
+
+
+# -- Redis Cluster (R-73): three primaries on free ports, same redis-server binary --------------------
+
+
+def _free_cluster_port() -> int:
+    """A port free on 127.0.0.1 together with its cluster-bus port (+10000)."""
+    for _ in range(200):
+        port = random.randrange(20000, 29000)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+def _start_node(binary: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--logfile", str(data_dir / "redis.log")]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except (OSError, sync_redis.RedisError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _join_by_hand(clients: list[sync_redis.Redis]) -> None:
+    """CLUSTER ADDSLOTS / MEET from Python, for when there is no redis-cli."""
+    per = 16384 // len(clients) + 1
+    for i, client in enumerate(clients):
+        client.execute_command("CLUSTER ADDSLOTS", *range(i * per, min(16384, (i + 1) * per)))
+    port0 = clients[0].connection_pool.connection_kwargs["port"]
+    for client in clients[1:]:
+        client.execute_command("CLUSTER MEET", "127.0.0.1", port0)
+
+
+def _create_cluster(ports: list[int], clients: list[sync_redis.Redis]) -> None:
+    cli = shutil.which("redis-cli") or str(Path(find_redis_server()).with_name("redis-cli"))
+    if Path(cli).is_file():
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run([cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+    else:
+        _join_by_hand(clients)
+
+
+def _cluster_ok(clients: list[sync_redis.Redis]) -> bool:
+    infos = [client.execute_command("CLUSTER INFO") for client in clients]  # parsed into a dict
+    return all(str(i["cluster_state"]) == "ok" and int(i["cluster_known_nodes"]) == len(clients) for i in infos)
+
+
+@pytest.fixture(scope="module")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A 3-primary Redis Cluster; the tests that use it are skipped if it cannot start."""
+    try:
+        binary = find_redis_server()
+    except EmbeddedRedisError as exc:
+        pytest.skip(f"no redis-server: {exc}")
+    base = tmp_path_factory.mktemp("cluster")
+    ports = [_free_cluster_port() for _ in range(3)]
+    procs = [_start_node(binary, base / str(port), port) for port in ports]
+    clients = [sync_redis.Redis(host="127.0.0.1", port=port) for port in ports]
+    try:
+        if not all(_wait(client.ping, 10) for client in clients):
+            pytest.skip("cluster nodes did not start")
+        try:
+            _create_cluster(ports, clients)
+        except (subprocess.SubprocessError, sync_redis.RedisError) as exc:
+            pytest.skip(f"cluster could not be created: {exc}")
+        if not _wait(lambda: _cluster_ok(clients), 30):
+            pytest.skip("cluster did not reach state ok")
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        for client in clients:
+            client.close()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, bool]:
+    """Each store test runs on a single Redis and on a Redis Cluster (R-73), flushed first."""
+    if request.param == "redis":
+        return request.getfixturevalue("redis_url"), False
+    url = request.getfixturevalue("redis_cluster_url")
+    cluster = sync_redis.RedisCluster.from_url(url)
+    cluster.flushall(target_nodes=sync_redis.RedisCluster.PRIMARIES)
+    cluster.close()
+    return url, True
+
+
+@pytest.fixture
+async def make_store(backend: tuple[str, bool]) -> AsyncIterator[StoreFactory]:
+    """Build stores on the test's Redis (settings may be overridden per test)."""
+    url, cluster = backend
+    made: list[QuotaStore] = []
+
+    async def make(**overrides: Any) -> QuotaStore:
+        client = make_client(url, cluster=cluster, max_connections=16)
+        store = QuotaStore(client, replace(QuotaSettings(), **overrides), catalog())
+        await store.load_scripts()
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        await store.close()
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> QuotaStore:
+    return await make_store()
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+async def new_line(store: QuotaStore, contract_id: str, n: int | None = None, now: float = 0.0) -> LineRef:
+    """Add a line with made-up identifiers derived from n."""
+    n = next(_counter) if n is None else n
+    return await store.add_line(contract_id, f"0901{n:07d}", f"898100{n:013d}", f"44010{n:010d}", now=now)
+
+
+async def attach(store: QuotaStore, ref: LineRef, sid: str, now: float, imsi: str | None = None) -> AttachResult:
+    return await store.attach(AttachRequest(ref, imsi, sid, "192.0.2.1", now))
+
+
+async def report(store: QuotaStore, ref: LineRef, sid: str, status: int, octets: int, now: float,
+                 exempt: int = 0) -> AccountResult:
+    return await store.account(AccountingReport(ref, sid, status, octets, "192.0.2.1", now, exempt_octets=exempt))
+
+
+# -- stage 1 smoke ---------------------------------------------------------------------------------
+
+
+async def test_smoke_create_add_find_attach_account_set_speed(store: QuotaStore) -> None:
+    now = at(2025, 4, 15, 12)
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 15), now)
+    ref = await store.add_line("C1", "09011112222", "8981000000000000001", "440101234567890", now=now)
+    assert await store.find_line("440101234567890", None) == ref
+    assert await store.find_line(None, "09011112222") == ref
+    res = await attach(store, ref, "s1", now, imsi="440101234567890")
+    assert res.ok and res.granted == SLICE and res.framed_ip == "100.64.0.1"
+    assert res.facts is not None and res.facts.held == SLICE and res.facts.pool == 533 * MB - SLICE
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 25 * MB, now + 60)
+    assert (acc.added, acc.debited, acc.granted, acc.overrun_added) == (25 * MB, 25 * MB, 2 * SLICE, 0)
+    assert acc.facts.held == 5 * MB and acc.facts.pool == 533 * MB - 3 * SLICE
+    assert await store.set_speed(ref, "", "high") is True
+    assert await store.set_speed(ref, "", "high") is False
+    assert (await store.line_facts(ref, now)).speed == "high"
+    assert await store.ping() is True
+
+
+# -- R-10 bundle -----------------------------------------------------------------------------------
+
+
+async def test_r10_prorated_on_the_15th_of_a_30_day_month(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 15), at(2025, 4, 15, 9))
+    view = await store.contract_view("C1", at(2025, 4, 15, 9))
+    assert [(b.kind, b.size, b.left, b.expires_at) for b in view.buckets] == [
+        ("bundle", 533_000_000, 533_000_000, at(2025, 6, 1))
+    ]
+    assert view.pool == 533_000_000 and view.plan == "light_start" and view.start_date == "20250415"
+
+
+async def test_r10_bundle_granted_lazily_on_first_touch_in_new_month(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 15), at(2025, 4, 15, 9))
+    ref = await new_line(store, "C1", 1)
+    just_before = at(2025, 5, 1) - 1
+    assert (await store.line_facts(ref, just_before)).pool == 533 * MB
+    # The first script to touch the contract in May (here an accounting report) grants May's bundle.
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 0, at(2025, 5, 1))
+    assert acc.facts.pool == 533 * MB + 1 * GB
+    view = await store.contract_view("C1", at(2025, 5, 20))
+    assert [(b.size, b.expires_at) for b in view.buckets] == [(533 * MB, at(2025, 6, 1)), (GB, at(2025, 7, 1))]
+
+
+async def test_r10_months_without_touch_still_get_the_valid_bundles(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 15), at(2025, 4, 15, 9))
+    # Untouched through May: April's bundle has expired, May's (to end of June) and June's remain.
+    view = await store.contract_view("C1", at(2025, 6, 10))
+    assert [(b.size, b.left, b.expires_at) for b in view.buckets] == [
+        (GB, GB, at(2025, 7, 1)), (GB, GB, at(2025, 8, 1))
+    ]
+    assert view.pool == 2 * GB
+
+
+async def test_r10_plan_without_bundle(store: QuotaStore) -> None:
+    await store.create_contract("C1", "minimum_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    assert (await store.contract_view("C1", at(2025, 7, 1))).pool == 0
+
+
+async def test_r10_contract_starting_later_gets_nothing_before(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 5, 31), at(2025, 4, 20))
+    assert (await store.contract_view("C1", at(2025, 4, 30))).pool == 0
+    # 31 May: 1 of 31 days → 32 MB.
+    assert (await store.contract_view("C1", at(2025, 5, 31))).pool == 32 * MB
+
+
+async def test_create_contract_refusals(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    with pytest.raises(Conflict):
+        await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    with pytest.raises(NotFound) as err:
+        await store.create_contract("C2", "gold", dt.date(2025, 4, 1), at(2025, 4, 1))
+    assert err.value.field == "plan"
+    with pytest.raises(ValueError):
+        await store.create_contract("C{3}", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+
+
+# -- R-11 charges ----------------------------------------------------------------------------------
+
+
+async def test_r11_coupon_units_and_expiry(store: QuotaStore) -> None:
+    await store.create_contract("C1", "minimum_start", dt.date(2025, 3, 1), at(2025, 3, 1))
+    bucket = await store.charge("C1", 3, "op:alice", at(2025, 3, 10, 12))
+    assert (bucket.kind, bucket.size, bucket.left) == ("coupon", 300 * MB, 300 * MB)
+    assert bucket.expires_at == at(2025, 7, 1)  # bought in March: usable to the end of June
+    assert (await store.contract_view("C1", at(2025, 6, 30, 23, 59))).pool == 300 * MB
+    assert (await store.contract_view("C1", at(2025, 7, 1))).pool == 0
+
+
+async def test_r11_31st_unit_refused_whole(store: QuotaStore) -> None:
+    await store.create_contract("C1", "minimum_start", dt.date(2025, 3, 1), at(2025, 3, 1))
+    await store.charge("C1", 25, "op", at(2025, 3, 2))
+    with pytest.raises(LimitExceeded) as err:
+        await store.charge("C1", 6, "op", at(2025, 3, 31, 23, 59))
+    assert err.value.rule == "R-11" and err.value.field == "units"
+    view = await store.contract_view("C1", at(2025, 3, 31, 23, 59))
+    assert view.pool == 2_500_000_000 and len(view.buckets) == 1
+    assert len(await store.charges("C1", 0)) == 1
+    await store.charge("C1", 5, "op", at(2025, 3, 31, 23, 59))  # exactly 30: allowed
+    with pytest.raises(LimitExceeded):
+        await store.charge("C1", 1, "op", at(2025, 3, 31, 23, 59, 59))
+    # A new Japan month: 30 more.
+    await store.charge("C1", 30, "op", at(2025, 4, 1))
+    assert (await store.contract_view("C1", at(2025, 4, 1))).pool == 6 * GB
+
+
+async def test_r11_charge_history(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 1, 1), at(2025, 1, 1))
+    b1 = await store.charge("C1", 1, "customer", at(2025, 1, 5))
+    b2 = await store.charge("C1", 2, "op:bob", at(2025, 3, 5))
+    history = await store.charges("C1", 0)
+    assert [(c.at, c.units, c.who, c.bucket_id) for c in history] == [
+        (at(2025, 1, 5), 1, "customer", b1.id), (at(2025, 3, 5), 2, "op:bob", b2.id)
+    ]
+    assert [c.units for c in await store.charges("C1", at(2025, 2, 1))] == [2]
+
+
+async def test_r11_bad_charges(store: QuotaStore) -> None:
+    with pytest.raises(NotFound):
+        await store.charge("nope", 1, "op", at(2025, 1, 1))
+    await store.create_contract("C1", "light_start", dt.date(2025, 1, 1), at(2025, 1, 1))
+    for units in (0, -1):
+        with pytest.raises(QuotaError) as err:
+            await store.charge("C1", units, "op", at(2025, 1, 1))
+        assert err.value.rule == "R-11"
+
+
+# -- R-12 slices -----------------------------------------------------------------------------------
+
+
+async def test_r12_slice_spans_buckets_nearest_expiry_first(store: QuotaStore) -> None:
+    await store.create_contract("C1", "tiny", dt.date(2025, 4, 1), at(2025, 4, 1))  # 4 MB to end of May
+    await store.charge("C1", 1, "op", at(2025, 4, 1))  # 100 MB to end of July
+    ref = await new_line(store, "C1")
+    res = await attach(store, ref, "s1", at(2025, 4, 2))
+    assert res.granted == SLICE and res.facts is not None and res.facts.held == SLICE
+    view = await store.contract_view("C1", at(2025, 4, 2))
+    assert [(b.kind, b.left) for b in view.buckets] == [("bundle", 0), ("coupon", 94 * MB)]
+
+
+async def test_r12_pool_under_a_slice_gives_what_is_left(store: QuotaStore) -> None:
+    await store.create_contract("C1", "tiny", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    res = await attach(store, ref, "s1", at(2025, 4, 2))
+    assert res.granted == 4 * MB and res.facts is not None and (res.facts.held, res.facts.pool) == (4 * MB, 0)
+
+
+async def test_r12_no_draw_while_holding_a_slice(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    assert (await attach(store, ref, "s1", at(2025, 4, 2))).granted == SLICE
+    assert (await attach(store, ref, "s2", at(2025, 4, 2))).granted == 0  # holds one slice already
+    await report(store, ref, "s1", ACCT_INTERIM, 1, at(2025, 4, 2))
+    res = await attach(store, ref, "s3", at(2025, 4, 2))  # holds a byte less than a slice
+    assert res.granted == SLICE and res.facts is not None and res.facts.held == 2 * SLICE - 1
+
+
+async def test_r12_usage_past_the_slice_draws_next_slices(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    await attach(store, ref, "s1", at(2025, 4, 2))
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 35 * MB + 7, at(2025, 4, 2))
+    # held 10 MB; 25 MB + 7 more needed → 3 slices.
+    assert (acc.debited, acc.granted, acc.overrun_added) == (35 * MB + 7, 3 * SLICE, 0)
+    assert (acc.facts.held, acc.facts.pool) == (5 * MB - 7, GB - 4 * SLICE)
+
+
+# -- R-13 / R-14 -----------------------------------------------------------------------------------
+
+
+async def test_r13_held_data_survives_expiry_and_months(store: QuotaStore) -> None:
+    await store.create_contract("C1", "tiny", dt.date(2025, 4, 1), at(2025, 4, 1))
+    a = await new_line(store, "C1")
+    b = await new_line(store, "C1")
+    await attach(store, a, "s1", at(2025, 4, 2))
+    # Months later, after the bundle expired and new ones came: A still holds its 4 MB, B got none of it.
+    facts = await store.line_facts(a, at(2025, 9, 15))
+    assert facts.held == 4 * MB
+    assert (await store.line_facts(b, at(2025, 9, 15))).held == 0
+    assert facts.pool == 8 * MB  # August's and September's bundles, untouched
+
+
+async def test_r14_bucket_expiring_mid_session(store: QuotaStore) -> None:
+    await store.create_contract("C1", "minimum_start", dt.date(2025, 3, 1), at(2025, 3, 1))
+    await store.charge("C1", 1, "op", at(2025, 3, 10))  # usable to the end of June
+    ref = await new_line(store, "C1")
+    res = await attach(store, ref, "s1", at(2025, 6, 30, 23, 50))
+    assert res.facts is not None and (res.facts.held, res.facts.pool) == (SLICE, 90 * MB)
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, at(2025, 7, 1) - 1)
+    assert (acc.facts.held, acc.facts.pool) == (5 * MB, 90 * MB)
+    # At the instant the coupon's 90 MB leave the pool; the line keeps what it holds (R-13).
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, at(2025, 7, 1))
+    assert (acc.added, acc.facts.held, acc.facts.pool) == (0, 5 * MB, 0)
+    # R-16: past the held 5 MB there is nothing to draw: 3 MB overrun, never a negative balance.
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 13 * MB, at(2025, 7, 1, 0, 5))
+    assert (acc.debited, acc.overrun_added, acc.granted, acc.facts.held) == (5 * MB, 3 * MB, 0, 0)
+    assert (await store.contract_view("C1", at(2025, 7, 1, 0, 5))).lines[0].overrun == 3 * MB
+
+
+# -- R-15 ------------------------------------------------------------------------------------------
+
+
+async def test_r15_sibling_holding_data_does_not_keep_a_line_fast(store: QuotaStore) -> None:
+    await store.create_contract("F1", "tiny", dt.date(2025, 4, 1), at(2025, 4, 1))
+    a, b, c = [await new_line(store, "F1") for _ in range(3)]
+    res_a = await attach(store, a, "sa", at(2025, 4, 2))
+    res_b = await attach(store, b, "sb", at(2025, 4, 2))
+    assert res_a.facts is not None and (res_a.facts.held, res_a.facts.pool) == (4 * MB, 0)
+    assert res_b.facts is not None and (res_b.granted, res_b.facts.held, res_b.facts.pool) == (0, 0, 0)
+    plan = catalog().get("tiny")
+    assert decide_speed(res_a.facts, plan) == "high"
+    assert decide_speed(res_b.facts, plan) == "low"
+    assert decide_speed(await store.line_facts(c, at(2025, 4, 2)), plan) == "low"
+
+
+# -- R-16 / R-17 -----------------------------------------------------------------------------------
+
+
+async def test_r16_overrun_recorded_never_negative(store: QuotaStore) -> None:
+    await store.create_contract("C1", "tiny", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    acc = await report(store, ref, "s1", ACCT_START, 0, at(2025, 4, 2))
+    assert acc.added == 0
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 9 * MB, at(2025, 4, 2))
+    assert (acc.added, acc.granted, acc.debited, acc.overrun_added) == (9 * MB, 4 * MB, 4 * MB, 5 * MB)
+    assert (acc.facts.held, acc.facts.pool) == (0, 0)
+    line = (await store.contract_view("C1", at(2025, 4, 2))).lines[0]
+    assert (line.held, line.overrun) == (0, 5 * MB)
+
+
+async def test_r17_low_speed_usage_consumes_no_coupon(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    await attach(store, ref, "s1", at(2025, 4, 2))
+    assert await store.set_speed(ref, "", "low")
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 50 * MB, at(2025, 4, 2, 10))
+    assert (acc.debited, acc.granted, acc.low_added, acc.overrun_added) == (0, 0, 50 * MB, 0)
+    assert (acc.facts.held, acc.facts.pool, acc.facts.low_3day) == (SLICE, GB - SLICE, 50 * MB)
+    assert await store.set_speed(ref, "low", "restricted")
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 60 * MB, at(2025, 4, 3, 10))
+    assert (acc.low_added, acc.facts.low_3day, acc.facts.held) == (10 * MB, 60 * MB, SLICE)
+
+
+async def test_r21_coupon_off_draws_nothing(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    facts = await store.set_coupon(ref, False, now=at(2025, 4, 2))
+    assert facts.coupon_on is False
+    res = await attach(store, ref, "s1", at(2025, 4, 2))
+    assert res.ok and res.granted == 0 and res.facts is not None and res.facts.held == 0
+    assert decide_speed(res.facts, catalog().get("light_start")) == "low"
+    assert (await store.set_coupon(ref, True, now=at(2025, 4, 2))).coupon_on is True
+
+
+async def test_r22_window_and_per_day_usage(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    await store.set_speed(ref, "", "low")
+    await report(store, ref, "s1", ACCT_INTERIM, 50 * MB, at(2025, 4, 1, 12))
+    await report(store, ref, "s1", ACCT_INTERIM, 90 * MB, at(2025, 4, 2, 12))
+    await store.set_speed(ref, "low", "high")
+    await report(store, ref, "s1", ACCT_INTERIM, 100 * MB, at(2025, 4, 3, 12))
+    await store.set_speed(ref, "high", "low")
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 131 * MB, at(2025, 4, 3, 13))
+    assert acc.facts.low_3day == 121 * MB  # 50 + 40 + 31; the 10 MB at high speed does not count
+    assert decide_speed(acc.facts, catalog().get("light_start")) == "high"  # it still has data
+    off = await store.set_coupon(ref, False, now=at(2025, 4, 3, 14))
+    assert decide_speed(off, catalog().get("light_start")) == "restricted"  # R-22 with R-21
+    # 5 April: the window is 3..5 April, 1 April has dropped out.
+    facts = await store.line_facts(ref, at(2025, 4, 5, 0, 0))
+    assert facts.low_3day == 31 * MB
+    usage = await store.line_usage(ref, ["20250403", "20250402", "20250401", "20250331"])
+    assert [(u.day, u.high, u.low) for u in usage] == [
+        ("20250403", 10 * MB, 31 * MB), ("20250402", 0, 40 * MB), ("20250401", 0, 50 * MB), ("20250331", 0, 0)
+    ]
+
+
+async def test_r23_exempt_octets_not_debited(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    await attach(store, ref, "s1", at(2025, 4, 2))
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 8 * MB, at(2025, 4, 2), exempt=3 * MB)
+    assert (acc.added, acc.debited, acc.facts.held) == (8 * MB, 5 * MB, 5 * MB)
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 9 * MB, at(2025, 4, 2), exempt=4 * MB)
+    assert (acc.added, acc.debited, acc.facts.held) == (MB, 0, 5 * MB)
+
+
+# -- R-71 idempotent accounting --------------------------------------------------------------------
+
+
+async def test_r71_replayed_interim_counted_once(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    await attach(store, ref, "s1", at(2025, 4, 2))
+    first = await report(store, ref, "s1", ACCT_INTERIM, 7 * MB, at(2025, 4, 2))
+    again = await report(store, ref, "s1", ACCT_INTERIM, 7 * MB, at(2025, 4, 2, 0, 1))
+    lower = await report(store, ref, "s1", ACCT_INTERIM, 6 * MB, at(2025, 4, 2, 0, 2))
+    assert (first.added, again.added, lower.added) == (7 * MB, 0, 0)
+    assert again.facts.held == lower.facts.held == 3 * MB
+    nxt = await report(store, ref, "s1", ACCT_INTERIM, 8 * MB, at(2025, 4, 2, 0, 3))
+    assert (nxt.added, nxt.facts.held) == (MB, 2 * MB)  # counted from the highest counter seen
+
+
+async def test_r71_stop_removes_live_session_and_retransmission_counts_once(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    await attach(store, ref, "s1", at(2025, 4, 2))
+    assert [s.session_id for s in await store.live_sessions(ref)] == ["s1"]
+    stop = await report(store, ref, "s1", ACCT_STOP, 4 * MB, at(2025, 4, 2, 1))
+    again = await report(store, ref, "s1", ACCT_STOP, 4 * MB, at(2025, 4, 2, 1, 0, 3))
+    late = await report(store, ref, "s1", ACCT_INTERIM, 3 * MB, at(2025, 4, 2, 1, 0, 5))
+    assert (stop.added, again.added, late.added) == (4 * MB, 0, 0)
+    assert await store.live_sessions(ref) == []
+    assert late.facts.held == 6 * MB
+
+
+async def test_r71_interim_for_unknown_session_creates_it(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    acc = await store.account(AccountingReport(ref, "lost-start", ACCT_INTERIM, 12 * MB, "192.0.2.9",
+                                               at(2025, 4, 2), framed_ip="100.64.9.9"))
+    assert (acc.added, acc.granted, acc.debited, acc.facts.held) == (12 * MB, 2 * SLICE, 12 * MB, 8 * MB)
+    sessions = await store.live_sessions(ref)
+    assert [(s.session_id, s.nas_ip, s.framed_ip) for s in sessions] == [("lost-start", "192.0.2.9", "100.64.9.9")]
+
+
+async def test_r71_gigaword_counters(store: QuotaStore) -> None:
+    await store.create_contract("C1", "tiny", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    big = 3 * 2**32 + 12_345  # Acct-Input-Gigawords folded in
+    acc = await report(store, ref, "s1", ACCT_INTERIM, big, at(2025, 4, 2))
+    assert (acc.added, acc.granted, acc.debited, acc.overrun_added) == (big, 4 * MB, 4 * MB, big - 4 * MB)
+    await store.set_speed(ref, "", "low")
+    bigger = 7 * 2**32 + 1
+    acc = await report(store, ref, "s1", ACCT_INTERIM, bigger, at(2025, 4, 2))
+    assert (acc.added, acc.low_added, acc.facts.low_3day) == (bigger - big, bigger - big, bigger - big)
+    assert (await store.line_usage(ref, ["20250402"]))[0].high == big
+    assert (await store.contract_view("C1", at(2025, 4, 2))).lines[0].overrun == big - 4 * MB
+
+
+async def test_accounting_on_off_changes_nothing(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    acc = await report(store, ref, "s1", ACCT_ON, 5 * MB, at(2025, 4, 2))
+    assert (acc.added, acc.facts.held, acc.facts.pool) == (0, 0, GB)
+
+
+async def test_account_unknown_line(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    with pytest.raises(NotFound):
+        await report(store, LineRef("C1", "0000"), "s1", ACCT_INTERIM, 1, at(2025, 4, 2))
+    with pytest.raises(NotFound):
+        await report(store, LineRef("C9", "0000"), "s1", ACCT_INTERIM, 1, at(2025, 4, 2))
+
+
+# -- lines: limits, duplicates, lookups, status ----------------------------------------------------
+
+
+async def test_plan_line_limit_4th_family_line_refused_nothing_half_written(store: QuotaStore) -> None:
+    await store.create_contract("F1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    for n in (1, 2, 3):
+        await new_line(store, "F1", n)
+    with pytest.raises(LimitExceeded) as err:
+        await new_line(store, "F1", 4)
+    assert err.value.rule == "§3"
+    assert await store.find_line("44010" + "4".zfill(10), None) is None
+    assert await store.find_line(None, "0901" + "4".zfill(7)) is None
+    assert len((await store.contract_view("F1", at(2025, 4, 1))).lines) == 3
+    # The refused identifiers are free for another contract.
+    await store.create_contract("F2", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    assert await new_line(store, "F2", 4) == LineRef("F2", "09010000004")
+
+
+async def test_light_start_takes_one_line(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    await new_line(store, "C1", 1)
+    with pytest.raises(LimitExceeded):
+        await new_line(store, "C1", 2)
+
+
+async def test_duplicate_imsi_refused_nothing_half_written(store: QuotaStore) -> None:
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    first = await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001")
+    with pytest.raises(Conflict) as err:
+        await store.add_line("C1", "09000000002", "8981000000000000002", "440100000000001")
+    assert (err.value.field, err.value.rule) == ("imsi", "R-2")
+    assert await store.find_line("440100000000001", None) == first
+    assert await store.find_line(None, "09000000002") is None
+    view = await store.contract_view("C1", at(2025, 4, 1))
+    assert [line.msisdn for line in view.lines] == ["09000000001"]
+    # The refused MSISDN and ICCID were not left claimed.
+    second = await store.add_line("C1", "09000000002", "8981000000000000002", "440100000000002")
+    assert await store.find_line("440100000000002", None) == second
+
+
+async def test_duplicate_msisdn_and_iccid_refused(store: QuotaStore) -> None:
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    await store.create_contract("C2", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001")
+    with pytest.raises(Conflict) as err:
+        await store.add_line("C2", "09000000001", "8981000000000000009", "440100000000009")
+    assert err.value.field == "msisdn"
+    with pytest.raises(Conflict) as err:
+        await store.add_line("C2", "09000000009", "8981000000000000001", "440100000000009")
+    assert err.value.field == "iccid"
+    assert (await store.contract_view("C2", at(2025, 4, 1))).lines == []
+
+
+async def test_add_line_to_unknown_contract_leaves_no_index(store: QuotaStore) -> None:
+    with pytest.raises(NotFound):
+        await store.add_line("nope", "09000000001", "8981000000000000001", "440100000000001")
+    assert await store.find_line("440100000000001", None) is None
+    assert await store.client.get(k.iccid_index("8981000000000000001")) is None
+
+
+async def test_r2_find_line_prefers_imsi(store: QuotaStore) -> None:
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    a = await new_line(store, "C1", 1)
+    b = await new_line(store, "C1", 2)
+    assert await store.find_line("440100000000002", "09010000001") == b
+    assert await store.find_line(None, "09010000001") == a
+    assert await store.find_line("440109999999999", "09010000001") is None  # unknown IMSI: no fallback
+    assert await store.find_line(None, None) is None
+
+
+async def test_r3_attach_refusals_hold_no_address(make_store: StoreFactory) -> None:
+    store = await make_store(ip_range="100.64.0.0/30")  # two addresses
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    a, b, c = [await new_line(store, "C1", n) for n in (1, 2, 3)]
+    now = at(2025, 4, 2)
+    await store.set_status(b, "suspended", now=now)
+    await store.set_status(c, "terminated", now=now)
+    assert (await attach(store, b, "s", now)).reason == "suspended"
+    assert (await attach(store, c, "s", now)).reason == "terminated"
+    assert (await attach(store, LineRef("C1", "0000"), "s", now)).reason == "unknown"
+    assert (await attach(store, LineRef("C9", "0000"), "s", now)).reason == "unknown"
+    refused = await attach(store, a, "s", now, imsi="440109999999999")
+    assert (refused.ok, refused.reason, refused.granted, refused.framed_ip) == (False, "card-replaced", 0, None)
+    assert await store.live_sessions(a) == [] and await store.live_sessions(b) == []
+    ips = {(await attach(store, a, sid, now)).framed_ip for sid in ("s1", "s2")}
+    assert ips == {"100.64.0.1", "100.64.0.2"}
+    await store.set_status(b, "active", now=now)
+    assert (await attach(store, b, "s", now)).ok is False  # no address left
+    with pytest.raises(Conflict):
+        await store.set_status(c, "active", now=now)
+
+
+async def test_set_status_frees_plan_slot_on_termination(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    first = await new_line(store, "C1", 1)
+    await store.set_status(first, "terminated", now=at(2025, 4, 1))
+    await new_line(store, "C1", 2)
+    with pytest.raises(QuotaError):
+        await store.set_status(first, "gone", now=at(2025, 4, 1))
+    with pytest.raises(NotFound):
+        await store.set_status(LineRef("C1", "0"), "active", now=at(2025, 4, 1))
+
+
+# -- speed compare-and-set -------------------------------------------------------------------------
+
+
+async def test_set_speed_exactly_one_winner(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    results = await asyncio.gather(*(store.set_speed(ref, "", "low") for _ in range(20)))
+    assert results.count(True) == 1
+    assert await store.set_speed(ref, "high", "low") is False
+    with pytest.raises(NotFound):
+        await store.set_speed(LineRef("C1", "0"), "", "low")
+    with pytest.raises(QuotaError):
+        await store.set_speed(ref, "low", "turbo")
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+
+
+async def test_concurrent_family_never_hands_out_more_than_the_pool(make_store: StoreFactory) -> None:
+    stores = [await make_store() for _ in range(3)]  # several "processes"
+    now = at(2025, 4, 2)
+    await stores[0].create_contract("F1", "small_family", dt.date(2025, 4, 1), at(2025, 4, 1))
+    lines = [await new_line(stores[0], "F1") for _ in range(3)]
+    pool_before = (await stores[0].contract_view("F1", now)).pool
+    assert pool_before == 200 * MB
+    rng = random.Random(7)
+    counters = {(line, f"s{i}"): 0 for line in lines for i in range(3)}
+    calls: list[Awaitable[AttachResult | AccountResult]] = []
+    for n in range(300):
+        (line, sid) = rng.choice(list(counters))
+        st = stores[n % 3]
+        if rng.random() < 0.2:
+            calls.append(st.attach(AttachRequest(line, None, sid, "192.0.2.1", now)))
+        else:
+            counters[(line, sid)] += rng.randrange(0, 3 * MB)
+            calls.append(st.account(AccountingReport(line, sid, ACCT_INTERIM, counters[(line, sid)],
+                                                     "192.0.2.1", now)))
+    results = await asyncio.gather(*calls)
+    granted = sum(r.granted for r in results)
+    view = await stores[0].contract_view("F1", now)
+    assert granted == pool_before - view.pool
+    assert view.pool >= 0 and all(line.held >= 0 for line in view.lines)
+    # Every counted byte is accounted for: debited from held or recorded as overrun.
+    accs = [r for r in results if isinstance(r, AccountResult)]
+    assert sum(r.added for r in accs) == sum(r.debited + r.overrun_added for r in accs)
+    assert granted == sum(line.held for line in view.lines) + sum(r.debited for r in accs)
+    assert sum(line.overrun for line in view.lines) == sum(r.overrun_added for r in accs)
+
+
+# -- IP leases (R-5) -------------------------------------------------------------------------------
+
+
+async def test_r5_ip_leases_unique(store: QuotaStore) -> None:
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    lines = [await new_line(store, "C1") for _ in range(3)]
+    now = at(2025, 4, 2)
+    results = await asyncio.gather(*(attach(store, lines[i % 3], f"s{i}", now) for i in range(120)))
+    ips = [r.framed_ip for r in results]
+    assert all(r.ok for r in results) and len(set(ips)) == 120
+    assert all(ipaddress.ip_address(ip) in ipaddress.ip_network("100.64.0.0/16") for ip in ips if ip)
+    assert "100.64.0.0" not in ips
+    # A re-authorization of a live session keeps its address.
+    again = await store.attach(AttachRequest(lines[0], None, "s0", "192.0.2.1", now, reauth=True))
+    assert again.framed_ip == ips[0]
+
+
+async def test_r5_ip_released_on_stop_and_reclaimed_after_lapse(make_store: StoreFactory) -> None:
+    store = await make_store(ip_range="10.0.0.0/29", lease_seconds=600)  # 6 usable addresses
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    now = at(2025, 4, 2)
+    got = [(await attach(store, ref, f"s{i}", now)).framed_ip for i in range(6)]
+    assert got == [f"10.0.0.{n}" for n in range(1, 7)]  # never .0 (network) nor .7 (broadcast)
+    full = await attach(store, ref, "s6", now)
+    assert (full.ok, full.reason, full.framed_ip) == (False, "no-address", None)
+    assert "s6" not in {s.session_id for s in await store.live_sessions(ref)}
+    # Stop releases at once.
+    await report(store, ref, "s2", ACCT_STOP, 0, now + 10)
+    assert (await attach(store, ref, "s7", now + 10)).framed_ip == "10.0.0.3"
+    # Interim renews s0's lease; the others lapse after 600 s and are reclaimed by new sessions.
+    await report(store, ref, "s0", ACCT_INTERIM, 0, now + 500)
+    later = now + 700
+    reclaimed = {(await attach(store, ref, f"n{i}", later)).framed_ip for i in range(5)}
+    assert reclaimed == {"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}
+    assert (await attach(store, ref, "n5", later)).reason == "no-address"  # s0 still holds .1
+    sessions = {s.session_id: s.framed_ip for s in await store.live_sessions(ref)}
+    assert sessions["s0"] == "10.0.0.1" and sessions["n0"] in reclaimed
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+
+async def test_r35_contract_view(store: QuotaStore) -> None:
+    await store.create_contract("F1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    coupon = await store.charge("F1", 2, "op", at(2025, 4, 3))
+    a = await store.add_line("F1", "09000000001", "8981000000000000001", "440100000000001", card_type="micro",
+                             voice=True)
+    b = await store.add_line("F1", "09000000002", "8981000000000000002", "440100000000002")
+    await attach(store, a, "s1", at(2025, 4, 4))
+    await attach(store, a, "s2", at(2025, 4, 4))
+    await store.set_coupon(b, False, now=at(2025, 4, 4))
+    view = await store.contract_view("F1", at(2025, 4, 4))
+    assert [(x.id, x.kind, x.size, x.left, x.expires_at) for x in view.buckets] == [
+        ("00000001", "bundle", GB, GB - SLICE, at(2025, 6, 1)),
+        (coupon.id, "coupon", 200 * MB, 200 * MB, at(2025, 8, 1)),
+    ]
+    assert view.pool == GB + 200 * MB - SLICE
+    la, lb = view.lines
+    assert (la.msisdn, la.card_type, la.voice, la.held, la.coupon_on, la.sessions, la.status) == (
+        "09000000001", "micro", True, SLICE, True, 2, "active")
+    assert (lb.msisdn, lb.held, lb.coupon_on, lb.sessions) == ("09000000002", 0, False, 0)
+    with pytest.raises(NotFound):
+        await store.contract_view("nope", at(2025, 4, 4))
+
+
+async def test_r32_card_change_rewrites_the_index(store: QuotaStore) -> None:
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001")
+    await attach(store, ref, "s1", at(2025, 4, 2))
+    await store.replace_card(ref, "8981000000000000002", "440100000000002", card_type="micro")
+    assert await store.find_line("440100000000001", None) is None  # the old card resolves to nothing
+    assert await store.find_line("440100000000002", None) == ref
+    assert await store.client.get(k.iccid_index("8981000000000000001")) is None
+    old = await attach(store, ref, "s2", at(2025, 4, 2), imsi="440100000000001")
+    assert (old.ok, old.reason) == (False, "card-replaced")
+    new = await attach(store, ref, "s3", at(2025, 4, 2), imsi="440100000000002")
+    assert new.ok and new.facts is not None and new.facts.held == SLICE  # R-13: held data carried over
+    line = (await store.contract_view("C1", at(2025, 4, 2))).lines[0]
+    assert (line.iccid, line.imsi, line.card_type) == ("8981000000000000002", "440100000000002", "micro")
+    # A card already in use elsewhere is refused, and nothing changes.
+    await store.create_contract("C2", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    await store.add_line("C2", "09000000009", "8981000000000000009", "440100000000009")
+    with pytest.raises(Conflict):
+        await store.replace_card(ref, "8981000000000000003", "440100000000009")
+    assert await store.find_line("440100000000002", None) == ref
+    assert await store.client.get(k.iccid_index("8981000000000000003")) is None
+    with pytest.raises(NotFound):
+        await store.replace_card(LineRef("C1", "0"), "8981000000000000004", "440100000000004")
+    assert await store.client.get(k.imsi_index("440100000000004")) is None
