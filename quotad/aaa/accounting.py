@@ -18,7 +18,7 @@ from quotad.aaa.values import ipv4_text, text
 from quotad.policy.decide import decide_speed
 from quotad.policy.plans import PlanCatalog
 from quotad.quota.model import AccountingReport, AccountResult, LineRef
-from quotad.quota.store import QuotaStore
+from quotad.quota.store import NotFound, QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 
@@ -67,7 +67,10 @@ class AccountingHandler:
 
     async def _account(self, pkt: rp.Packet, status: int) -> None:
         info = classattr.decode(pkt.get(rp.CLASS))
-        session_id = pkt.get_str(rp.ACCT_SESSION_ID) or (info.session_id if info else "")
+        acct_session_id = pkt.get_str(rp.ACCT_SESSION_ID) or ""
+        # The session is known by the id given at attach (in Class) when there is one, so the
+        # attach's slice and address lease belong to the session the gateway then reports.
+        session_id = (info.session_id if info else "") or acct_session_id
         if info is not None:
             ref: LineRef | None = LineRef(info.contract_id, info.msisdn)
         else:
@@ -86,8 +89,14 @@ class AccountingHandler:
             nas_ip=ipv4_text(pkt.get(rp.NAS_IP_ADDRESS)),
             framed_ip=ipv4_text(pkt.get(rp.FRAMED_IP_ADDRESS)) or None,
             now=self.now(),
+            acct_session_id=acct_session_id if acct_session_id != session_id else "",
         )
-        result = await self.store.account(report)
+        try:
+            result = await self.store.account(report)
+        except NotFound:
+            self._unknown.inc()
+            _log.info("accounting_unknown_line", contract=ref.contract_id)
+            return
         self._stored.inc()
         self._count(result)
         await self._settle_speed(ref, result)

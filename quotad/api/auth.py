@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from quotad.api.errors import ApiError, unauthorized
+from quotad.api.errors import forbidden, unauthorized
 from quotad.config import TokenSettings
 
 OPERATOR = "operator"
@@ -62,4 +62,4 @@ class Authenticator:
 def require_operator(principal: Principal) -> None:
     """403 for a customer on an operator-only route."""
     if not principal.is_operator:
-        raise ApiError(403, "forbidden", "this operation is for operators only")
+        raise forbidden("this operation is for operators only")

@@ -106,7 +106,7 @@ class Api:
         for ref, result in zip(refs, results, strict=True):
             if isinstance(result, Exception):
                 _log.error("line_change_hook_failed", contract_id=ref.contract_id, msisdn=ref.msisdn,
-                           event=event, error=type(result).__name__)
+                           line_event=event, error=type(result).__name__)
 
     # -- contracts ------------------------------------------------------------------------------
 

@@ -50,14 +50,14 @@ class Field:
         # bool is an int subclass in Python, but not in JSON: true is not a number.
         if not isinstance(value, self.kind) or (self.kind is not bool and isinstance(value, bool)):
             raise bad_request("wrong_type", f"{self.name} must be a {_JSON_TYPES[self.kind]}", self.name, self.rule)
-        if self.is_id:
+        if isinstance(value, str) and self.is_id:
             check_id(value, self.name)
-        if self.is_date:
+        if isinstance(value, str) and self.is_date:
             return _date(value, self.name)
         if self.enum and value not in self.enum:
             raise unprocessable("invalid_value", f"{self.name} must be one of {', '.join(self.enum)}", self.name,
                                 self.rule)
-        if self.minimum is not None and value < self.minimum:
+        if isinstance(value, int) and self.minimum is not None and value < self.minimum:
             raise unprocessable("invalid_value", f"{self.name} must be at least {self.minimum}", self.name,
                                 self.rule)
         return value

@@ -106,6 +106,9 @@ class AccountingReport:
     now: float
     framed_ip: str | None = None
     exempt_octets: int = 0
+    # The gateway's Acct-Session-Id when it differs from session_id (the id quotad gave the
+    # session in Class at attach, for gateways whose Access-Request carries none).
+    acct_session_id: str = ""
 
 
 @dataclass(slots=True)
@@ -129,6 +132,7 @@ class Session:
     framed_ip: str | None
     imsi: str | None
     started: float
+    acct_session_id: str = ""  # the gateway's id of the session (CoA/Disconnect name it)
 
 
 @dataclass(slots=True)

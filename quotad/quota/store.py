@@ -356,7 +356,8 @@ class QuotaStore:
         s = self.settings
         return [*self._clock(report.now), report.session_id, report.status, max(0, report.octets),
                 max(0, report.exempt_octets), report.nas_ip, s.slice_bytes, s.session_ttl_seconds,
-                s.stopped_ttl_seconds, s.usage_ttl_days * 86400, report.framed_ip or ""]
+                s.stopped_ttl_seconds, s.usage_ttl_days * 86400, report.framed_ip or "",
+                report.acct_session_id]
 
     async def account(self, report: AccountingReport) -> AccountResult:
         """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says."""
@@ -420,7 +421,7 @@ class QuotaStore:
             leased = await self.client.hget(self._ip_keys[2], owner)
             ip = str(ipaddress.IPv4Address(int(_text(leased)))) if leased is not None else None
         return Session(session_id=sid, nas_ip=rec.get("nas", ""), framed_ip=ip, imsi=rec.get("imsi") or None,
-                       started=float(rec.get("started") or 0))
+                       started=float(rec.get("started") or 0), acct_session_id=rec.get("asid") or sid)
 
     # -- queries --------------------------------------------------------------------------------
 

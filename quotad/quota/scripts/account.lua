@@ -1,7 +1,8 @@
 -- An accounting report. KEYS: contract, buckets, expiries, line, live set, session,
 -- 3 day-usage keys (today first).
 -- ARGV[6..]: session id, status type, cumulative octets, cumulative exempt octets, nas ip,
--- slice bytes, live-session ttl, stopped-session ttl, day-usage ttl, framed ip ('' if none).
+-- slice bytes, live-session ttl, stopped-session ttl, day-usage ttl, framed ip ('' if none),
+-- the gateway's Acct-Session-Id ('' if it is the session id).
 if not maintain() then return {'unknown'} end
 local kl, klive, ks, kday = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local days = {KEYS[7], KEYS[8], KEYS[9]}
@@ -22,6 +23,7 @@ if sess[3] == false then
 end
 redis.call('HSET', ks, 'octets', s(math.max(octets, last_o)), 'exempt', s(math.max(exempt, last_e)))
 if ARGV[15] ~= '' then redis.call('HSET', ks, 'ip', ARGV[15]) end
+if ARGV[16] ~= '' then redis.call('HSET', ks, 'asid', ARGV[16]) end
 if status == 2 then
   redis.call('HSET', ks, 'stopped', '1')
   redis.call('SREM', klive, sid)
