@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from quotad import http, log
 from quotad.aaa.access import AccessHandler, Apn
 from quotad.aaa.accounting import AccountingHandler
 from quotad.aaa.profiles import EncodedProfile, encode_profiles
+from quotad.aaa.sessions import SessionControl
 from quotad.clock import Clock, SystemClock
 from quotad.config import Config
 from quotad.policy.plans import Plan, PlanCatalog
@@ -26,6 +28,7 @@ from quotad.quota.model import QuotaSettings
 from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client, ClientTable
+from quotad.radius.coa import DynamicAuthClient
 from quotad.radius.dictionary import Dictionary
 from quotad.radius.replycache import ReplyCache
 from quotad.radius.server import Limits, RadiusProtocol, listen
@@ -60,6 +63,14 @@ def client_table_from(config: Config) -> ClientTable:
     )
 
 
+def _coa_secrets(clients: ClientTable) -> Callable[[str], tuple[bytes, int] | None]:
+    def lookup(address: str) -> tuple[bytes, int] | None:
+        client = clients.find(address)
+        return None if client is None else (client.secret, client.coa_port)
+
+    return lookup
+
+
 def profiles_from(config: Config) -> dict[str, EncodedProfile]:
     """Encode the speed profiles (raises ProfileError naming the bad key)."""
     return encode_profiles(config.profiles, Dictionary.load())
@@ -79,6 +90,8 @@ class Daemon:
     redis: aioredis.Redis | None = None
     auth: RadiusProtocol | None = None
     acct: RadiusProtocol | None = None
+    coa: DynamicAuthClient | None = None
+    sessions: SessionControl | None = None
     auth_port: int = 0
     acct_port: int = 0
     http_port: int = 0
@@ -99,10 +112,13 @@ class Daemon:
         self.store = QuotaStore(self.redis, quota_settings_from(cfg), catalog)
         await self.store.load_scripts()
         profiles = profiles_from(cfg)
-        apns = [Apn.from_settings(a) for a in cfg.apns]
-        access = AccessHandler(apns, self.store, catalog, profiles, self.clock.now)
-        accounting = AccountingHandler(self.store, catalog, self.clock.now)
         clients = client_table_from(cfg)
+        self.coa = DynamicAuthClient(_coa_secrets(clients), bind_host=cfg.server.bind, now=self.clock.now)
+        await self.coa.start()
+        self.sessions = SessionControl(self.store, catalog, profiles, self.coa, self.clock.now)
+        apns = [Apn.from_settings(a) for a in cfg.apns]
+        access = AccessHandler(apns, self.store, catalog, profiles, self.clock.now, self.sessions.speed_changed)
+        accounting = AccountingHandler(self.store, catalog, self.clock.now, self.sessions.speed_changed)
         limits = Limits(cfg.server.max_inflight, cfg.server.rcvbuf_bytes)
         cache = ReplyCache(cfg.server.duplicate_window)
         self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits)
@@ -137,6 +153,10 @@ class Daemon:
         for transport in self._transports:
             transport.close()
         self._transports.clear()
+        if self.sessions is not None:
+            await self.sessions.drain(drain_timeout)
+        if self.coa is not None:
+            await self.coa.close()
         if self._http is not None:
             await self._http.cleanup()
         if self.redis is not None:

@@ -12,7 +12,7 @@ A Redis failure sends no answer at all: the gateway retries, and nothing half-do
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -80,7 +80,9 @@ class AccessHandler:
         catalog: PlanCatalog,
         profiles: dict[str, EncodedProfile],
         now: Callable[[], float],
+        on_speed_change: Callable[[LineRef, str, str], Awaitable[None]] | None = None,
     ):
+        self.on_speed_change = on_speed_change
         self.apns = {apn.name: apn for apn in apns}
         self.store = store
         self.catalog = catalog
@@ -156,6 +158,8 @@ class AccessHandler:
         speed = decide_speed(facts, self.catalog.get(facts.plan))
         if speed != facts.speed and await self.store.set_speed(ref, facts.speed, speed):
             metrics.SPEED_CHANGES.labels(speed).inc()
+            if self.on_speed_change is not None and facts.speed:
+                await self.on_speed_change(ref, facts.speed, speed)  # the line's other sessions
         if result.granted:
             metrics.SLICES.inc()
             metrics.SLICE_BYTES.inc(result.granted)

@@ -19,10 +19,11 @@ SECRET = b"testing123"
 T0 = dt.datetime(2026, 11, 10, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp()
 
 
-def daemon_config(redis_url: str, **server: object) -> cfg.Config:
+def daemon_config(redis_url: str, coa_port: int = 3799, **server: object) -> cfg.Config:
     base = cfg.Config()
     return replace(
         base,
+        clients=tuple(replace(c, coa_port=coa_port) for c in base.clients),
         server=replace(base.server, auth_port=0, acct_port=0, http_port=0, **server),  # type: ignore[arg-type]
         redis=replace(base.redis, url=redis_url),
     )

@@ -47,7 +47,9 @@ async def attach(d: Daemon, msisdn: str, extra: bytes = b"", ident: int = 1) -> 
 async def account(d: Daemon, klass: bytes, status: int, octets: int, ident: int) -> None:
     req, auth = accounting_request("gw-1", status, octets, 0, identifier=ident, msisdn="819000000021", klass=klass)
     raw = await exchange(d.acct_port, req)
-    assert raw is not None and rp.decode(raw).code == rp.ACCOUNTING_RESPONSE
+    assert raw is not None
+    reply = rp.decode(raw)
+    assert reply.code == rp.ACCOUNTING_RESPONSE and rp.verify_response_authenticator(reply, auth, SECRET)
 
 
 def granted(pkt: rp.Packet) -> int:

@@ -1,0 +1,104 @@
+"""Live-session control: push a line's new speed to its sessions (CoA) or drop them (Disconnect).
+
+R-21 / R-24: every change of a live session's speed is pushed at once; R-30: suspending drops
+the line's sessions. The speed change itself is a compare-and-set in Redis (store.set_speed), so
+of several quotad processes exactly one sends the CoA for a transition. Sends run as background
+tasks: a slow or silent gateway never delays the RADIUS reply that caused the change; the CoA
+client bounds retries and outstanding requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from quotad import log, metrics
+from quotad.aaa.access import granted_attr
+from quotad.aaa.profiles import EncodedProfile
+from quotad.policy.decide import decide_speed, profile_name
+from quotad.policy.plans import PlanCatalog
+from quotad.quota.model import LineRef, Session
+from quotad.quota.store import QuotaStore
+from quotad.radius.coa import DynamicAuthClient, SessionTarget
+
+_log = log.get("quotad.sessions")
+
+
+def target_of(ref: LineRef, session: Session) -> SessionTarget:
+    return SessionTarget(
+        session_id=session.acct_session_id or session.session_id,
+        nas_ip=session.nas_ip,
+        framed_ip=session.framed_ip,
+        user_name=None,
+        calling_station_id=ref.msisdn,
+    )
+
+
+class SessionControl:
+    def __init__(
+        self,
+        store: QuotaStore,
+        catalog: PlanCatalog,
+        profiles: dict[str, EncodedProfile],
+        coa: DynamicAuthClient,
+        now: Callable[[], float],
+    ):
+        self.store = store
+        self.catalog = catalog
+        self.profiles = profiles
+        self.coa = coa
+        self.now = now
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.warning("session_control_failed", error=repr(task.exception()))
+
+    async def speed_changed(self, ref: LineRef, old: str, new: str) -> None:
+        """The line's speed class moved from old to new (this process won the CAS): CoA its sessions."""
+        self._spawn(self._push(ref, new))
+
+    async def _push(self, ref: LineRef, speed: str) -> None:
+        sessions = await self.store.live_sessions(ref)
+        if not sessions:
+            return
+        facts = await self.store.line_facts(ref, self.now())
+        # The session's radio type is not kept; a 3G session gets the LTE figures until it
+        # re-authorizes (the gateway caps at the radio's own rate anyway).
+        attrs = self.profiles[profile_name(speed, None)].attributes + granted_attr(facts.held)
+        outcomes = await self.coa.send_all([target_of(ref, s) for s in sessions], attrs)
+        _log.info("coa_sent", contract=ref.contract_id, speed=speed, outcomes=[o.outcome for o in outcomes])
+
+    async def settle(self, ref: LineRef) -> str:
+        """Re-decide the line's speed after an operator change (switch, charge, resume)."""
+        facts = await self.store.line_facts(ref, self.now())
+        speed = decide_speed(facts, self.catalog.get(facts.plan))
+        if speed != facts.speed and await self.store.set_speed(ref, facts.speed, speed):
+            metrics.SPEED_CHANGES.labels(speed).inc()
+            await self.speed_changed(ref, facts.speed, speed)
+        return speed
+
+    async def disconnect(self, ref: LineRef) -> None:
+        """R-30 / R-32 / R-33: drop every live session of the line."""
+        sessions = await self.store.live_sessions(ref)
+        if sessions:
+            outcomes = await self.coa.disconnect_all([target_of(ref, s) for s in sessions])
+            _log.info("disconnect_sent", contract=ref.contract_id, outcomes=[o.outcome for o in outcomes])
+
+    async def on_line_change(self, ref: LineRef, event: str) -> None:
+        """Hook for the API: what a change to a line means for its live sessions."""
+        if event == "suspend":
+            self._spawn(self.disconnect(ref))
+        else:
+            await self.settle(ref)
+
+    async def drain(self, timeout: float) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
