@@ -11,11 +11,12 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from quotad import http, log
+from quotad import api, http, log
 from quotad.aaa.access import AccessHandler, Apn
 from quotad.aaa.accounting import AccountingHandler
 from quotad.aaa.profiles import EncodedProfile, encode_profiles
@@ -24,6 +25,7 @@ from quotad.clock import Clock, SystemClock
 from quotad.config import Config
 from quotad.policy.plans import Plan, PlanCatalog
 from quotad.quota.embedded import EmbeddedRedis
+from quotad.quota.fastredis import FastRedis
 from quotad.quota.model import QuotaSettings
 from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
@@ -63,6 +65,19 @@ def client_table_from(config: Config) -> ClientTable:
     )
 
 
+def _redis_client(cfg: Config, url: str) -> Any:
+    if cfg.redis.cluster:
+        return aioredis.RedisCluster.from_url(
+            url, max_connections=max(cfg.redis.max_connections, 100),
+            socket_timeout=cfg.redis.timeout, socket_connect_timeout=cfg.redis.timeout,
+        )
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=cfg.redis.max_connections, timeout=cfg.redis.timeout,
+        socket_timeout=cfg.redis.timeout, socket_connect_timeout=cfg.redis.timeout,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
 def _coa_secrets(clients: ClientTable) -> Callable[[str], tuple[bytes, int] | None]:
     def lookup(address: str) -> tuple[bytes, int] | None:
         client = clients.find(address)
@@ -87,7 +102,8 @@ class Daemon:
     clock: Clock = field(default_factory=SystemClock)
     embedded: EmbeddedRedis | None = None
     store: QuotaStore | None = None
-    redis: aioredis.Redis | None = None
+    redis: Any = None
+    fast: FastRedis | None = None
     auth: RadiusProtocol | None = None
     acct: RadiusProtocol | None = None
     coa: DynamicAuthClient | None = None
@@ -103,13 +119,11 @@ class Daemon:
         """Start Redis (if embedded), the store, the listeners and HTTP."""
         cfg = self.config
         url = cfg.redis.url or self._start_embedded()
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=cfg.redis.max_connections, timeout=cfg.redis.timeout,
-            socket_timeout=cfg.redis.timeout, socket_connect_timeout=cfg.redis.timeout,
-        )
-        self.redis = aioredis.Redis(connection_pool=pool)
+        self.redis = _redis_client(cfg, url)
+        # The hot path pipelines over one connection (single Redis); a cluster goes through redis-py.
+        self.fast = None if cfg.redis.cluster else FastRedis(url, cfg.redis.timeout)
         catalog = catalog_from(cfg)
-        self.store = QuotaStore(self.redis, quota_settings_from(cfg), catalog)
+        self.store = QuotaStore(self.redis, quota_settings_from(cfg), catalog, self.fast)
         await self.store.load_scripts()
         profiles = profiles_from(cfg)
         clients = client_table_from(cfg)
@@ -127,7 +141,12 @@ class Daemon:
         self._transports.append(transport)
         transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct)
         self._transports.append(transport)
-        self._http, self.http_port = await http.start(cfg.server.bind, cfg.server.http_port, self.store)
+        sessions, store = self.sessions, self.store
+
+        def mount(app: web.Application) -> None:
+            api.setup(app, store, cfg, self.clock.now, sessions.on_line_change)
+
+        self._http, self.http_port = await http.start(cfg.server.bind, cfg.server.http_port, self.store, mount)
         _log.info(
             "started", auth_port=self.auth_port, acct_port=self.acct_port, http_port=self.http_port,
             redis="embedded" if self.embedded else "external",
@@ -159,6 +178,8 @@ class Daemon:
             await self.coa.close()
         if self._http is not None:
             await self._http.cleanup()
+        if self.fast is not None:
+            await self.fast.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         if self.embedded is not None:

@@ -53,6 +53,7 @@ class RedisSettings:
     data_dir: str = "data"
     timeout: float = 2.0
     max_connections: int = 32
+    cluster: bool = False
 
 
 @dataclass(frozen=True, slots=True)

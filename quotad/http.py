@@ -3,6 +3,8 @@ scripts loaded). The operator API (a later issue) mounts its routes on the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -37,8 +39,14 @@ def build(store: QuotaStore) -> web.Application:
     return app
 
 
-async def start(host: str, port: int, store: QuotaStore) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(build(store), access_log=None)
+async def start(
+    host: str, port: int, store: QuotaStore, mount: Callable[[web.Application], None] | None = None
+) -> tuple[web.AppRunner, int]:
+    """Serve the health endpoints and, through ``mount``, the API routes; return runner and port."""
+    app = build(store)
+    if mount is not None:
+        mount(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=True)
     await site.start()

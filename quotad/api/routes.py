@@ -6,6 +6,7 @@ The route table is the single source of both the router and the OpenAPI document
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from quotad.quota.store import QuotaError, QuotaStore
 Handler = Callable[[Api, web.Request, Principal], Awaitable[web.Response]]
 
 _log = log.get("quotad.api")
+_PARAM = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(slots=True, frozen=True)
@@ -117,7 +119,9 @@ def setup(
     api = Api(store, config, now, on_line_change)
     auth = Authenticator(config.api.tokens)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, _endpoint(api, auth, route))
+        # Any segment matches, so an id with a bad character (even a brace) gets our 400, not a bare 404.
+        pattern = _PARAM.sub(r"{\1:[^/]+}", route.path)
+        app.router.add_route(route.method, pattern, _endpoint(api, auth, route))
     document = openapi.document(ROUTES, OPENAPI_PATH)
 
     async def serve_openapi(request: web.Request) -> web.Response:

@@ -34,13 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PREFIX = "q"
-_FORBIDDEN = set("{}\t|")
+_FORBIDDEN = set("{}\t|;")
 
 
 def check_id(value: str, what: str) -> str:
     """Refuse ids that would break the key schema (hash-tag braces, separators, empty)."""
     if not value or any(ch in _FORBIDDEN for ch in value) or len(value) > 128:
-        raise ValueError(f"{what} {value!r} must be 1-128 characters without braces, tabs or '|'")
+        raise ValueError(f"{what} {value!r} must be 1-128 characters without braces, tabs, '|' or ';'")
     return value
 
 

@@ -45,6 +45,10 @@ class QuotaSettings:
     claim_ttl_seconds: int = 60
     # Redis calls in flight per store; more wait (redis-py's cluster pools fail instead of waiting).
     max_in_flight: int = 64
+    # IMSI/MSISDN → line lookups are remembered in process this long (0: never). A stale entry
+    # is harmless: the attach script checks the card's IMSI against the line (card-replaced).
+    index_cache_seconds: float = 5.0
+    index_cache_entries: int = 200_000
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as aredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from quotad.policy.plans import PlanCatalog
 from quotad.quota import calendar as cal
@@ -115,8 +115,14 @@ def make_client(url: str, *, cluster: bool = False, max_connections: int = 64) -
 class QuotaStore:
     """Contracts, lines, pools, sessions and address leases, in Redis."""
 
-    def __init__(self, client: Any, settings: QuotaSettings, catalog: PlanCatalog) -> None:
+    def __init__(self, client: Any, settings: QuotaSettings, catalog: PlanCatalog, fast: Any = None) -> None:
+        """``fast``: an optional pipelining client (quota.fastredis.FastRedis) for the hot path's
+        scripts and index lookups on a single Redis; everything else goes through ``client``."""
         self.client = client
+        self.fast = fast
+        self._month: tuple[float, float, list[str]] = (0.0, -1.0, [])
+        self._days: tuple[float, float, list[str]] = (0.0, -1.0, [])
+        self._index_cache: dict[str, tuple[float, LineRef | None]] = {}
         self.settings = settings
         self.catalog = catalog
         net = ipaddress.ip_network(settings.ip_range)
@@ -152,21 +158,50 @@ class QuotaStore:
     # -- helpers --------------------------------------------------------------------------------
 
     def _clock(self, now: float) -> list[str]:
-        """ARGV[1..5] of every contract script: now, month, previous month, their bundle expiries."""
+        """ARGV[1..5] of every contract script: now, month, previous month, their bundle expiries.
+
+        The calendar part is computed once per Japan month and reused until the month turns."""
+        start, end, parts = self._month
+        if not start <= now < end:
+            parts = self._month_parts(now)
+            day = cal.local(now, self.settings.timezone)
+            nyear, nmonth = cal.add_months(day.year, day.month, 1)
+            tz = self.settings.timezone
+            self._month = (cal.month_start_instant(day.year, day.month, tz),
+                           cal.month_start_instant(nyear, nmonth, tz), parts)
+        return [repr(float(now)), *parts]
+
+    def _window_days(self, now: float) -> list[str]:
+        """The 3-day window's day keys (R-22), computed once per Japan day."""
+        start, end, days = self._days
+        if not start <= now < end:
+            days = cal.window_day_keys(now, self.settings.timezone)
+            day = cal.local(now, self.settings.timezone).replace(hour=0, minute=0, second=0, microsecond=0)
+            self._days = (day.timestamp(), (day + dt.timedelta(days=1)).timestamp(), days)
+        return days
+
+    def _month_parts(self, now: float) -> list[str]:
         tz = self.settings.timezone
         day = cal.local(now, tz)
         year, month = day.year, day.month
         pyear, pmonth = cal.add_months(year, month, -1)
         return [
-            repr(float(now)), cal.month_key_of(year, month), cal.month_key_of(pyear, pmonth),
+            cal.month_key_of(year, month), cal.month_key_of(pyear, pmonth),
             repr(cal.bundle_expiry(year, month, tz)), repr(cal.bundle_expiry(pyear, pmonth, tz)),
         ]
 
     def _day_keys(self, ref: LineRef, now: float) -> list[str]:
         ck = k.ContractKeys(ref.contract_id)
-        return [ck.usage(ref.msisdn, day) for day in cal.window_day_keys(now, self.settings.timezone)]
+        return [ck.usage(ref.msisdn, day) for day in self._window_days(now)]
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        if self.fast is not None:
+            script = self._scripts[name]
+            try:
+                return await self.fast.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:  # Redis restarted or flushed its script cache
+                await self.fast.script_load(script.script)
+                return await self.fast.evalsha(script.sha, len(keys), *keys, *args)
         async with self._in_flight:
             return await self._scripts[name](keys=keys, args=args)
 
@@ -220,6 +255,7 @@ class QuotaStore:
             await self._settle(claimed, pending, "")
             raise
         await self._settle(claimed, pending, k.index_value(contract_id, msisdn))
+        self.forget_index(*(key for key, _ in claims))
         return LineRef(contract_id, msisdn)
 
     async def _claim(self, claims: list[tuple[str, str]], pending: str) -> list[str]:
@@ -261,7 +297,9 @@ class QuotaStore:
             await self._settle(claimed, pending, "")
             raise
         await self._settle(claimed, pending, final)
-        await self._settle([k.iccid_index(_text(res[1])), k.imsi_index(_text(res[2]))], final, "")
+        old = [k.iccid_index(_text(res[1])), k.imsi_index(_text(res[2]))]
+        await self._settle(old, final, "")
+        self.forget_index(*old, k.iccid_index(iccid), k.imsi_index(imsi))
 
     async def _write_line(
         self, contract_id: str, msisdn: str, iccid: str, imsi: str, card_type: str, voice: bool, now: float
@@ -273,15 +311,37 @@ class QuotaStore:
         self._check(res, "§3", f"line {msisdn} not added to {contract_id}")
 
     async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None:
-        """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown."""
+        """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown.
+
+        Answers (unknown ones too) are remembered for ``index_cache_seconds``."""
         if imsi:
             key = k.imsi_index(imsi)
         elif msisdn:
             key = k.msisdn_index(msisdn)
         else:
             return None
-        async with self._in_flight:
-            raw = await self.client.get(key)
+        now = time.monotonic()
+        cached = self._index_cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        ref = await self._lookup(key)
+        if self.settings.index_cache_seconds > 0:
+            if len(self._index_cache) >= self.settings.index_cache_entries:
+                self._index_cache.clear()
+            self._index_cache[key] = (now + self.settings.index_cache_seconds, ref)
+        return ref
+
+    def forget_index(self, *keys: str) -> None:
+        """Drop cached lookups (this process changed the index)."""
+        for key in keys:
+            self._index_cache.pop(key, None)
+
+    async def _lookup(self, key: str) -> LineRef | None:
+        if self.fast is not None:
+            raw = await self.fast.get(key)
+        else:
+            async with self._in_flight:
+                raw = await self.client.get(key)
         found = k.parse_index(_text(raw)) if raw is not None else None
         return LineRef(*found) if found else None
 
