@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from quotad import api, http, log
+from quotad import api, http, log, metrics
 from quotad.aaa.access import AccessHandler, Apn
 from quotad.aaa.accounting import AccountingHandler
 from quotad.aaa.profiles import EncodedProfile, encode_profiles
@@ -137,6 +137,8 @@ class Daemon:
         cache = ReplyCache(cfg.server.duplicate_window)
         self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits)
         self.acct = RadiusProtocol(rp.ACCOUNTING_REQUEST, accounting.handle, clients, cache, limits)
+        auth_proto, acct_proto = self.auth, self.acct
+        metrics.RADIUS_INFLIGHT.set_function(lambda: auth_proto.inflight + acct_proto.inflight)
         transport, self.auth_port = await listen(cfg.server.bind, cfg.server.auth_port, self.auth)
         self._transports.append(transport)
         transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct)

@@ -11,7 +11,7 @@ A Redis failure sends no answer at all: the gateway retries, and nothing half-do
 
 from __future__ import annotations
 
-import os
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -42,6 +42,7 @@ REJECT_TEXT = {
     "card-replaced": "SIM card has been replaced",
     "terminated": "Line is terminated",
     "identity-unverified": "Identity not verified",
+    "no-address": "No address available",
     "unknown": "Line is not active",
 }
 
@@ -65,6 +66,14 @@ class Apn:
             s.name.lower(), s.user.encode(), str(s.password).encode(),
             frozenset(n.encode() for n in s.home_networks), timers,
         )
+
+
+def _attach_id(nas_ip: bytes | None, sim: str | None, apn: str) -> str:
+    """Session id for an Access-Request without Acct-Session-Id: the same SIM attaching again
+    through the same gateway on the same APN is the same session (it keeps its address lease
+    instead of leaking one per attempt); quotad puts it in Class for accounting to find."""
+    seed = b"|".join((nas_ip or b"", (sim or "").encode(), apn.encode()))
+    return "a" + hashlib.blake2b(seed, digest_size=8).hexdigest()
 
 
 def granted_attr(held: int) -> bytes:
@@ -136,8 +145,8 @@ class AccessHandler:
         ref = await self.store.find_line(imsi, msisdn)
         if ref is None:
             return self._reject(pkt, client, "unknown_sim")
-        session_id = pkt.get_str(rp.ACCT_SESSION_ID) or os.urandom(8).hex()
         nas_ip = pkt.get(rp.NAS_IP_ADDRESS)
+        session_id = pkt.get_str(rp.ACCT_SESSION_ID) or _attach_id(nas_ip, imsi or msisdn, apn.name)
         request = AttachRequest(
             ref=ref,
             imsi=imsi,

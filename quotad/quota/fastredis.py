@@ -160,10 +160,12 @@ class FastRedis:
 
     # -- commands ------------------------------------------------------------------------------
 
-    async def execute_command(self, *args: Any) -> Any:
-        if self._transport is None:
-            await self._ensure()
+    def call(self, *args: Any) -> asyncio.Future[Any]:
+        """Send a command; the future resolves to its reply. Not a coroutine: several calls made
+        before awaiting any go out in one write (pipelined) and cost one round trip."""
         loop = asyncio.get_running_loop()
+        if self._transport is None:
+            return asyncio.ensure_future(self._call_after_connect(args))
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((future, time.monotonic()))
         self._outbox.append(encode_command(args))
@@ -172,7 +174,14 @@ class FastRedis:
             loop.call_soon(self._flush)
         if self._watchdog is None:
             self._watchdog = loop.call_later(self.timeout / 4, self._check_timeouts)
-        return await future
+        return future
+
+    async def _call_after_connect(self, args: tuple[Any, ...]) -> Any:
+        await self._ensure()
+        return await self.call(*args)
+
+    async def execute_command(self, *args: Any) -> Any:
+        return await self.call(*args)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -191,16 +200,15 @@ class FastRedis:
             return
         self._watchdog = asyncio.get_running_loop().call_later(self.timeout / 4, self._check_timeouts)
 
-    async def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
-        return await self.execute_command("EVALSHA", sha, numkeys, *args)
+    def evalsha(self, sha: str, numkeys: int, *args: Any) -> asyncio.Future[Any]:
+        return self.call("EVALSHA", sha, numkeys, *args)
 
     async def script_load(self, script: str) -> str:
         sha = await self.execute_command("SCRIPT", "LOAD", script)
         return sha.decode() if isinstance(sha, bytes) else str(sha)
 
-    async def get(self, key: str) -> bytes | None:
-        result: bytes | None = await self.execute_command("GET", key)
-        return result
+    def get(self, key: str) -> asyncio.Future[Any]:
+        return self.call("GET", key)
 
     async def ping(self) -> bool:
         return bool(await self.execute_command("PING"))

@@ -142,7 +142,7 @@ class QuotaStore:
     async def load_scripts(self) -> None:
         """Load every script into Redis (all primaries on a cluster); EVALSHA reloads if flushed."""
         for script in self._scripts.values():
-            await self.client.script_load(script.script)
+            await (self.fast or self.client).script_load(script.script)
 
     async def ping(self) -> bool:
         """True if Redis answers."""
@@ -196,14 +196,17 @@ class QuotaStore:
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         if self.fast is not None:
-            script = self._scripts[name]
             try:
-                return await self.fast.evalsha(script.sha, len(keys), *keys, *args)
+                return await self._send(name, keys, args)
             except NoScriptError:  # Redis restarted or flushed its script cache
-                await self.fast.script_load(script.script)
-                return await self.fast.evalsha(script.sha, len(keys), *keys, *args)
+                await self.load_scripts()
+                return await self._send(name, keys, args)
         async with self._in_flight:
             return await self._scripts[name](keys=keys, args=args)
+
+    def _send(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Fast path: send a script call now, return its future (pipelines with other sends)."""
+        return self.fast.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
 
     @staticmethod
     def _check(res: list[Any], rule: str | None, message: str) -> list[Any]:
@@ -389,21 +392,23 @@ class QuotaStore:
                 *self._day_keys(ref, now)]
 
     async def attach(self, req: AttachRequest) -> AttachResult:
-        """R-3/R-12: check the line, record the session, draw a slice if it holds less than one.
+        """R-3/R-12: check the line, record the session, draw a slice if it holds less than one,
+        and lease an address (R-5) on the IP pool's slot; a refused attach holds none.
 
-        Then lease an address (R-5) on the IP pool's slot; a refused attach holds none.
-        """
+        On the fast path both scripts go out together (one round trip); a refused attach then
+        gives its address back."""
         s = self.settings
         keys = self._session_keys(req.ref, req.session_id, req.now)
         args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, s.slice_bytes,
                 s.session_ttl_seconds]
-        res = await self._run("attach", keys, args)
-        if _text(res[0]) != "ok":
-            return AttachResult(ok=False, reason=_text(res[0]), facts=None, granted=0, framed_ip=None)
-        granted, facts = int(res[1]), _facts(res[2])
         owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
         lease = [owner, repr(req.now), repr(req.now + s.lease_seconds), self._ip_first, self._ip_count]
-        ip = await self._run("ip_alloc", self._ip_keys, lease)
+        res, ip = await self._pair(("attach", keys, args), ("ip_alloc", self._ip_keys, lease), sequential=True)
+        if _text(res[0]) != "ok":
+            if ip is not None:
+                await self._run("ip_release", self._ip_keys, [owner])
+            return AttachResult(ok=False, reason=_text(res[0]), facts=None, granted=0, framed_ip=None)
+        granted, facts = int(res[1]), _facts(res[2])
         if ip is None:
             # No address, no session: forget it again (the slice drawn stays the line's own, R-13).
             await self._run("account", keys, self._account_args(
@@ -411,6 +416,31 @@ class QuotaStore:
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted,
                             framed_ip=str(ipaddress.IPv4Address(int(_text(ip)))))
+
+    Call = tuple[str, list[str], list[Any]]
+
+    async def _pair(self, first: Call, second: Call | None, sequential: bool = False) -> tuple[Any, Any]:
+        """Two script calls: pipelined on the fast path; else one after the other (``sequential``:
+        the second only if the first said ok) or concurrently."""
+        if self.fast is None:
+            res = await self._run(*first)
+            if second is None or (sequential and _text(res[0]) != "ok"):
+                return res, None
+            return res, await self._run(*second)
+        futures = [self._send(*first)] + ([self._send(*second)] if second else [])
+        results: list[Any] = []
+        for future in futures:
+            try:
+                results.append(await future)
+            except RedisError as exc:
+                results.append(exc)
+        if any(isinstance(r, NoScriptError) for r in results):
+            await self.load_scripts()
+            return await self._pair(first, second, sequential)
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results[0], results[1] if second else None
 
     def _account_args(self, report: AccountingReport) -> list[Any]:
         s = self.settings
@@ -420,24 +450,23 @@ class QuotaStore:
                 report.acct_session_id]
 
     async def account(self, report: AccountingReport) -> AccountResult:
-        """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says."""
+        """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says;
+        renew the session's address lease on Start/Interim, release it on Stop (R-5)."""
         keys = self._session_keys(report.ref, report.session_id, report.now)
-        counted = self._run("account", keys, self._account_args(report))
-        res, _ = await asyncio.gather(counted, self._lease(report))
+        res, _ = await self._pair(("account", keys, self._account_args(report)), self._lease_call(report))
         if _text(res[0]) != "ok":
             raise _no_line(report.ref)
         added, debited, low, overrun, granted = (int(v) for v in res[1:6])
         return AccountResult(facts=_facts(res[6]), added=added, debited=debited, low_added=low,
                              overrun_added=overrun, granted=granted)
 
-    async def _lease(self, report: AccountingReport) -> None:
-        """Renew the session's address lease on Start/Interim, release it on Stop (R-5)."""
+    def _lease_call(self, report: AccountingReport) -> Call | None:
         owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status == ACCT_STOP:
-            await self._run("ip_release", self._ip_keys, [owner])
-        elif report.status in (ACCT_START, ACCT_INTERIM):
-            expiry = repr(report.now + self.settings.lease_seconds)
-            await self._run("ip_renew", self._ip_keys, [owner, expiry])
+            return ("ip_release", self._ip_keys, [owner])
+        if report.status in (ACCT_START, ACCT_INTERIM):
+            return ("ip_renew", self._ip_keys, [owner, repr(report.now + self.settings.lease_seconds)])
+        return None
 
     async def set_speed(self, ref: LineRef, expected: str, new: str) -> bool:
         """Compare-and-set of the line's speed class: True only for the caller that changed it."""

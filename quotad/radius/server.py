@@ -116,7 +116,6 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         now = time.monotonic()
         self.cache.begin(key, now)
         self.inflight += 1
-        metrics.RADIUS_INFLIGHT.inc()
         task = asyncio.ensure_future(self._serve(pkt, client, addr, key, now))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -154,7 +153,6 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             _log.exception("handler_failed", kind=self.kind, client=client.name)
         finally:
             self.inflight -= 1
-            metrics.RADIUS_INFLIGHT.dec()
             self.cache.finish(key, reply)
         if reply is None:
             self.drops.count("no_reply", addr[0])
