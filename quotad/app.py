@@ -114,6 +114,7 @@ class Daemon:
     _transports: list[asyncio.DatagramTransport] = field(default_factory=list)
     _http: web.AppRunner | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _sampler: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Start Redis (if embedded), the store, the listeners and HTTP."""
@@ -137,8 +138,7 @@ class Daemon:
         cache = ReplyCache(cfg.server.duplicate_window)
         self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits)
         self.acct = RadiusProtocol(rp.ACCOUNTING_REQUEST, accounting.handle, clients, cache, limits)
-        auth_proto, acct_proto = self.auth, self.acct
-        metrics.RADIUS_INFLIGHT.set_function(lambda: auth_proto.inflight + acct_proto.inflight)
+        self._sampler = asyncio.ensure_future(self._sample_gauges())
         transport, self.auth_port = await listen(cfg.server.bind, cfg.server.auth_port, self.auth)
         self._transports.append(transport)
         transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct)
@@ -154,6 +154,13 @@ class Daemon:
             redis="embedded" if self.embedded else "external",
         )
 
+    async def _sample_gauges(self) -> None:
+        """Gauges sampled once a second rather than touched per packet (and valid with workers)."""
+        while True:
+            inflight = sum(p.inflight for p in (self.auth, self.acct) if p is not None)
+            metrics.RADIUS_INFLIGHT.set(inflight)
+            await asyncio.sleep(1.0)
+
     def _start_embedded(self) -> str:
         self.embedded = EmbeddedRedis(data_dir=Path(self.config.redis.data_dir).resolve())
         url = self.embedded.start()
@@ -168,6 +175,8 @@ class Daemon:
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
         """Stop reading, answer what is in progress, close Redis, stop the embedded server."""
+        if self._sampler is not None:
+            self._sampler.cancel()
         for proto in (self.auth, self.acct):
             if proto is not None:
                 await proto.drain(drain_timeout)

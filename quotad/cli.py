@@ -8,6 +8,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def _check(path: str | None) -> cfg.Config:
     return config
 
 
-def _run(coro: Awaitable[Any]) -> Any:
+def run_loop(coro: Awaitable[Any]) -> Any:
     try:
         import uvloop
 
@@ -47,11 +48,22 @@ def _run(coro: Awaitable[Any]) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        workers = _load_config(args.config).server.workers
+    except cfg.ConfigError:
+        workers = 1  # _check reports it
+    if workers > 1:
+        from quotad import workers as wk
+
+        metrics_dir = wk.prepare_multiprocess_metrics()  # before prometheus_client is imported
+        config = _check(args.config)
+        log.setup(config.server.log_level)
+        return wk.Supervisor(config, workers, metrics_dir).run()
     from quotad import app
 
     config = _check(args.config)
     log.setup(config.server.log_level)
-    _run(app.run(config))
+    run_loop(app.run(config))
     return 0
 
 
@@ -60,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = _check(args.config)
     log.setup(config.server.log_level)
-    _run(app.run(config, before_serving=[demo.provision_and_announce]))
+    run_loop(app.run(replace(config, server=replace(config.server, workers=1)), before_serving=[demo.provision_and_announce]))
     return 0
 
 
@@ -110,7 +122,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
         return await store.charge(args.contract, args.units, args.who, now)
 
     try:
-        result = _run(_with_store(config, action))
+        result = run_loop(_with_store(config, action))
     except QuotaError as exc:
         print(f"refused: {exc.field}: {exc.message} ({exc.rule})", file=sys.stderr)
         return 1

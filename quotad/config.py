@@ -41,6 +41,7 @@ class ServerSettings:
     auth_port: int = 1812
     acct_port: int = 1813
     http_port: int = 8080
+    workers: int = 1
     max_inflight: int = 4096
     rcvbuf_bytes: int = 4 * 1024 * 1024
     duplicate_window: float = 30.0
@@ -302,6 +303,10 @@ def _check_server(server: ServerSettings, problems: list[tuple[str, str]]) -> No
     _port(problems, "server.auth_port", server.auth_port, allow_zero=True)
     _port(problems, "server.acct_port", server.acct_port, allow_zero=True)
     _port(problems, "server.http_port", server.http_port, allow_zero=True)
+    if not 1 <= server.workers <= 64:
+        problems.append(("server.workers", "must be between 1 and 64"))
+    elif server.workers > 1 and 0 in (server.auth_port, server.acct_port, server.http_port):
+        problems.append(("server.workers", "several workers share fixed ports: set auth_port, acct_port, http_port"))
     if server.max_inflight < 1:
         problems.append(("server.max_inflight", "must be at least 1"))
     if server.rcvbuf_bytes < 65536:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from quotad import metrics
 from quotad.quota.store import QuotaStore
@@ -15,7 +15,7 @@ STORE_KEY = web.AppKey("store", QuotaStore)
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    body = generate_latest(metrics.REGISTRY)
+    body = metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -7,9 +7,27 @@ a million series. Hot-path code takes pre-bound children (``labels()`` once, ``i
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+# With several worker processes (server.workers > 1) the supervisor sets PROMETHEUS_MULTIPROC_DIR
+# before anything imports prometheus_client; each worker then writes its values to files there,
+# and /metrics, whichever worker serves it, adds all workers up.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def exposition() -> bytes:
+    """The text /metrics serves: this process's metrics, or every worker's in multiprocess mode."""
+    if not MULTIPROCESS:
+        return generate_latest(REGISTRY)
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -46,7 +64,8 @@ RADIUS_DUPLICATES = Counter(
 )
 RADIUS_INFLIGHT = Gauge(
     "quotad_radius_inflight_requests",
-    "Requests being processed now.",
+    "Requests being processed now (sampled every second).",
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 ACCOUNTING_OCTETS = Counter(
@@ -87,6 +106,7 @@ REDIS_LATENCY = Histogram(
 REDIS_UP = Gauge(
     "quotad_redis_up",
     "1 when the last Redis health check succeeded.",
+    multiprocess_mode="livemin",
     registry=REGISTRY,
 )
 
@@ -118,6 +138,7 @@ COA_DURATION = Histogram(
 COA_QUEUE_DEPTH = Gauge(
     "quotad_coa_queue_depth",
     "CoA and Disconnect requests outstanding: sent and awaiting a reply, or awaiting an Identifier.",
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 COA_BAD_REPLIES = Counter(

@@ -1,0 +1,126 @@
+"""Several worker processes on the same ports (``server.workers`` > 1).
+
+One Python process uses one core; a gateway fleet wants more. The supervisor starts the embedded
+Redis (if no URL is configured) once, then forks N workers, each a whole daemon on its own event
+loop, binding the same UDP and HTTP ports with SO_REUSEPORT. The kernel spreads datagrams by
+their 4-tuple, so a gateway's retransmission (same source address and port) reaches the worker
+that holds the cached reply (RFC 5080 works per worker). The speed-change compare-and-set in
+Redis makes exactly one worker send each CoA. Prometheus runs in multiprocess mode: /metrics from
+any worker adds all workers up.
+
+A worker that dies is replaced (at most 5 restarts a minute, then the supervisor stops all).
+SIGTERM/SIGINT to the supervisor is passed to the workers, which answer what they have in
+progress and exit; then the embedded Redis is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from quotad.config import Config
+
+
+def prepare_multiprocess_metrics() -> Path:
+    """Must run before anything imports prometheus_client."""
+    directory = Path(tempfile.mkdtemp(prefix="quotad-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
+
+
+def _worker(config: Config, index: int) -> None:
+    from quotad import app, cli, log
+
+    log.setup(config.server.log_level)
+    log.get("quotad.workers").info("worker_started", index=index, pid=os.getpid())
+    cli.run_loop(app.run(config))
+
+
+class Supervisor:
+    def __init__(self, config: Config, workers: int, metrics_dir: Path):
+        self.config = config
+        self.workers = workers
+        self.metrics_dir = metrics_dir
+        self.children: dict[int, int] = {}  # pid → worker index
+        self.stopping = False
+        self.restarts: list[float] = []
+
+    def _spawn(self, config: Config, index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # child
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                _worker(config, index)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        self.children[pid] = index
+
+    def _forward(self, signum: int, _frame: Any) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def run(self) -> int:
+        from quotad import log
+        from quotad.quota.embedded import EmbeddedRedis
+
+        _log = log.get("quotad.workers")
+        embedded = None
+        config = self.config
+        if not config.redis.url:
+            embedded = EmbeddedRedis(data_dir=Path(config.redis.data_dir).resolve())
+            url = embedded.start()
+            config = replace(config, redis=replace(config.redis, url=url))
+            _log.info("embedded_redis_started", data_dir=str(embedded.data_dir))
+        signal.signal(signal.SIGTERM, self._forward)
+        signal.signal(signal.SIGINT, self._forward)
+        try:
+            for index in range(self.workers):
+                self._spawn(config, index)
+            return self._wait(config, _log)
+        finally:
+            if embedded is not None:
+                embedded.stop()
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _wait(self, config: Config, _log: Any) -> int:
+        from prometheus_client import multiprocess
+
+        status = 0
+        while self.children:
+            try:
+                pid, code = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            index = self.children.pop(pid, None)
+            multiprocess.mark_process_dead(pid)
+            if index is None or self.stopping:
+                continue
+            _log.warning("worker_died", index=index, pid=pid, status=code)
+            if not self._may_restart():
+                _log.error("workers_failing", restarts=len(self.restarts))
+                status = 1
+                self._forward(signal.SIGTERM, None)
+                continue
+            self._spawn(config, index)
+        return status
+
+    def _may_restart(self) -> bool:
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < 60] + [now]
+        return len(self.restarts) <= 5

@@ -1,0 +1,62 @@
+"""Several worker processes on one port (SO_REUSEPORT): every request answered once, /metrics adds
+all workers up, SIGTERM stops them all and the embedded Redis (R-73)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from quotad.radius import packet as rp
+from tests.conftest import free_port
+from tests.e2e.test_daemon_process import _wait_ready
+from tests.integration.daemon_fixture import SECRET, access_request
+
+
+def test_two_workers_share_the_port(tmp_path: Path) -> None:
+    ports = {"auth": free_port(socket.SOCK_DGRAM), "acct": free_port(socket.SOCK_DGRAM), "http": free_port()}
+    conf = tmp_path / "quotad.toml"
+    conf.write_text(
+        f'[server]\nworkers = 2\nauth_port = {ports["auth"]}\nacct_port = {ports["acct"]}\n'
+        f'http_port = {ports["http"]}\n[redis]\ndata_dir = "{tmp_path / "data"}"\n'
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "quotad.cli", "demo", "--config", str(conf)],
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(ports["http"], proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # demo provisioned the lines (single worker); now serve them with two workers
+    proc = subprocess.Popen([sys.executable, "-m", "quotad.cli", "serve", "--config", str(conf)],
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(ports["http"], proc)
+        time.sleep(0.5)  # both workers bound
+        answered = 0
+        for i in range(40):  # 40 source ports: the kernel spreads them over the workers
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(2)
+                datagram, auth = access_request(identifier=i)
+                sock.sendto(datagram, ("127.0.0.1", ports["auth"]))
+                reply = rp.decode(sock.recv(4096))
+                assert rp.verify_response_authenticator(reply, auth, SECRET)
+                answered += reply.code == rp.ACCESS_ACCEPT
+        assert answered == 40
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/metrics", timeout=2) as resp:
+            body = resp.read().decode()
+        key = 'quotad_radius_requests_total{kind="access",outcome="accept"}'
+        line = [ln for ln in body.splitlines() if ln.startswith(key)]
+        assert line and float(line[0].rsplit(" ", 1)[1]) == 40.0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
