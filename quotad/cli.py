@@ -72,7 +72,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = _check(args.config)
     log.setup(config.server.log_level)
-    run_loop(app.run(replace(config, server=replace(config.server, workers=1)), before_serving=[demo.provision_and_announce]))
+    single = replace(config, server=replace(config.server, workers=1))  # the demo runs one process
+    run_loop(app.run(single, before_serving=[demo.provision_and_announce]))
     return 0
 
 

@@ -15,6 +15,7 @@ progress and exit; then the embedded Redis is stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -68,10 +69,8 @@ class Supervisor:
     def _forward(self, signum: int, _frame: Any) -> None:
         self.stopping = True
         for pid in list(self.children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     def run(self) -> int:
         from quotad import log
