@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench bench-quick clean
 
 $(BIN)/quotad: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ test: install
 lint: install
 	$(BIN)/ruff check quotad tests simulators
 	$(BIN)/mypy quotad
+
+bench: install
+	$(BIN)/python -m simulators.bench --workers 2 --seconds 10 --runs 3
+
+bench-quick: install
+	$(BIN)/python -m simulators.bench --workers 2 --seconds 2 --runs 1 --lines 2000
 
 demo: install
 	$(BIN)/quotad demo
