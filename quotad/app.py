@@ -34,6 +34,7 @@ from quotad.radius.coa import DynamicAuthClient
 from quotad.radius.dictionary import Dictionary
 from quotad.radius.replycache import ReplyCache
 from quotad.radius.server import Limits, RadiusProtocol, listen
+from quotad.sampler import PoolSampler
 
 _log = log.get("quotad.app")
 
@@ -115,6 +116,7 @@ class Daemon:
     _http: web.AppRunner | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _sampler: asyncio.Future[None] | None = None
+    _pool_sampler: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Start Redis (if embedded), the store, the listeners and HTTP."""
@@ -139,6 +141,8 @@ class Daemon:
         self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits)
         self.acct = RadiusProtocol(rp.ACCOUNTING_REQUEST, accounting.handle, clients, cache, limits)
         self._sampler = asyncio.ensure_future(self._sample_gauges())
+        pools = PoolSampler(self.store, self.clock.now, cfg.server.sample_seconds, cfg.server.sample_limit)
+        self._pool_sampler = asyncio.ensure_future(pools.run())
         transport, self.auth_port = await listen(cfg.server.bind, cfg.server.auth_port, self.auth)
         self._transports.append(transport)
         transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct)
@@ -175,8 +179,9 @@ class Daemon:
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
         """Stop reading, answer what is in progress, close Redis, stop the embedded server."""
-        if self._sampler is not None:
-            self._sampler.cancel()
+        for task in (self._sampler, self._pool_sampler):
+            if task is not None:
+                task.cancel()
         for proto in (self.auth, self.acct):
             if proto is not None:
                 await proto.drain(drain_timeout)

@@ -46,6 +46,8 @@ class ServerSettings:
     rcvbuf_bytes: int = 4 * 1024 * 1024
     duplicate_window: float = 30.0
     log_level: str = "info"
+    sample_seconds: float = 60.0
+    sample_limit: int = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +315,10 @@ def _check_server(server: ServerSettings, problems: list[tuple[str, str]]) -> No
         problems.append(("server.rcvbuf_bytes", "must be at least 65536"))
     if not 0 < server.duplicate_window <= 300:
         problems.append(("server.duplicate_window", "must be in (0, 300] seconds"))
+    if server.sample_seconds < 1:
+        problems.append(("server.sample_seconds", "must be at least 1"))
+    if server.sample_limit < 1:
+        problems.append(("server.sample_limit", "must be at least 1"))
     if server.log_level not in ("debug", "info", "warning", "error"):
         problems.append(("server.log_level", "must be one of debug, info, warning, error"))
 

@@ -24,10 +24,13 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    ready = await request.app[STORE_KEY].ping()
-    metrics.REDIS_UP.set(1 if ready else 0)
-    status = 200 if ready else 503
-    return web.json_response({"status": "ready" if ready else "redis unavailable", "redis": ready}, status=status)
+    store = request.app[STORE_KEY]
+    reachable = await store.ping()
+    metrics.REDIS_UP.set(1 if reachable else 0)
+    scripts = reachable and await store.scripts_loaded()
+    ready = reachable and scripts
+    body = {"status": "ready" if ready else "not ready", "redis": reachable, "scripts": scripts}
+    return web.json_response(body, status=200 if ready else 503)
 
 
 def build(store: QuotaStore) -> web.Application:

@@ -98,9 +98,30 @@ REDIS_ERRORS = Counter(
 )
 REDIS_LATENCY = Histogram(
     "quotad_redis_call_duration_seconds",
-    "Redis call latency, by operation.",
+    "Redis round-trip latency: op=pipeline is the hot path's pipelined client (1 reply in 16 sampled).",
     ["op"],
     buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+POOL_BYTES = Gauge(
+    "quotad_pool_bytes",
+    "Data left in contract pools, by plan (sampled: sums over quotad_contracts_sampled contracts).",
+    ["plan"],
+    multiprocess_mode="livemostrecent",
+    registry=REGISTRY,
+)
+CONTRACTS_SAMPLED = Gauge(
+    "quotad_contracts_sampled",
+    "Contracts the last pool sample covered, by plan (all of them below the sample limit).",
+    ["plan"],
+    multiprocess_mode="livemostrecent",
+    registry=REGISTRY,
+)
+LINES_BY_SPEED = Gauge(
+    "quotad_lines_by_speed",
+    "Lines by their current speed class (high, low, restricted, or none yet), sampled with the pools.",
+    ["speed"],
+    multiprocess_mode="livemostrecent",
     registry=REGISTRY,
 )
 REDIS_UP = Gauge(

@@ -26,6 +26,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from quotad import metrics
+
 
 def _arg(value: Any) -> bytes:
     if isinstance(value, bytes):
@@ -65,7 +67,10 @@ class _Protocol(asyncio.Protocol):
                 return
             if not pending:
                 continue
-            future = pending.popleft()[0]
+            future, sent = pending.popleft()
+            self.owner._replies += 1
+            if not self.owner._replies & 15:  # sample 1 reply in 16: latency without per-call cost
+                self.owner.latency.observe(time.monotonic() - sent)
             if future.done():
                 continue
             if isinstance(reply, hiredis.ReplyError):
@@ -97,6 +102,8 @@ class FastRedis:
         self._outbox: list[bytes] = []
         self._flush_scheduled = False
         self._watchdog: asyncio.TimerHandle | None = None
+        self._replies = 0
+        self.latency = metrics.REDIS_LATENCY.labels("pipeline")
 
     # -- connection ----------------------------------------------------------------------------
 

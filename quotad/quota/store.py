@@ -144,6 +144,17 @@ class QuotaStore:
         for script in self._scripts.values():
             await (self.fast or self.client).script_load(script.script)
 
+    async def scripts_loaded(self) -> bool:
+        """True if Redis holds every script; if not, loads them (Redis restarted without them)."""
+        shas = [script.sha for script in self._scripts.values()]
+        try:
+            if all(await self.client.script_exists(*shas)):
+                return True
+            await self.load_scripts()
+            return all(await self.client.script_exists(*shas))
+        except (RedisError, OSError):
+            return False
+
     async def ping(self) -> bool:
         """True if Redis answers."""
         try:

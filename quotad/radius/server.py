@@ -42,7 +42,7 @@ class Drops:
     def __init__(self) -> None:
         reasons = (
             "unknown_client", "malformed", "wrong_code", "no_message_authenticator",
-            "bad_authenticator", "overload", "no_reply",
+            "bad_authenticator", "overload", "no_reply", "duplicate",
         )
         self.by_reason = {reason: metrics.RADIUS_DROPS.labels(reason) for reason in reasons}
         self.dup_resent = metrics.RADIUS_DUPLICATES.labels("resent")
@@ -137,6 +137,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
     def _duplicate(self, cached: bytes, addr: tuple[str, int]) -> None:
         if cached is IN_PROGRESS or not cached:
             self.drops.dup_dropped.inc()
+            self.drops.count("duplicate", addr[0])
             return
         self.drops.dup_resent.inc()
         assert self.transport is not None
