@@ -44,7 +44,24 @@ def _arg(value: Any) -> bytes:
 
 
 def encode_command(args: tuple[Any, ...]) -> bytes:
-    """RESP array of bulk strings."""
+    """RESP array of bulk strings (fast path: all-ASCII str/int/float arguments, one encode)."""
+    parts: list[str] = []
+    for value in args:
+        kind = type(value)
+        if kind is str:
+            parts.append(value)
+        elif kind is int:
+            parts.append(str(value))
+        elif kind is float:
+            parts.append(repr(value))
+        else:
+            return _encode_bytes(args)
+    if not "".join(parts).isascii():
+        return _encode_bytes(args)
+    return ("*%d\r\n" % len(parts) + "".join([f"${len(p)}\r\n{p}\r\n" for p in parts])).encode()
+
+
+def _encode_bytes(args: tuple[Any, ...]) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     for value in args:
         data = _arg(value)
