@@ -58,7 +58,7 @@ def encode_command(args: tuple[Any, ...]) -> bytes:
             return _encode_bytes(args)
     if not "".join(parts).isascii():
         return _encode_bytes(args)
-    return ("*%d\r\n" % len(parts) + "".join([f"${len(p)}\r\n{p}\r\n" for p in parts])).encode()
+    return (f"*{len(parts)}\r\n" + "".join([f"${len(p)}\r\n{p}\r\n" for p in parts])).encode()
 
 
 def _encode_bytes(args: tuple[Any, ...]) -> bytes:

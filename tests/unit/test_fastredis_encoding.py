@@ -7,7 +7,12 @@ from quotad.quota.fastredis import _encode_bytes, encode_command
 
 @pytest.mark.parametrize(
     "args",
-    [("SET", "k", "v"), ("GET", "ключ"), ("X", b"\x00\xff", 1, 2.5, True), ("EVALSHA", "abc", 2, "k1", "k2", 10**12, 1.0)],
+    [
+        ("SET", "k", "v"),
+        ("GET", "ключ"),
+        ("X", b"\x00\xff", 1, 2.5, True),
+        ("EVALSHA", "abc", 2, "k1", "k2", 10**12, 1.0),
+    ],
 )
 def test_encoding(args: tuple) -> None:
     assert encode_command(args) == _encode_bytes(args)
