@@ -44,7 +44,7 @@ class ServerSettings:
     workers: int = 1
     max_inflight: int = 4096
     rcvbuf_bytes: int = 4 * 1024 * 1024
-    duplicate_window: float = 30.0
+    duplicate_window: float = 10.0
     log_level: str = "info"
     sample_seconds: float = 60.0
     sample_limit: int = 10000
