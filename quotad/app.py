@@ -216,3 +216,17 @@ async def run(config: Config, before_serving: list[object] | None = None) -> Non
         await daemon.wait()
     finally:
         await daemon.stop()
+        await _cancel_leftovers()
+
+
+async def _cancel_leftovers(timeout: float = 2.0) -> None:
+    """Cancel tasks still running after stop (bounded): shutdown must never hang on one."""
+    current = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in leftovers:
+        task.cancel()
+    if not leftovers:
+        return
+    _, pending = await asyncio.wait(leftovers, timeout=timeout)
+    if pending:
+        _log.warning("tasks_not_cancelled", tasks=[repr(t.get_coro()) for t in pending][:10])

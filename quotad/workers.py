@@ -28,6 +28,9 @@ from typing import Any
 from quotad.config import Config
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 def prepare_multiprocess_metrics() -> Path:
     """Must run before anything imports prometheus_client."""
     directory = Path(tempfile.mkdtemp(prefix="quotad-metrics-"))
@@ -36,11 +39,18 @@ def prepare_multiprocess_metrics() -> Path:
 
 
 def _worker(config: Config, index: int) -> None:
-    from quotad import app, cli, log
+    import asyncio
+
+    import uvloop
+
+    from quotad import app, log
 
     log.setup(config.server.log_level)
     log.get("quotad.workers").info("worker_started", index=index, pid=os.getpid())
-    cli.run_loop(app.run(config))
+    # The process ends right after: no loop teardown that could wait on a stuck task.
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(app.run(config))
 
 
 class Supervisor:
@@ -53,10 +63,14 @@ class Supervisor:
         self.restarts: list[float] = []
 
     def _spawn(self, config: Config, index: int) -> None:
+        # Signals stay blocked across the fork: one arriving before the child drops the
+        # supervisor's handlers would otherwise be lost, and the child would never stop.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:  # child
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             code = 0
             try:
                 _worker(config, index)
@@ -65,6 +79,7 @@ class Supervisor:
             finally:
                 os._exit(code)
         self.children[pid] = index
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     def _forward(self, signum: int, _frame: Any) -> None:
         self.stopping = True

@@ -1,8 +1,9 @@
 """Several worker processes on one port (SO_REUSEPORT): every request answered once, /metrics adds
-all workers up, SIGTERM stops them all and the embedded Redis (R-73)."""
+all workers up, a dead worker is replaced, SIGTERM stops them all and the embedded Redis (R-73)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,12 @@ from quotad.radius import packet as rp
 from tests.conftest import free_port
 from tests.e2e.test_daemon_process import _wait_ready
 from tests.integration.daemon_fixture import SECRET, access_request
+
+
+def _workers(supervisor: int) -> list[int]:
+    """The supervisor's quotad children (not the embedded redis-server)."""
+    out = subprocess.run(["pgrep", "-P", str(supervisor)], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in out if "redis" not in Path(f"/proc/{pid}/comm").read_text()]
 
 
 def test_two_workers_share_the_port(tmp_path: Path) -> None:
@@ -54,6 +61,14 @@ def test_two_workers_share_the_port(tmp_path: Path) -> None:
         key = 'quotad_radius_requests_total{kind="access",outcome="accept"}'
         line = [ln for ln in body.splitlines() if ln.startswith(key)]
         assert line and float(line[0].rsplit(" ", 1)[1]) == 40.0
+        # a worker that dies is replaced
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (len(_workers(proc.pid)) < 2 or workers[0] in _workers(proc.pid)):
+            time.sleep(0.1)
+        assert len(_workers(proc.pid)) == 2 and workers[0] not in _workers(proc.pid)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:
