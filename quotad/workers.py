@@ -27,7 +27,6 @@ from typing import Any
 
 from quotad.config import Config
 
-
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
