@@ -32,6 +32,7 @@ from quotad.radius import packet as rp
 from quotad.radius.clients import Client, ClientTable
 from quotad.radius.coa import DynamicAuthClient
 from quotad.radius.dictionary import Dictionary
+from quotad.radius.radsec import RadsecServer, server_context
 from quotad.radius.replycache import ReplyCache
 from quotad.radius.server import Limits, RadiusProtocol, listen
 from quotad.sampler import PoolSampler
@@ -93,8 +94,23 @@ def profiles_from(config: Config) -> dict[str, EncodedProfile]:
 
 
 def validate(config: Config) -> None:
-    """Checks that need more than the file itself (dictionary names in profile templates)."""
+    """Checks that need more than the file itself (dictionary names in profile templates, the HTTP
+    port's exposure and TLS files)."""
     profiles_from(config)
+    host, key = http_bind(config)
+    s = config.server
+    http.check_exposure(host, bool(s.http_tls_cert), key)
+    if s.http_tls_cert:
+        http.tls_context(s.http_tls_cert, s.http_tls_key)
+    if config.radsec.enabled:
+        server_context(config.radsec)
+
+
+def http_bind(config: Config) -> tuple[str, str]:
+    """The HTTP port's address and the setting it comes from."""
+    if config.server.http_bind:
+        return config.server.http_bind, "server.http_bind"
+    return config.server.bind, "server.bind"
 
 
 @dataclass
@@ -112,6 +128,8 @@ class Daemon:
     auth_port: int = 0
     acct_port: int = 0
     http_port: int = 0
+    radsec: RadsecServer | None = None
+    radsec_port: int = 0
     _transports: list[asyncio.DatagramTransport] = field(default_factory=list)
     _http: web.AppRunner | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -147,12 +165,22 @@ class Daemon:
         self._transports.append(transport)
         transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct)
         self._transports.append(transport)
+        # --- RadSec (RFC 6614): the same handlers behind a TLS listener -------------------------
+        if cfg.radsec.enabled:
+            self.radsec = RadsecServer(cfg.radsec, access.handle, accounting.handle)
+            self.radsec_port = await self.radsec.start(cfg.server.bind, cfg.radsec.port)
+            _log.info("radsec_started", port=self.radsec_port, clients=sorted(cfg.radsec.clients))
+        # --- end RadSec -------------------------------------------------------------------------
         sessions, store = self.sessions, self.store
 
         def mount(app: web.Application) -> None:
             api.setup(app, store, cfg, self.clock.now, sessions.on_line_change)
 
-        self._http, self.http_port = await http.start(cfg.server.bind, cfg.server.http_port, self.store, mount)
+        host, key = http_bind(cfg)
+        tls = http.tls_context(cfg.server.http_tls_cert, cfg.server.http_tls_key) if cfg.server.http_tls_cert else None
+        self._http, self.http_port = await http.start(
+            host, cfg.server.http_port, self.store, mount, tls=tls, bind_key=key
+        )
         _log.info(
             "started", auth_port=self.auth_port, acct_port=self.acct_port, http_port=self.http_port,
             redis="embedded" if self.embedded else "external",
@@ -188,6 +216,8 @@ class Daemon:
         for transport in self._transports:
             transport.close()
         self._transports.clear()
+        if self.radsec is not None:  # RadSec (RFC 6614)
+            await self.radsec.close(drain_timeout)
         if self.sessions is not None:
             await self.sessions.drain(drain_timeout)
         if self.coa is not None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
+import stat
 import sys
 import time
+import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +21,61 @@ from quotad import log
 
 def _load_config(path: str | None) -> cfg.Config:
     return cfg.load(path) if path else cfg.Config()
+
+
+_SECRET_KEYS = ("secret", "password", "token")
+
+
+def _secrets_in(data: object, prefix: str = "") -> list[str]:
+    """Keys of a parsed TOML document that hold secrets (a Redis URL with a password counts)."""
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, str) and value and (key in _SECRET_KEYS or (key == "url" and "@" in value)):
+                found.append(name)
+            found += _secrets_in(value, name + ".")
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            found += _secrets_in(item, f"{prefix.rstrip('.')}[{i}].")
+    return found
+
+
+def permission_warning(path: str | None) -> str | None:
+    """Why a config file is unsafe: it holds secrets and every user of the host may read it."""
+    if not path:
+        return None
+    try:
+        mode = os.stat(path).st_mode
+        if not mode & stat.S_IROTH:
+            return None
+        keys = _secrets_in(tomllib.loads(Path(path).read_text()))
+    except (OSError, ValueError):
+        return None  # loading reports an unreadable or invalid file
+    if not keys:
+        return None
+    return (f"{path} holds secrets ({', '.join(keys)}) and is readable by every user (mode {mode & 0o777:o}): "
+            f"chmod 600 {path} (or 640 with a group quotad runs in)")
+
+
+def _warn_permissions(path: str | None, to_log: bool = True) -> None:
+    message = permission_warning(path)
+    if message is None:
+        return
+    print(f"warning: {message}", file=sys.stderr)
+    if to_log:
+        log.get("quotad.cli").warning("config_readable_by_others", path=str(path), message=message)
+
+
+def _run_daemon(coro: Awaitable[Any]) -> int:
+    """Run the daemon; a setting refused at start (e.g. TLS files) exits 2 naming it."""
+    try:
+        run_loop(coro)
+    except cfg.ConfigError as exc:
+        for key, reason in exc.problems:
+            print(f"config error: {key}: {reason}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _check(path: str | None) -> cfg.Config:
@@ -58,13 +116,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics_dir = wk.prepare_multiprocess_metrics()  # before prometheus_client is imported
         config = _check(args.config)
         log.setup(config.server.log_level)
+        _warn_permissions(args.config)
         return wk.Supervisor(config, workers, metrics_dir).run()
     from quotad import app
 
     config = _check(args.config)
     log.setup(config.server.log_level)
-    run_loop(app.run(config))
-    return 0
+    _warn_permissions(args.config)
+    return _run_daemon(app.run(config))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -72,13 +131,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = _check(args.config)
     log.setup(config.server.log_level)
+    _warn_permissions(args.config)
     single = replace(config, server=replace(config.server, workers=1))  # the demo runs one process
-    run_loop(app.run(single, before_serving=[demo.provision_and_announce]))
-    return 0
+    return _run_daemon(app.run(single, before_serving=[demo.provision_and_announce]))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     _check(args.path)
+    _warn_permissions(args.path, to_log=False)
     print(f"{args.path}: ok")
     return 0
 

@@ -41,6 +41,9 @@ class ServerSettings:
     auth_port: int = 1812
     acct_port: int = 1813
     http_port: int = 8080
+    http_bind: str = ""  # address of the HTTP port; empty: the same as bind
+    http_tls_cert: str = ""  # PEM certificate (chain) and key: the HTTP port serves HTTPS when both are set
+    http_tls_key: str = ""
     workers: int = 1
     max_inflight: int = 4096
     rcvbuf_bytes: int = 4 * 1024 * 1024
@@ -114,6 +117,18 @@ class ApiSettings:
     tokens: tuple[TokenSettings, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RadsecSettings:
+    """RADIUS over TLS (RFC 6614): gateways identified by their client certificate."""
+
+    enabled: bool = False
+    port: int = 2083
+    cert: str = ""  # the server's PEM certificate (chain)
+    key: str = ""  # its private key
+    ca: str = ""  # PEM CA certificate(s) client certificates must chain to
+    clients: dict[str, str] = field(default_factory=dict)  # gateway name → certificate CN or DNS SAN
+
+
 def _default_clients() -> tuple[ClientSettings, ...]:
     return (ClientSettings(name="localhost", address="127.0.0.1/32", secret=Secret("testing123")),)
 
@@ -165,6 +180,7 @@ class Config:
     plans: dict[str, PlanSettings] = field(default_factory=_default_plans)
     profiles: dict[str, ProfileSettings] = field(default_factory=_default_profiles)
     api: ApiSettings = field(default_factory=ApiSettings)
+    radsec: RadsecSettings = field(default_factory=RadsecSettings)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -263,7 +279,8 @@ def _scalar(hint: Any, value: Any, key: str, problems: list[tuple[str, str]]) ->
     elif hint is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
         problems.append((key, f"must be a number, got {value!r}"))
     elif hint in (str, Secret) and not isinstance(value, str):
-        problems.append((key, f"must be a string, got {value!r}"))
+        shown = "a value of another type (not shown: a secret)" if hint is Secret else repr(value)
+        problems.append((key, f"must be a string, got {shown}"))
     elif hint is bool and not isinstance(value, bool):
         problems.append((key, f"must be true or false, got {value!r}"))
     else:
@@ -289,6 +306,7 @@ def _check(config: Config, problems: list[tuple[str, str]]) -> None:
     _check_clients(config.clients, problems)
     _check_apns(config.apns, problems)
     _check_tokens(config.api.tokens, problems)
+    _check_radsec(config.radsec, problems)
     for name, plan in config.plans.items():
         for attr in ("max_lines", "bundle_bytes", "low_limit_3day_bytes"):
             if getattr(plan, attr) < 0:
@@ -305,6 +323,11 @@ def _check_server(server: ServerSettings, problems: list[tuple[str, str]]) -> No
     _port(problems, "server.auth_port", server.auth_port, allow_zero=True)
     _port(problems, "server.acct_port", server.acct_port, allow_zero=True)
     _port(problems, "server.http_port", server.http_port, allow_zero=True)
+    if server.http_bind:
+        _check_ip(server.http_bind, "server.http_bind", problems)
+    if bool(server.http_tls_cert) != bool(server.http_tls_key):
+        missing = "server.http_tls_key" if server.http_tls_cert else "server.http_tls_cert"
+        problems.append((missing, "set both server.http_tls_cert and server.http_tls_key, or neither"))
     if not 1 <= server.workers <= 64:
         problems.append(("server.workers", "must be between 1 and 64"))
     elif server.workers > 1 and 0 in (server.auth_port, server.acct_port, server.http_port):
@@ -394,6 +417,20 @@ def _check_apns(apns: tuple[ApnSettings, ...], problems: list[tuple[str, str]]) 
         for net in apn.home_networks:
             if not (net.isdigit() and len(net) in (5, 6)):
                 problems.append((f"{key}.home_networks", f"not an MCC-MNC: {net!r}"))
+
+
+def _check_radsec(radsec: RadsecSettings, problems: list[tuple[str, str]]) -> None:
+    _port(problems, "radsec.port", radsec.port, allow_zero=True)
+    for name, subject in radsec.clients.items():
+        if not subject:
+            problems.append((f"radsec.clients.{name}", "must name the certificate's CN or DNS name"))
+    if not radsec.enabled:
+        return
+    for key in ("cert", "key", "ca"):
+        if not getattr(radsec, key):
+            problems.append((f"radsec.{key}", "must be set when radsec is enabled"))
+    if not radsec.clients:
+        problems.append(("radsec.clients", "must map at least one gateway to its certificate when radsec is enabled"))
 
 
 def _check_tokens(tokens: tuple[TokenSettings, ...], problems: list[tuple[str, str]]) -> None:

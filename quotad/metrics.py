@@ -50,6 +50,14 @@ RADIUS_DROPS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+RADIUS_MALFORMED = Counter(
+    "quotad_radius_malformed_total",
+    "Malformed RADIUS datagrams dropped (also in quotad_radius_dropped_total{reason=\"malformed\"}), by what was "
+    "wrong: short (under 20 octets), length (Length field under 20, over 4096 or past the datagram), attribute "
+    "(an attribute length under 2 or past the Length field).",
+    ["cause"],
+    registry=REGISTRY,
+)
 RADIUS_REJECTS = Counter(
     "quotad_radius_rejects_total",
     "Access-Rejects sent, by reason.",

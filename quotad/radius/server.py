@@ -1,10 +1,11 @@
 """The RADIUS UDP edge: socket → packet → handler → socket, bounded.
 
 Per datagram, in this order (each failure is dropped and counted by reason, never answered):
-unknown source address → malformed packet → wrong code for this port → missing or bad
-Message-Authenticator on an Access-Request (BlastRADIUS, R-70) → bad Request Authenticator on an
-Accounting-Request → retransmission (RFC 5080: the cached reply is resent, or the copy dropped
-while the original is in progress) → overload (more than ``max_inflight`` requests in progress).
+unknown source address → malformed packet (also counted by cause) → wrong code for this port →
+a Proxy-State flood (more than a reply could copy back) → missing or bad Message-Authenticator on
+an Access-Request (BlastRADIUS, R-70) → bad Request Authenticator on an Accounting-Request →
+retransmission (RFC 5080: the cached reply is resent, or the copy dropped while the original is
+in progress) → overload (more than ``max_inflight`` requests in progress).
 Everything else is handed to the port's handler as a task; its reply is sent and cached. A handler
 that returns None sends nothing: the gateway retries (used when a reply cannot be stored, R-71).
 """
@@ -29,6 +30,11 @@ _log = log.get("quotad.radius")
 
 _KIND = {rp.ACCESS_REQUEST: "access", rp.ACCOUNTING_REQUEST: "accounting"}
 
+# Every Proxy-State is copied into the reply (RFC 2865 §5.33), which must fit in 4096 octets with
+# quotad's own attributes (~300 octets at most): a request carrying more is dropped, not failed late.
+MAX_PROXY_STATE_OCTETS = 2048
+MALFORMED_CAUSES = ("short", "length", "attribute")
+
 
 @dataclass(slots=True)
 class Limits:
@@ -42,9 +48,10 @@ class Drops:
     def __init__(self) -> None:
         reasons = (
             "unknown_client", "malformed", "wrong_code", "no_message_authenticator",
-            "bad_authenticator", "overload", "no_reply", "duplicate",
+            "bad_authenticator", "overload", "no_reply", "duplicate", "proxy_state",
         )
         self.by_reason = {reason: metrics.RADIUS_DROPS.labels(reason) for reason in reasons}
+        self.malformed = {cause: metrics.RADIUS_MALFORMED.labels(cause) for cause in MALFORMED_CAUSES}
         self.dup_resent = metrics.RADIUS_DUPLICATES.labels("resent")
         self.dup_dropped = metrics.RADIUS_DUPLICATES.labels("dropped_in_progress")
 
@@ -98,10 +105,14 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         try:
             pkt = rp.decode(data)
         except rp.PacketError as exc:
+            self.drops.malformed[exc.reason].inc()
             self._drop("malformed", addr, detail=exc.reason)
             return
         if pkt.code != self.code:
             self._drop("wrong_code", addr, detail=str(pkt.code))
+            return
+        if len(pkt.raw) > 20 + MAX_PROXY_STATE_OCTETS and proxy_state_octets(pkt) > MAX_PROXY_STATE_OCTETS:
+            self._drop("proxy_state", addr)
             return
         if not self._authentic(pkt, client, addr):
             return
@@ -170,6 +181,11 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         self.closing = True
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=timeout)
+
+
+def proxy_state_octets(pkt: rp.Packet) -> int:
+    """Octets the request's Proxy-State attributes take on the wire (and would take in the reply)."""
+    return sum(len(v) + 2 for t, v in pkt.attrs if t == rp.PROXY_STATE)
 
 
 async def listen(
