@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from quotad.api import schemas
 
 if TYPE_CHECKING:
-    from quotad.api.routes import Route
+    from quotad.api.route import Route
 
 _PARAM = re.compile(r"\{(\w+)\}")
 _PARAM_TEXT = {

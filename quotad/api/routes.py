@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -19,31 +18,15 @@ from quotad.api import metrics, openapi, schemas
 from quotad.api.auth import Authenticator, Principal, require_operator
 from quotad.api.errors import ApiError, from_quota_error
 from quotad.api.handlers import Api, LineChange
+from quotad.api.route import Route
 from quotad.config import Config
 from quotad.quota.store import QuotaError, QuotaStore
-
-Handler = Callable[[Api, web.Request, Principal], Awaitable[web.Response]]
 
 _log = log.get("quotad.api")
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
-@dataclass(slots=True, frozen=True)
-class Route:
-    """One API operation: where, who may call it, what it takes and answers (for OpenAPI)."""
-
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    operator_only: bool = False
-    body: schemas.Body | None = None
-    status: int = 200
-    response: str = "Line"
-    conflicts: bool = False  # may answer 409
-
-
-ROUTES: tuple[Route, ...] = (
+CORE_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/contracts", Api.create_contract, "Create a contract on a plan (§3, R-10)",
           operator_only=True, body=schemas.NEW_CONTRACT, status=201, response="Contract", conflicts=True),
     Route("GET", "/v1/contracts/{contract_id}", Api.get_contract, "The contract's pool and lines (R-35)",
@@ -69,6 +52,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/lines/{msisdn}/usage", Api.usage,
           "Usage per Japan day for the 3 days before today, high and low speed apart (R-35)", response="Usage"),
 )
+# Feature modules (public safety, identity, ...) define their own tables of Route and are added here.
+ROUTES: tuple[Route, ...] = CORE_ROUTES
 OPENAPI_PATH = "/v1/openapi.json"
 
 
