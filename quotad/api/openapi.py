@@ -98,6 +98,8 @@ def document(routes: Sequence[Route], openapi_path: str) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
         if route.body is not None:
             components[route.body.name] = route.body.json_schema()
+        if route.response_schema is not None:
+            components[route.response] = route.response_schema
     paths[openapi_path] = {"get": {
         "summary": "This document", "operationId": "get_openapi", "security": [],
         "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {}}}}},

@@ -14,7 +14,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from quotad import log
-from quotad.api import metrics, openapi, schemas
+from quotad.api import identity, metrics, openapi, schemas
 from quotad.api.auth import Authenticator, Principal, require_operator
 from quotad.api.errors import ApiError, from_quota_error
 from quotad.api.handlers import Api, LineChange
@@ -53,7 +53,7 @@ CORE_ROUTES: tuple[Route, ...] = (
           "Usage per Japan day for the 3 days before today, high and low speed apart (R-35)", response="Usage"),
 )
 # Feature modules (public safety, identity, ...) define their own tables of Route and are added here.
-ROUTES: tuple[Route, ...] = CORE_ROUTES
+ROUTES: tuple[Route, ...] = CORE_ROUTES + identity.IDENTITY_ROUTES
 OPENAPI_PATH = "/v1/openapi.json"
 
 
