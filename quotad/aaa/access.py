@@ -6,6 +6,7 @@ gateway in Reply-Message):
   R-4 roaming (3GPP-SGSN-MCC-MNC not a home network of the APN)
   R-2 unknown SIM (by 3GPP-IMSI, else Calling-Station-Id)
   R-3 line not active (suspended, card replaced, terminated)
+  R-50 voice line whose contract holder's identity is not verified (identity-unverified)
 A Redis failure sends no answer at all: the gateway retries, and nothing half-done is acknowledged.
 """
 
@@ -154,6 +155,7 @@ class AccessHandler:
             nas_ip=ipv4_text(nas_ip),
             now=self.now(),
             reauth=pkt.get_int(rp.SERVICE_TYPE) == SERVICE_TYPE_AUTHORIZE_ONLY,
+            check_identity=True,
         )
         result = await self.store.attach(request)
         if not result.ok or result.facts is None:

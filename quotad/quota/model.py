@@ -85,6 +85,9 @@ class AttachRequest:
     nas_ip: str
     now: float
     reauth: bool = False
+    # R-3/R-50: refuse a voice line whose contract holder's identity is not verified. The RADIUS
+    # access path always asks; store-level callers that only exercise the pool may leave it off.
+    check_identity: bool = False
 
 
 @dataclass(slots=True)
@@ -92,7 +95,8 @@ class AttachResult:
     """Outcome of an attach: refused with a reason, or accepted with facts, slice and address."""
 
     ok: bool
-    reason: str | None  # "suspended" | "card-replaced" | "terminated" | "unknown" | "no-address"
+    # "suspended" | "card-replaced" | "terminated" | "identity-unverified" | "unknown" | "no-address"
+    reason: str | None
     facts: LineFacts | None
     granted: int
     framed_ip: str | None

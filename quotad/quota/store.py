@@ -411,7 +411,7 @@ class QuotaStore:
         s = self.settings
         keys = self._session_keys(req.ref, req.session_id, req.now)
         args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, s.slice_bytes,
-                s.session_ttl_seconds]
+                s.session_ttl_seconds, int(req.check_identity)]
         owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
         lease = [owner, repr(req.now), repr(req.now + s.lease_seconds), self._ip_first, self._ip_count]
         res, ip = await self._pair(("attach", keys, args), ("ip_alloc", self._ip_keys, lease), sequential=True)
