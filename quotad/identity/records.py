@@ -39,7 +39,8 @@ return {'ok', rev + 1}
 
 _RECORD = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
-if tonumber(redis.call('HGET', KEYS[2], 'rev') or '0') ~= tonumber(ARGV[1]) then return {'conflict'} end
+local rev = redis.call('HGET', KEYS[2], 'rev')
+if not rev or tonumber(rev) ~= tonumber(ARGV[1]) then return {'conflict'} end
 if redis.call('HGET', KEYS[1], 'identity') == 'verified' then return {'verified'} end
 if ARGV[2] == 'verified' then
   redis.call('HSET', KEYS[1], 'identity', 'verified')

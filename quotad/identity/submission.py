@@ -168,10 +168,13 @@ def _image(value: Any, where: str) -> Image:
         raise _bad("invalid_value", f"{where}.side", f"{where}.side must be front or back", 422)
     if not isinstance(data, str):
         raise _bad("wrong_type", f"{where}.data", f"{where}.data must be a base64 string")
-    if len(data) > (MAX_IMAGE_BYTES + 2) // 3 * 4:
-        raise _bad("too_large", f"{where}.data", f"an image must be at most {MAX_IMAGE_BYTES} bytes", 413)
+    too_large = _bad("too_large", f"{where}.data", f"an image must be at most {MAX_IMAGE_BYTES} bytes", 413)
+    if len(data) > (MAX_IMAGE_BYTES + 2) // 3 * 4:  # refused before decoding anything
+        raise too_large
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise _bad("invalid_base64", f"{where}.data", f"{where}.data must be base64 (RFC 4648)") from None
+    if len(raw) > MAX_IMAGE_BYTES:
+        raise too_large
     return Image(side=side, data=raw)
