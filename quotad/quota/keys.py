@@ -15,6 +15,7 @@ Contract slot, for contract C and line M (an MSISDN):
     q:{c:C}:live:M         set    session ids of the line's live sessions
     q:{c:C}:s:M:<sid>      hash   nas, imsi, ip, started, octets, exempt, stopped (TTL)
     q:{c:C}:u:M:<YYYYMMDD> hash   high, low — usage per Japan day (TTL)
+    q:{c:C}:holder, :idv, :idlog  identity verification (R-50, R-51): quotad/identity/records.py
 
 Index keys, each in its own slot (looked up before the contract is known); the value is
 "<contract-id>\\t<msisdn>", or "<contract-id>\\t<msisdn>\\t<token>" while an add_line is pending:
