@@ -329,3 +329,16 @@ async def test_openapi_documents_the_identity_routes(env: Env) -> None:
     assert schemas["Identity"]["properties"]["status"]["enum"] == ["verified", "unverified"]
     assert schemas["NewHolder"]["required"] == ["family_name", "given_name", "address", "birth_date"]
     assert set(doc["paths"]["/v1/contracts/{contract_id}/identity"]) == {"get", "post", "delete"}
+
+
+async def test_r51_logs_carry_no_personal_data(seeded: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    await seeded.submit("C1", licence(family_name="髙田"))
+    await seeded.submit("C1", licence(individual_number_shown=True))
+    await seeded.submit("C1", licence(), token=CUST1)
+    await seeded.call("PUT", "/v1/contracts/C1/holder", CUST1, {**HOLDER, "address": OLD_ADDRESS})
+    logs = capsys.readouterr()
+    text = logs.out + logs.err
+    assert "identity_refused" in text and "identity_verified" in text  # the outcomes are logged...
+    for personal in ("山田", "髙田", "太郎", "千代田", "梅田", "1990", JPEG_SHA, b64(JPEG)[:32]):
+        assert personal not in text  # ...but nothing of the person or the documents
