@@ -3,8 +3,10 @@ identity is verified; a data line never waits. A real daemon, a real Redis, the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -94,3 +96,25 @@ async def test_r50_refused_submission_keeps_voice_line_out_and_revocation_shuts_
     pkt = await attach(daemon, VOICE, 3)
     assert (pkt.code, pkt.get(rp.REPLY_MESSAGE)) == (rp.ACCESS_REJECT, b"Identity not verified")
     assert (await attach(daemon, DATA, 4)).code == rp.ACCESS_ACCEPT
+
+
+async def radclient(port: int, msisdn: str) -> str:
+    """FreeRADIUS's radclient (an independent peer) sends a PAP Access-Request; its printout."""
+    attrs = (f"User-Name=mio@iij,User-Password=iij,Called-Station-Id=iijmio.jp,Calling-Station-Id={msisdn},"
+             "Message-Authenticator=0x00")
+    proc = await asyncio.create_subprocess_exec(
+        "radclient", "-x", "-r", "1", "-t", "2", f"127.0.0.1:{port}", "auth", SECRET.decode(),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(attrs.encode()), 20)
+    return out.decode() + err.decode()
+
+
+@pytest.mark.skipif(shutil.which("radclient") is None, reason="radclient not installed")
+async def test_r50_radclient_sees_the_reject_reason_then_an_accept(daemon: Daemon) -> None:
+    out = await radclient(daemon.auth_port, VOICE)
+    assert "Access-Reject" in out and 'Reply-Message = "Identity not verified"' in out, out
+    assert (await api(daemon, "PUT", "/v1/contracts/fam/holder", HOLDER))[0] == 200
+    assert (await api(daemon, "POST", "/v1/contracts/fam/identity", {"document": LICENCE}))[0] == 201
+    out = await radclient(daemon.auth_port, VOICE)
+    assert "Access-Accept" in out, out
