@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quotad.identity.jpeg import JpegInfo, NotJpeg, check_jpeg
 
@@ -78,3 +80,24 @@ def test_r51_scan_data_must_reach_a_marker() -> None:
     # The scan's data runs straight into EOI: structurally complete, so accepted (pixels are not decoded).
     assert check_jpeg(BASELINE[:header_end] + b"\x12\x34\xff\xd9").width == 16
     assert _refused(BASELINE[:header_end] + b"\x12\xff") == "no EOI marker (FF D9) at the end"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=256))
+def test_r72_any_bytes_give_a_verdict_never_a_crash(data: bytes) -> None:
+    try:
+        check_jpeg(data)
+    except NotJpeg:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, len(BASELINE) - 1), st.integers(0, 255), st.integers(0, len(BASELINE)))
+def test_r72_mutated_jpegs_give_a_verdict_never_a_crash(at: int, value: int, cut: int) -> None:
+    mutated = BASELINE[:at] + bytes([value]) + BASELINE[at + 1:]
+    for data in (mutated, mutated[:cut] + b"\xff\xd9", b"\xff\xd8" + mutated[cut:]):
+        try:
+            info = check_jpeg(data)
+        except NotJpeg:
+            continue
+        assert info.width > 0 and info.height > 0 and 1 <= info.components <= 4

@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quotad.identity.submission import MAX_IMAGE_BYTES, InputError, parse_holder, parse_submission
 from quotad.identity.verify import Holder, IdentityDocument, Image, Submission, SupportingDocument
@@ -62,3 +64,28 @@ def test_r51_holder_read() -> None:
     with pytest.raises(InputError) as info:
         parse_holder({**body, "birth_date": None})
     assert (info.value.status, info.value.code, info.value.field) == (400, "invalid_date", "birth_date")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["document", "supporting", "x"]), JSON, max_size=3))
+def test_r72_any_json_gives_a_submission_or_a_named_fault(data: dict[str, Any]) -> None:
+    try:
+        parse_submission(data)
+    except InputError as exc:
+        assert exc.status in (400, 413, 422) and exc.code
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(list(DOC) + ["has_photo", "dependant"]), JSON, max_size=9))
+def test_r72_any_document_fields_give_a_document_or_a_named_fault(fields: dict[str, Any]) -> None:
+    try:
+        parse_submission({"document": {**DOC, **fields}})
+    except InputError as exc:
+        assert exc.status in (400, 413, 422) and exc.field is not None and exc.field.startswith("document")
