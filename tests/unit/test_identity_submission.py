@@ -83,7 +83,7 @@ def test_r72_any_json_gives_a_submission_or_a_named_fault(data: dict[str, Any]) 
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.sampled_from(list(DOC) + ["has_photo", "dependant"]), JSON, max_size=9))
+@given(st.dictionaries(st.sampled_from([*DOC, "has_photo", "dependant"]), JSON, max_size=9))
 def test_r72_any_document_fields_give_a_document_or_a_named_fault(fields: dict[str, Any]) -> None:
     try:
         parse_submission({"document": {**DOC, **fields}})
