@@ -21,7 +21,7 @@ from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
-from quotad import log
+from quotad import log, metrics
 from quotad.api import schemas, views
 from quotad.api.auth import Principal
 from quotad.api.errors import ApiError, forbidden, not_found, unprocessable
@@ -179,8 +179,10 @@ async def submit(api: Api, request: web.Request, principal: Principal) -> web.Re
     except IdentityStoreError as exc:
         raise _store_error(exc, contract_id) from None
     if isinstance(outcome, Refusal):
+        metrics.IDENTITY_OUTCOMES.labels("refused", outcome.code).inc()
         _log.info("identity_refused", contract_id=contract_id, code=outcome.code, discarded=outcome.discard)
         raise unprocessable(outcome.code, outcome.message, outcome.field, outcome.rule)
+    metrics.IDENTITY_OUTCOMES.labels("verified", "").inc()
     _log.info("identity_verified", contract_id=contract_id, document_type=document_type)
     return await _identity_response(api, contract_id, 201)
 
@@ -218,6 +220,7 @@ async def revoke(api: Api, request: web.Request, principal: Principal) -> web.Re
         for result in results:
             if isinstance(result, Exception):
                 _log.error("line_change_hook_failed", contract_id=contract_id, error=type(result).__name__)
+    metrics.IDENTITY_OUTCOMES.labels("revoked", "").inc()
     _log.info("identity_revoked", contract_id=contract_id)
     return await _identity_response(api, contract_id)
 

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from quotad.api import routes
 from quotad.config import ApiSettings, Config, Secret, TokenSettings
 from quotad.identity.submission import MAX_BODY
+from quotad.metrics import REGISTRY
 from quotad.policy.plans import default_catalog
 from quotad.quota.model import LineRef, QuotaSettings
 from quotad.quota.store import QuotaStore, make_client
@@ -208,6 +209,20 @@ async def test_r51_address_differs_verified_with_resident_record(seeded: Env) ->
     status, body = await seeded.submit("C1", licence(address=OLD_ADDRESS), resident_record())
     assert status == 201
     assert (body["supporting_type"], body["image_sha256"]) == ("resident_record", [JPEG_SHA, JPEG2_SHA])
+
+
+def outcomes(outcome: str, code: str = "") -> float:
+    labels = {"outcome": outcome, "code": code}
+    return REGISTRY.get_sample_value("quotad_identity_outcomes_total", labels) or 0.0
+
+
+async def test_r74_outcomes_counted_by_code(seeded: Env) -> None:
+    before = (outcomes("refused", "document_expired"), outcomes("verified"), outcomes("revoked"))
+    await seeded.submit("C1", licence(expires_on="2026-11-22"))
+    await seeded.submit("C1", licence())
+    await seeded.call("DELETE", "/v1/contracts/C1/identity")
+    after = (outcomes("refused", "document_expired"), outcomes("verified"), outcomes("revoked"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
 
 
 async def test_r51_refusal_names_code_field_rule_and_is_recorded(seeded: Env) -> None:
