@@ -27,7 +27,7 @@ from quotad.api.auth import Principal
 from quotad.api.errors import ApiError, forbidden, not_found, unprocessable
 from quotad.api.handlers import Api
 from quotad.api.route import Route
-from quotad.identity import records
+from quotad.identity import documents, records
 from quotad.identity.records import IdentityStore, IdentityStoreError, StoredHolder, Verification
 from quotad.identity.submission import MAX_BODY, InputError, parse_holder, parse_submission
 from quotad.identity.verify import Holder, Refusal, verify
@@ -172,7 +172,7 @@ async def submit(api: Api, request: web.Request, principal: Principal) -> web.Re
     except InputError as exc:
         raise _input_error(exc) from None
     outcome = verify(stored.holder, submission, _today(api))
-    document_type = submission.document.type
+    document_type = _known_type(submission.document.type)
     del submission  # the images go no further than this request (docs/identity.md)
     try:
         await store.record(contract_id, stored.rev, outcome, principal.who, api.now(), document_type)
@@ -185,6 +185,11 @@ async def submit(api: Api, request: web.Request, principal: Principal) -> web.Re
     metrics.IDENTITY_OUTCOMES.labels("verified", "").inc()
     _log.info("identity_verified", contract_id=contract_id, document_type=document_type)
     return await _identity_response(api, contract_id, 201)
+
+
+def _known_type(value: str) -> str:
+    """The document type for the history: a code of the lists, never free text a caller typed."""
+    return value if value in documents.DOCUMENTS or value in documents.NOT_ACCEPTED else "other"
 
 
 async def _holder_for_submission(api: Api, store: IdentityStore, contract_id: str) -> StoredHolder:

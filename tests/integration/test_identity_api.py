@@ -277,6 +277,13 @@ async def test_r51_individual_number_refused_and_nothing_of_the_images_kept(seed
     assert JPEG_SHA.encode() not in dump and JPEG2_SHA.encode() not in dump
 
 
+async def test_r51_unknown_type_refused_and_recorded_as_other(seeded: Env) -> None:
+    assert error(await seeded.submit("C1", licence(type="山田太郎のカード"))) == (
+        422, "document_not_accepted", "document.type", "R-51")
+    history = (await seeded.call("GET", "/v1/contracts/C1/identity"))[1]["history"]
+    assert (history[0]["code"], history[0]["document_type"]) == ("document_not_accepted", "other")
+
+
 async def test_r51_png_refused_by_content(seeded: Env) -> None:
     assert error(await seeded.submit("C1", licence(images=[{"side": "front", "data": b64(PNG)}]))) == (
         422, "not_jpeg", "document.images[0].data", "R-51")
