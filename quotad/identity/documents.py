@@ -68,6 +68,8 @@ DOCUMENTS: dict[str, DocumentType] = {d.code: d for d in (
 NOT_ACCEPTED: dict[str, str] = {
     "notification_card": "the individual number notification card (通知カード) is not an identity document",
     "international_driving_permit": "an international driving permit is not accepted (国際免許証は除く)",
+    **{code: "a supporting document alone cannot verify identity (補助書類のみでは本人確認はできません)"
+       for code in ("resident_record", "utility_receipt", "residence_certificate")},
 }
 
 SUPPORTING: dict[str, SupportingType] = {s.code: s for s in (

@@ -94,10 +94,18 @@ def test_r51_mofa_card_needs_a_certificate_of_residence() -> None:
 # -- the document ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("doc_type", ["notification_card", "international_driving_permit", "student_id"])
+@pytest.mark.parametrize("doc_type", ["notification_card", "international_driving_permit", "student_id",
+                                      "resident_record", "utility_receipt"])
 def test_r51_documents_not_on_the_list_refused(doc_type: str) -> None:
     assert refusal(check(replace(LICENCE, type=doc_type))) == (
         "document_not_accepted", "document.type", "R-51", False)
+
+
+def test_r51_a_supporting_document_alone_does_not_verify() -> None:
+    outcome = check(replace(LICENCE, type="resident_record"))
+    assert isinstance(outcome, Refusal)
+    assert outcome.message == ("a supporting document alone cannot verify identity "
+                               "(補助書類のみでは本人確認はできません)")
 
 
 def test_r51_valid_on_its_expiry_day_refused_the_day_after() -> None:
