@@ -88,13 +88,24 @@ def add_pair(parent: Parent, app: PairApplication, today: dt.date) -> Parent:
     if parent.pair(app.pair_id) is not None:
         raise RuleError(f"pair {app.pair_id} exists", "id", "R-61", "conflict")
     for prefix, spec in (("d", app.d), ("k", app.k)):
-        if parent.line(spec.msisdn) is not None:
-            raise RuleError(f"line {spec.msisdn} exists", f"{prefix}_msisdn", "R-61", "conflict")
+        _check_unused(parent, prefix, spec)
     lines = (_line(app, "D", app.d, today, group.ends), _line(app, "K", app.k, today, group.ends))
     start = rules.month_of(today)
     pair = Pair(id=app.pair_id, group_id=app.group_id, d_msisdn=app.d.msisdn, k_msisdn=app.k.msisdn,
                 call_flat=Schedule(((start, app.call_flat),)), disaster=app.disaster)
     return replace(parent, pairs=(*parent.pairs, pair), lines=(*parent.lines, *lines))
+
+
+def _check_unused(parent: Parent, prefix: str, spec: LineSpec) -> None:
+    """Numbers, cards and fixed addresses are the line's own (R-61, R-62)."""
+    for attr in ("msisdn", "iccid", "imsi", "ipv4", "ipv6_prefix"):
+        value = getattr(spec, attr)
+        if attr.startswith("ip"):
+            value = rules.check_ipv4(value, f"{prefix}_ipv4") if attr == "ipv4" else rules.check_ipv6_prefix(
+                value, f"{prefix}_ipv6_prefix")
+        if any(getattr(ln, attr) == value for ln in parent.lines):
+            rule = "R-62" if attr.startswith("ip") else "R-61"
+            raise RuleError(f"{attr} {value} is already in use", f"{prefix}_{attr}", rule, "conflict")
 
 
 def _line(app: PairApplication, line_type: str, spec: LineSpec, today: dt.date, ends: dt.date | None) -> Line:
@@ -195,9 +206,9 @@ def change_card(parent: Parent, msisdn: str, iccid: str, imsi: str, sim_type: st
         raise RuleError(f"the line's SIM type is already {sim_type}", "sim_type", "R-65")
     if kind == "reissue" and (line.sim_type != "multi_ff" or sim_type != "multi_ff"):
         raise RuleError("a card reissue is for multi-FF SIM cards only", "sim_type", "R-65")
-    if iccid == line.iccid or imsi == line.imsi:
-        raise RuleError("the new card needs a new ICCID and IMSI", "iccid" if iccid == line.iccid else "imsi",
-                        "R-65")
+    for attr, value in (("iccid", iccid), ("imsi", imsi)):
+        if any(getattr(ln, attr) == value for ln in parent.lines):
+            raise RuleError(f"the new card needs a new {attr}: {value} is in use", attr, "R-65", "conflict")
     new = replace(line, iccid=iccid, imsi=imsi, sim_type=sim_type)
     lines = tuple(new if ln.msisdn == msisdn else ln for ln in parent.lines)
     return replace(parent, lines=lines, events=(*parent.events, FeeEvent(today, kind, msisdn)))
