@@ -152,3 +152,14 @@ def check_ipv6_prefix(value: str, field: str) -> str:
     if "/" not in value or not 48 <= net.prefixlen <= 128:
         raise RuleError(f"{field} must give a prefix length from 48 to 128", field, "R-62")
     return str(net)
+
+
+def heavy_use_restricted(window_bytes: int, threshold: int) -> bool:
+    """R-63: past capacity a line keeps its speed; only heavy use over the configured window (a
+    threshold of 0 turns the restriction off) restricts it. Strictly more than the threshold."""
+    return threshold > 0 and window_bytes > threshold
+
+
+def requested_address_allowed(requested: str | None, fixed: str) -> bool:
+    """R-62: an Access-Request may name no address, or the line's own; any other is refused."""
+    return requested is None or requested == fixed
