@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import shutil
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -20,6 +23,7 @@ from quotad.publicsafety.model import LineSpec, PairApplication
 from quotad.publicsafety.settings import PublicSafetySettings
 from quotad.publicsafety.store import PublicSafetyStore, new_claims
 from quotad.radius import packet as rp
+from tests.conftest import free_port
 from tests.integration.daemon_fixture import (
     SECRET,
     T0,
@@ -29,6 +33,7 @@ from tests.integration.daemon_fixture import (
     exchange,
     running_daemon,
 )
+from tests.integration.test_coa_e2e import Gateway
 
 PS_APN = b"ps.example.jp"
 GB = 1_000_000_000
@@ -50,18 +55,24 @@ def spec(msisdn: str, imsi: str, n: int) -> LineSpec:
                     ipv4=f"203.0.113.{n}", ipv6_prefix=f"2001:db8:0:{n}::/64")
 
 
+async def provision(d: Daemon) -> None:
+    """PS1 (item mobile): group g1, data 3 GB, pair p1 (D_LINE, K_LINE); consumer contract fam with one line."""
+    store = PublicSafetyStore(d.redis)
+    today = store.today(T0)
+    parent = changes.new_parent("PS1", "mobile", 0, today)
+    parent = changes.add_group(parent, "g1", "data", "3GB", today)
+    await store.create(parent)
+    app = PairApplication("p1", "g1", spec(D_LINE, D_IMSI, 1), spec(K_LINE, "440500000000902", 2))
+    await store.change("PS1", lambda p: changes.add_pair(p, app, today), new_claims)
+    assert d.store is not None
+    await d.store.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
+    await d.store.add_line("fam", "819000000001", "8981100000000000011", "440100000000001", "nano", False, T0)
+
+
 @pytest.fixture
 async def daemon(redis_url: str) -> AsyncIterator[Daemon]:
     async with running_daemon(ps_config(redis_url)) as d:
-        store = PublicSafetyStore(d.redis)
-        today = store.today(T0)
-        parent = changes.new_parent("PS1", "mobile", 0, today)
-        parent = changes.add_group(parent, "g1", "data", "3GB", today)
-        await store.create(parent)
-        app = PairApplication("p1", "g1", spec(D_LINE, D_IMSI, 1), spec(K_LINE, "440500000000902", 2))
-        await store.change("PS1", lambda p: changes.add_pair(p, app, today), new_claims)
-        await d.store.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
-        await d.store.add_line("fam", "819000000001", "8981100000000000011", "440100000000001", "nano", False, T0)
+        await provision(d)
         yield d
 
 
@@ -176,3 +187,64 @@ async def test_r61_line_past_its_termination_date_rejected(daemon: Daemon) -> No
     pkt = reply(await exchange(daemon.auth_port, datagram), auth)
     assert (pkt.code, pkt.get(rp.REPLY_MESSAGE)) == (rp.ACCESS_REJECT, b"Line is terminated")
     assert rejects("terminated") == before + 1
+
+
+@pytest.mark.skipif(shutil.which("radclient") is None, reason="radclient not installed")
+async def test_r62_radclient_reads_the_fixed_addresses(daemon: Daemon) -> None:
+    """FreeRADIUS's radclient (an independent peer) decodes Framed-IP-Address and Framed-IPv6-Prefix."""
+    attrs = (f"User-Name=ps@org,User-Password=ps-pass,Called-Station-Id=ps.example.jp,Calling-Station-Id={D_LINE},"
+             "Message-Authenticator=0x00")
+    proc = await asyncio.create_subprocess_exec(
+        "radclient", "-x", "-r", "1", "-t", "2", f"127.0.0.1:{daemon.auth_port}", "auth", "testing123",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate(attrs.encode())
+    text = out.decode()
+    assert "Access-Accept" in text, text + err.decode()
+    assert "Framed-IP-Address = 203.0.113.1" in text
+    assert "Framed-IPv6-Prefix = 2001:db8:0:1::/64" in text
+
+
+def ps_accounting(session_id: str, status: int, octets: int, identifier: int) -> tuple[bytes, bytes]:
+    """An Accounting-Request naming the APN (Called-Station-Id) and no Class: found by IMSI."""
+    attrs = (rp.attr_int(rp.ACCT_STATUS_TYPE, status) + rp.attr(rp.ACCT_SESSION_ID, session_id.encode())
+             + rp.attr(rp.CALLED_STATION_ID, PS_APN) + rp.attr(rp.CALLING_STATION_ID, D_LINE.encode())
+             + rp.attr_vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI, D_IMSI.encode())
+             + rp.attr(rp.NAS_IP_ADDRESS, bytes([127, 0, 0, 1])) + rp.attr_int(rp.ACCT_INPUT_OCTETS, octets % 2**32)
+             + rp.attr_int(rp.ACCT_INPUT_GIGAWORDS, octets >> 32))
+    return rp.encode_request(rp.ACCOUNTING_REQUEST, identifier, SECRET, attrs, message_authenticator=False)
+
+
+@pytest.fixture
+async def with_gateway(redis_url: str) -> AsyncIterator[tuple[Daemon, Gateway]]:
+    port = free_port(socket.SOCK_DGRAM)
+    gateway = Gateway()
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: gateway, local_addr=("127.0.0.1", port))
+    config = ps_config(redis_url)
+    config = replace(config, clients=tuple(replace(c, coa_port=port) for c in config.clients))
+    try:
+        async with running_daemon(config) as d:
+            await provision(d)
+            yield d, gateway
+    finally:
+        transport.close()
+
+
+async def test_r63_heavy_use_crossed_in_accounting_pushed_by_coa(with_gateway: tuple[Daemon, Gateway]) -> None:
+    """R-63 / R-24: usage by APN-named accounting passes the heavy-use threshold; the live session
+    is moved to the restricted profile by CoA, addressed to its fixed address."""
+    d, gateway = with_gateway
+    datagram, auth = ps_request(rp.attr(rp.ACCT_SESSION_ID, b"gw-ps-1"))
+    assert reply(await exchange(d.auth_port, datagram), auth).code == rp.ACCESS_ACCEPT
+    for status, octets, ident in ((1, 0, 30), (3, 4 * GB, 31)):
+        datagram, auth = ps_accounting("gw-ps-1", status, octets, ident)
+        assert reply(await exchange(d.acct_port, datagram), auth).code == rp.ACCOUNTING_RESPONSE
+    assert gateway.received == []
+    datagram, auth = ps_accounting("gw-ps-1", 3, 4 * GB + 1_500_000_000, 32)  # 5.5 GB > 5 GB over the window
+    assert reply(await exchange(d.acct_port, datagram), auth).code == rp.ACCOUNTING_RESPONSE
+    coa = await gateway.next()
+    assert coa.code == rp.COA_REQUEST
+    assert coa.get(rp.FILTER_ID) == b"restricted"
+    assert coa.get(rp.ACCT_SESSION_ID) == b"gw-ps-1"
+    assert coa.get(rp.FRAMED_IP_ADDRESS) == bytes([203, 0, 113, 1])
+    assert await PublicSafetyStore(d.redis).month_usage("PS1", "2026-11") == {"g1": 5_500_000_000}
