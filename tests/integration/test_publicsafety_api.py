@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -243,3 +244,37 @@ async def test_r60_id_taken_by_a_consumer_contract_refused(env: Env) -> None:
 async def test_store_tree_round_trips(tree: Env) -> None:
     parent = await PublicSafetyStore(tree.store.client).load("P1")
     assert [p.id for p in parent.pairs] == ["p1", "p2"] and parent.pairs[1].call_flat.at("2026-04") is True
+
+
+async def test_r60_concurrent_changes_all_land(tree: Env) -> None:
+    """Optimistic writes: racing changes to one tree are retried on the fresh tree, none is lost."""
+    base = "/v1/public-safety/contracts/P1/groups"
+    results = await asyncio.gather(*(tree.call("POST", base, {"id": f"x{i}", "kind": "data", "plan": "1GB"})
+                                     for i in range(6)))
+    assert [status for status, _ in results] == [201] * 6
+    _, body = await tree.call("GET", "/v1/public-safety/contracts/P1")
+    assert sorted(g["id"] for g in body["groups"]) == ["g1", "g2", "x0", "x1", "x2", "x3", "x4", "x5"]
+    assert await tree.store.client.hget("q:{c:P1}:ps", "v") == b"11"  # 5 writes before, 6 now
+
+
+async def test_r61_card_of_another_contract_refused_and_nothing_written(tree: Env) -> None:
+    new = {"id": "P2", "item": "org_share", "packs": 2}
+    assert (await tree.call("POST", "/v1/public-safety/contracts", new))[0] == 201
+    assert (await tree.call("POST", "/v1/public-safety/contracts/P2/groups",
+                            {"id": "g1", "kind": "data", "plan": "org_share"}))[0] == 201
+    before = await tree.snapshot()
+    status, err = await tree.call("POST", "/v1/public-safety/contracts/P2/pairs",
+                                  pair_body("p1", "g1", 7, k_imsi="4401000001"))  # line 01's IMSI, in P1
+    assert (status, err["error"]["field"]) == (409, "k_imsi")
+    assert await tree.snapshot() == before
+
+
+async def test_r64_org_share_pack_change_from_next_month(tree: Env) -> None:
+    new = {"id": "P2", "item": "org_share", "packs": 2}
+    assert (await tree.call("POST", "/v1/public-safety/contracts", new))[0] == 201
+    tree.now = at(2026, 4, 29)
+    status, body = await tree.call("PUT", "/v1/public-safety/contracts/P2/packs", {"packs": 6})
+    assert (status, body["effective_month"], body["contract"]["packs"]) == (200, "2026-05", 2)
+    tree.now = at(2026, 5, 1)
+    _, body = await tree.call("GET", "/v1/public-safety/contracts/P2")
+    assert body["packs"] == 6
