@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import aiohttp
 import pytest
 
 from quotad import config as cfg
@@ -248,3 +249,46 @@ async def test_r63_heavy_use_crossed_in_accounting_pushed_by_coa(with_gateway: t
     assert coa.get(rp.ACCT_SESSION_ID) == b"gw-ps-1"
     assert coa.get(rp.FRAMED_IP_ADDRESS) == bytes([203, 0, 113, 1])
     assert await PublicSafetyStore(d.redis).month_usage("PS1", "2026-11") == {"g1": 5_500_000_000}
+
+
+async def test_r65_whole_flow_api_radius_statement(redis_url: str) -> None:
+    """Provision through the HTTP API, attach and account over UDP, read the statement over HTTP:
+    g1 (data 1 GB) used 1.2 GB, g2 (voice 3 GB) 3.9 GB → 0.2 + 0.9 = 1.1 GB → 2 GB → 600 yen."""
+    token = "operator-token-0123456789abcdef"
+    config = ps_config(redis_url)
+    config = replace(config, api=cfg.ApiSettings(tokens=(cfg.TokenSettings(token=Secret(token), role="operator"),)))
+    async with running_daemon(config) as d, aiohttp.ClientSession(
+            base_url=f"http://127.0.0.1:{d.http_port}", headers={"Authorization": f"Bearer {token}"}) as http:
+        base = "/v1/public-safety/contracts"
+        calls: list[tuple[str, dict[str, object]]] = [
+            (base, {"id": "ORG", "item": "mobile", "packs": 0}),
+            (f"{base}/ORG/groups", {"id": "g1", "kind": "data", "plan": "1GB"}),
+            (f"{base}/ORG/groups", {"id": "g2", "kind": "voice", "plan": "3GB"}),
+        ]
+        for n, group in ((1, "g1"), (3, "g2")):
+            pair: dict[str, object] = {"id": f"p{n}", "group_id": group, "call_flat": False,
+                                       "disaster_priority": "none"}
+            for prefix, m in (("d", n), ("k", n + 1)):
+                pair.update({f"{prefix}_msisdn": f"81700000010{m}", f"{prefix}_iccid": f"898100000000010{m}",
+                             f"{prefix}_imsi": f"44010000000010{m}", f"{prefix}_sim_type": "esim",
+                             f"{prefix}_ipv4": f"198.51.100.{m}", f"{prefix}_ipv6_prefix": f"2001:db8:{m}::/48"})
+            calls.append((f"{base}/ORG/pairs", pair))
+        for path, body in calls:
+            async with http.post(path, json=body) as resp:
+                assert resp.status == 201, await resp.text()
+        for n, used, ident in ((1, 1_200_000_000, 50), (3, 3_900_000_000, 60)):
+            msisdn = f"81700000010{n}"
+            datagram, auth = access_request(msisdn=msisdn, apn=PS_APN, user=b"ps@org", password=b"ps-pass",
+                                            identifier=ident)
+            accept = reply(await exchange(d.auth_port, datagram), auth)
+            assert accept.code == rp.ACCESS_ACCEPT
+            klass = accept.get(rp.CLASS)
+            datagram, auth = accounting_request(f"s{n}", 2, octets_in=used, msisdn=msisdn, klass=klass,
+                                                identifier=ident + 1)
+            assert reply(await exchange(d.acct_port, datagram), auth).code == rp.ACCOUNTING_RESPONSE
+        async with http.get("/v1/contracts/ORG/statements/2026-11") as resp:
+            assert resp.status == 200
+            st = await resp.json()
+    assert [(i["code"], i["quantity"], i["amount_yen"]) for i in st["items"]] == [
+        ("one_off", 4, 6000), ("plan", 1, 1200), ("plan", 1, 1700), ("overage", 2, 600)]
+    assert (st["excess_bytes"], st["total_yen"]) == (1_100_000_000, 9500)
