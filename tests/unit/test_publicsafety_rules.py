@@ -257,3 +257,39 @@ def test_r65_sim_change_and_reissue_record_fees() -> None:
 def test_schedule_value_by_month() -> None:
     s = Schedule((("2026-04", 1), ("2026-06", 2)))
     assert [s.at(m) for m in ("2026-03", "2026-04", "2026-05", "2026-06", "2027-01")] == [None, 1, 1, 2, 2]
+
+
+def _days(year: int) -> list[D]:
+    start = D(year, 1, 1)
+    return [start + dt.timedelta(days=i) for i in range((D(year + 1, 1, 1) - start).days)]
+
+
+@pytest.mark.parametrize("year", [2024, 2026])
+def test_r64_every_day_of_a_year(year: int) -> None:
+    """Exhaustive: refused exactly on the 12 last days (29 Feb in a leap year), else the next month."""
+    refused = []
+    for day in _days(year):
+        try:
+            month = rules.change_month(day, "plan")
+        except RuleError:
+            refused.append(day)
+            continue
+        nxt = day.replace(day=1) + dt.timedelta(days=32)
+        assert month == f"{nxt.year:04d}-{nxt.month:02d}"
+    feb = 29 if year == 2024 else 28
+    assert refused == [rules.month_end(D(year, m, 1)) for m in range(1, 13)]
+    assert D(year, 2, feb) in refused
+
+
+@pytest.mark.parametrize("year", [2024, 2026])
+def test_r61_every_notice_day_of_a_year(year: int) -> None:
+    """Exhaustive: the effect is notice + 30 days unless a later date was asked; the partner's end
+    is the last day of that month."""
+    for notice in _days(year):
+        floor = notice + dt.timedelta(days=30)
+        for requested in (notice, floor - dt.timedelta(days=1), floor, floor + dt.timedelta(days=1)):
+            effective = rules.termination_date(notice, requested)
+            assert effective == max(floor, requested)
+            partner = rules.partner_end(effective)
+            assert (partner.year, partner.month) == (effective.year, effective.month)
+            assert (partner + dt.timedelta(days=1)).day == 1
