@@ -20,10 +20,12 @@ from quotad import api, http, log, metrics
 from quotad.aaa.access import AccessHandler, Apn
 from quotad.aaa.accounting import AccountingHandler
 from quotad.aaa.profiles import EncodedProfile, encode_profiles
+from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.sessions import SessionControl
 from quotad.clock import Clock, SystemClock
 from quotad.config import Config
 from quotad.policy.plans import Plan, PlanCatalog
+from quotad.publicsafety.store import PublicSafetyStore
 from quotad.quota.embedded import EmbeddedRedis
 from quotad.quota.fastredis import FastRedis
 from quotad.quota.model import QuotaSettings
@@ -152,8 +154,10 @@ class Daemon:
         await self.coa.start()
         self.sessions = SessionControl(self.store, catalog, profiles, self.coa, self.clock.now)
         apns = [Apn.from_settings(a) for a in cfg.apns]
-        access = AccessHandler(apns, self.store, catalog, profiles, self.clock.now, self.sessions.speed_changed)
-        accounting = AccountingHandler(self.store, catalog, self.clock.now, self.sessions.speed_changed)
+        ps = PublicSafetyAaa(cfg.publicsafety, PublicSafetyStore(self.redis, cfg.quota.timezone), self.store, profiles,
+                             self.clock.now, self.coa)
+        access = AccessHandler(apns, self.store, catalog, profiles, self.clock.now, self.sessions.speed_changed, ps)
+        accounting = AccountingHandler(self.store, catalog, self.clock.now, self.sessions.speed_changed, ps)
         limits = Limits(cfg.server.max_inflight, cfg.server.rcvbuf_bytes)
         cache = ReplyCache(cfg.server.duplicate_window)
         self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits)

@@ -16,6 +16,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from quotad.publicsafety import settings as publicsafety_settings
+from quotad.publicsafety.settings import PublicSafetySettings
+
 
 class ConfigError(ValueError):
     """One or more bad settings; ``problems`` holds ``(key, reason)`` pairs."""
@@ -181,6 +184,7 @@ class Config:
     profiles: dict[str, ProfileSettings] = field(default_factory=_default_profiles)
     api: ApiSettings = field(default_factory=ApiSettings)
     radsec: RadsecSettings = field(default_factory=RadsecSettings)
+    publicsafety: PublicSafetySettings = field(default_factory=PublicSafetySettings)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -307,6 +311,7 @@ def _check(config: Config, problems: list[tuple[str, str]]) -> None:
     _check_apns(config.apns, problems)
     _check_tokens(config.api.tokens, problems)
     _check_radsec(config.radsec, problems)
+    publicsafety_settings.check(config.publicsafety, {a.name.lower() for a in config.apns}, problems)
     for name, plan in config.plans.items():
         for attr in ("max_lines", "bundle_bytes", "low_limit_3day_bytes"):
             if getattr(plan, attr) < 0:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
@@ -30,6 +31,9 @@ from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 
+if TYPE_CHECKING:
+    from quotad.aaa.publicsafety import PublicSafetyAaa
+
 _log = log.get("quotad.access")
 
 SERVICE_TYPE_AUTHORIZE_ONLY = 17
@@ -44,6 +48,8 @@ REJECT_TEXT = {
     "terminated": "Line is terminated",
     "identity-unverified": "Identity not verified",
     "no-address": "No address available",
+    "address-not-allowed": "Only the line's fixed address may be used",
+    "not-started": "Line is not yet in service",
     "unknown": "Line is not active",
 }
 
@@ -91,8 +97,10 @@ class AccessHandler:
         profiles: dict[str, EncodedProfile],
         now: Callable[[], float],
         on_speed_change: Callable[[LineRef, str, str], Awaitable[None]] | None = None,
+        publicsafety: PublicSafetyAaa | None = None,
     ):
         self.on_speed_change = on_speed_change
+        self.publicsafety = publicsafety
         self.apns = {apn.name: apn for apn in apns}
         self.store = store
         self.catalog = catalog
@@ -148,6 +156,8 @@ class AccessHandler:
             return self._reject(pkt, client, "unknown_sim")
         nas_ip = pkt.get(rp.NAS_IP_ADDRESS)
         session_id = pkt.get_str(rp.ACCT_SESSION_ID) or _attach_id(nas_ip, imsi or msisdn, apn.name)
+        if self.publicsafety is not None and self.publicsafety.serves(apn.name):
+            return await self._public_safety(pkt, client, apn, ref, session_id, imsi)
         request = AttachRequest(
             ref=ref,
             imsi=imsi,
@@ -175,6 +185,19 @@ class AccessHandler:
             metrics.SLICES.inc()
             metrics.SLICE_BYTES.inc(result.granted)
         return self.profiles[profile_name(speed, rat)]
+
+    async def _public_safety(
+        self, pkt: rp.Packet, client: Client, apn: Apn, ref: LineRef, session_id: str, imsi: str | None
+    ) -> bytes:
+        """R-62 / R-63: a public-safety line (aaa.publicsafety) on its APN."""
+        assert self.publicsafety is not None
+        decision = await self.publicsafety.authorize(pkt, ref, imsi)
+        if decision.reason is not None:
+            return self._reject(pkt, client, decision.reason)
+        self._accepts.inc()
+        attrs = apn.timers + rp.attr(rp.CLASS, classattr.encode(ref.contract_id, ref.msisdn, session_id))
+        return rp.encode_response(rp.ACCESS_ACCEPT, pkt.identifier, pkt.authenticator, client.secret,
+                                  attrs + decision.attributes, pkt.get_all(rp.PROXY_STATE))
 
     def _accept(
         self, pkt: rp.Packet, client: Client, apn: Apn, ref: LineRef, session_id: str,

@@ -9,6 +9,7 @@ the store counts each report once whatever the retries (cumulative counters per 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
@@ -21,6 +22,9 @@ from quotad.quota.model import AccountingReport, AccountResult, LineRef
 from quotad.quota.store import NotFound, QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
+
+if TYPE_CHECKING:
+    from quotad.aaa.publicsafety import PublicSafetyAaa
 
 _log = log.get("quotad.accounting")
 
@@ -37,7 +41,9 @@ class AccountingHandler:
         catalog: PlanCatalog,
         now: Callable[[], float],
         on_speed_change: SpeedListener | None = None,
+        publicsafety: PublicSafetyAaa | None = None,
     ):
+        self.publicsafety = publicsafety
         self.store = store
         self.catalog = catalog
         self.now = now
@@ -91,15 +97,28 @@ class AccountingHandler:
             now=self.now(),
             acct_session_id=acct_session_id if acct_session_id != session_id else "",
         )
+        ps = self.publicsafety
+        # Public-safety lines: by their APN, or when the consumer store does not know the line.
+        if ps is not None and ps.serves(pkt.get_str(rp.CALLED_STATION_ID)) and await self._public_safety(report):
+            return
         try:
             result = await self.store.account(report)
         except NotFound:
+            if ps is not None and await self._public_safety(report):
+                return
             self._unknown.inc()
             _log.info("accounting_unknown_line", contract=ref.contract_id)
             return
         self._stored.inc()
         self._count(result)
         await self._settle_speed(ref, result)
+
+    async def _public_safety(self, r: AccountingReport) -> bool:
+        assert self.publicsafety is not None
+        found = await self.publicsafety.account(r.ref, r.session_id, r.status, r.octets, r.nas_ip, r.acct_session_id)
+        if found:
+            self._stored.inc()
+        return found
 
     def _count(self, result: AccountResult) -> None:
         if result.debited:

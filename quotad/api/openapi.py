@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from quotad.api import schemas
+from quotad.api import publicsafety_views, schemas
 
 if TYPE_CHECKING:
     from quotad.api.route import Route
@@ -16,6 +16,7 @@ _PARAM_TEXT = {
     "contract_id": "Contract (service code) id.",
     "msisdn": "Phone number of the line.",
     "iccid": "ICCID of the line's current card.",
+    **publicsafety_views.PARAMS,
 }
 _ERRORS = {
     400: "Malformed request: JSON, shape, types or id syntax (R-72).",
@@ -57,6 +58,7 @@ COMPONENTS: dict[str, Any] = {
                            "charges": {"type": "array", "items": _ref("Charge")}}),
     "Usage": _obj({"contract_id": _STR, "msisdn": _STR, "days": {"type": "array", "items": _obj(
         {"date": {"type": "string", "format": "date"}, "high": _INT, "low": _INT})}}),
+    **publicsafety_views.COMPONENTS,
 }
 
 

@@ -18,6 +18,7 @@ from quotad.api import identity, metrics, openapi, schemas
 from quotad.api.auth import Authenticator, Principal, require_operator
 from quotad.api.errors import ApiError, from_quota_error
 from quotad.api.handlers import Api, LineChange
+from quotad.api.publicsafety import PUBLIC_SAFETY_ROUTES
 from quotad.api.route import Route
 from quotad.config import Config
 from quotad.quota.store import QuotaError, QuotaStore
@@ -53,7 +54,7 @@ CORE_ROUTES: tuple[Route, ...] = (
           "Usage per Japan day for the 3 days before today, high and low speed apart (R-35)", response="Usage"),
 )
 # Feature modules (public safety, identity, ...) define their own tables of Route and are added here.
-ROUTES: tuple[Route, ...] = CORE_ROUTES + identity.IDENTITY_ROUTES
+ROUTES: tuple[Route, ...] = CORE_ROUTES + PUBLIC_SAFETY_ROUTES + identity.IDENTITY_ROUTES
 OPENAPI_PATH = "/v1/openapi.json"
 
 

@@ -437,7 +437,7 @@ async def test_openapi_document_describes_exactly_the_router(env: Env) -> None:
     assert app is not None
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
     assert documented == served
-    assert len(routes.CORE_ROUTES) == 13 and len(served) == len(routes.ROUTES) + 1  # + the document itself
+    assert len(served) == len(routes.ROUTES) + 1  # and the document's own path
     op = doc["paths"]["/v1/contracts/{contract_id}/charges"]["post"]
     assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ChargeRequest"}
     assert doc["components"]["schemas"]["ChargeRequest"]["properties"]["units"]["minimum"] == 1
