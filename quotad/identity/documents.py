@@ -55,13 +55,16 @@ DOCUMENTS: dict[str, DocumentType] = {d.code: d for d in (
     DocumentType("alien_registration_certificate", "外国人登録証明書", expiry_required=True),
     DocumentType("basic_resident_register_card", "住民基本台帳カード", expiry_required=True,
                  photo_required=True),
-    DocumentType("driving_record_certificate", "運転経歴証明書", expiry_required=False, supporting_always=True),
+    # Always with a supporting document, which shows the registered address: their own may be missing.
+    DocumentType("driving_record_certificate", "運転経歴証明書", expiry_required=False, supporting_always=True,
+                 address=Address.OR_SUPPORTING),
     DocumentType("physical_disability_certificate", "身体障がい者手帳", expiry_required=True,
                  address=Address.OR_SUPPORTING),
     DocumentType("mental_disability_certificate", "精神障がい者保健福祉手帳", expiry_required=True),
-    DocumentType("rehabilitation_certificate", "療育手帳", expiry_required=False, supporting_always=True),
+    DocumentType("rehabilitation_certificate", "療育手帳", expiry_required=False, supporting_always=True,
+                 address=Address.OR_SUPPORTING),
     DocumentType("mofa_identification_card", "外務省発行の身分証明票", expiry_required=False,
-                 supporting_always=True, supporting=(RESIDENCE_CERTIFICATE,)),
+                 supporting_always=True, supporting=(RESIDENCE_CERTIFICATE,), address=Address.OR_SUPPORTING),
 )}
 
 # Named by the seed as not accepted: refused with their own reason.

@@ -89,6 +89,9 @@ def test_r51_mofa_card_needs_a_certificate_of_residence() -> None:
     assert check(doc, certificate) == Verified("mofa_identification_card", "residence_certificate",
                                                (JPEG_SHA, JPEG2_SHA))
     assert refusal(check(doc, RECORD)) == ("supporting_not_accepted", "supporting.type", "R-51", False)
+    # The card need not show an address: the certificate of residence does.
+    assert isinstance(check(replace(doc, address=None), certificate), Verified)
+    assert refusal(check(replace(doc, address=None))) == ("supporting_required", "supporting", "R-51", False)
 
 
 # -- the document ----------------------------------------------------------------------------------------
