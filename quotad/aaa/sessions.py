@@ -93,8 +93,9 @@ class SessionControl:
             _log.info("disconnect_sent", contract=ref.contract_id, outcomes=[o.outcome for o in outcomes])
 
     async def on_line_change(self, ref: LineRef, event: str) -> None:
-        """Hook for the API: what a change to a line means for its live sessions."""
-        if event == "suspend":
+        """Hook for the API: what a change to a line means for its live sessions ("suspend": R-30,
+        R-33 lost or broken card; "card": a new card activated, R-32 / R-33)."""
+        if event in ("suspend", "card"):
             self._spawn(self.disconnect(ref))
         else:
             await self.settle(ref)
