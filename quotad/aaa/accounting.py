@@ -1,5 +1,9 @@
 """Accounting-Request → usage → quota.account → policy → Accounting-Response.
 
+Usage is Acct-Input/Output-Octets with their Gigawords; the part the gateway counted against the
+zero-rating rule (R-23: Quotad-Exempt-Input/Output-Octets, with Quotad-Exempt-*-Gigawords) is
+counted but not debited.
+
 The line comes from the Class attribute quotad put in the Access-Accept; without it (a gateway
 that does not echo Class), from 3GPP-IMSI or Calling-Station-Id. The response is sent only once
 the report is stored in Redis (R-71): on a Redis failure nothing is sent and the gateway retries;
@@ -25,6 +29,8 @@ from quotad.radius.clients import Client
 _log = log.get("quotad.accounting")
 
 STATUS_START, STATUS_STOP, STATUS_INTERIM, STATUS_ON, STATUS_OFF = 1, 2, 3, 7, 8
+# quotad VSAs (dictionary.quotad) with the session's zero-rated octets (R-23).
+EXEMPT_IN, EXEMPT_OUT, EXEMPT_IN_GIGAWORDS, EXEMPT_OUT_GIGAWORDS = 6, 7, 9, 10
 
 # Called after a line's speed class changed (the CoA sender, wired in by the app).
 SpeedListener = Callable[[LineRef, str, str], Awaitable[None]]
@@ -86,6 +92,7 @@ class AccountingHandler:
             session_id=session_id,
             status=status,
             octets=_octets(pkt),
+            exempt_octets=_exempt_octets(pkt),
             nas_ip=ipv4_text(pkt.get(rp.NAS_IP_ADDRESS)),
             framed_ip=ipv4_text(pkt.get(rp.FRAMED_IP_ADDRESS)) or None,
             now=self.now(),
@@ -127,3 +134,15 @@ def _octets(pkt: rp.Packet) -> int:
         pkt.get_int(rp.ACCT_OUTPUT_OCTETS), pkt.get_int(rp.ACCT_OUTPUT_GIGAWORDS)
     )
 
+
+def _exempt_octets(pkt: rp.Packet) -> int:
+    """R-23: the session's cumulative zero-rated octets (quotad VSAs 6/7, gigawords 9/10)."""
+    total = 0
+    for octets, gigawords in ((EXEMPT_IN, EXEMPT_IN_GIGAWORDS), (EXEMPT_OUT, EXEMPT_OUT_GIGAWORDS)):
+        total += rp.octets64(_vsa_int(pkt, octets), _vsa_int(pkt, gigawords))
+    return total
+
+
+def _vsa_int(pkt: rp.Packet, subtype: int) -> int | None:
+    raw = pkt.vsa(rp.VENDOR_QUOTAD, subtype)
+    return int.from_bytes(raw, "big") if raw is not None and len(raw) == 4 else None
