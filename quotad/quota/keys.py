@@ -12,6 +12,7 @@ Contract slot, for contract C and line M (an MSISDN):
     q:{c:C}:lines          set    MSISDNs of the contract
     q:{c:C}:ch             zset   charge history: "<bucket-id>|<json>" scored by time (R-11)
     q:{c:C}:l:M            hash   iccid, imsi, card_type, voice, status, coupon, held, speed, overrun
+                                  (+ next_iccid, next_imsi, next_card_type, next_reason: a pending card)
     q:{c:C}:live:M         set    session ids of the line's live sessions
     q:{c:C}:s:M:<sid>      hash   nas, imsi, ip, started, octets, exempt, stopped (TTL)
     q:{c:C}:u:M:<YYYYMMDD> hash   high, low — usage per Japan day (TTL)
