@@ -359,6 +359,14 @@ class QuotaStore:
         await self.add_card(ref, iccid, imsi, card_type, "type-change")
         return await self.activate_card(ref, iccid)
 
+    async def card(self, ref: LineRef) -> Card:
+        """The line's current card."""
+        iccid, imsi, card_type = await self.client.hmget(
+            k.ContractKeys(ref.contract_id).line(ref.msisdn), ["iccid", "imsi", "card_type"])
+        if iccid is None:
+            raise _no_line(ref)
+        return Card(_text(iccid), _text(imsi), _text(card_type))
+
     async def _write_line(
         self, contract_id: str, msisdn: str, iccid: str, imsi: str, card_type: str, voice: bool, now: float
     ) -> None:

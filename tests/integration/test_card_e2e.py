@@ -166,3 +166,19 @@ async def test_r33_lost_card_disconnected_at_once_line_suspended_until_new_card(
     assert (granted(new), new.get(rp.FILTER_ID)) == (15 * MB, b"high-lte")
     await asyncio.sleep(0.1)
     assert [p.code for p in gateway.received] == [rp.DISCONNECT_REQUEST], "no live session left to drop"
+
+
+async def test_r32_card_hook_drops_only_the_old_cards_sessions(pair: Pair) -> None:
+    """R-32: a session the new card opened right after activation is not dropped with the old
+    card's: the Disconnect-Request names only the old card's session."""
+    a, gateway = pair.a, pair.gateway
+    assert a.store is not None and a.sessions is not None
+    assert (await pair.attach(a, OLD_IMSI, "gw-old")).code == rp.ACCESS_ACCEPT
+    await a.store.replace_card(LINE, NEW_ICCID, NEW_IMSI)
+    assert (await pair.attach(a, NEW_IMSI, "gw-new")).code == rp.ACCESS_ACCEPT
+    assert {s.acct_session_id for s in await a.store.live_sessions(LINE)} == {"gw-old", "gw-new"}
+    await a.sessions.on_line_change(LINE, "card")
+    dm = await gateway.next()
+    assert (dm.code, dm.get(rp.ACCT_SESSION_ID)) == (rp.DISCONNECT_REQUEST, b"gw-old")
+    await asyncio.sleep(0.2)
+    assert len(gateway.received) == 1
