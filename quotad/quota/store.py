@@ -349,6 +349,9 @@ class QuotaStore:
             return CardActivation(card=card, old=None, reason="", facts=_facts(res[4]))
         old = Card(*(_text(v) for v in res[2]))
         final = k.index_value(ref.contract_id, ref.msisdn)
+        for key in (k.iccid_index(card.iccid), k.imsi_index(card.imsi)):
+            # Normally committed by add_card; restored here if add_card died before committing.
+            await self.client.set(key, final, nx=True)
         gone = [k.iccid_index(old.iccid), k.imsi_index(old.imsi)]
         await self._settle(gone, final, "")
         self.forget_index(*gone, k.iccid_index(card.iccid), k.imsi_index(card.imsi))

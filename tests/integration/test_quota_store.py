@@ -851,3 +851,17 @@ async def test_r32_r33_pending_card_then_activation(store: QuotaStore) -> None:
     with pytest.raises(NotFound) as nf:
         await store.activate_card(ref, "8981000000000000009", at(2025, 4, 4))
     assert nf.value.field == "iccid"
+
+
+async def test_r32_activation_restores_a_new_cards_index_lost_with_its_claim(store: QuotaStore) -> None:
+    """R-32: if add_card died after storing the card but before committing its index claims (they
+    lapse), activation still leaves the new card findable and the old one not."""
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001")
+    await store.add_card(ref, "8981000000000000002", "440100000000002", "nano", "broken", at(2025, 4, 2))
+    await store.client.delete(k.iccid_index("8981000000000000002"), k.imsi_index("440100000000002"))
+    await store.activate_card(ref, "8981000000000000002", at(2025, 4, 2))
+    store.forget_index(k.imsi_index("440100000000002"))
+    assert await store.find_line("440100000000002", None) == ref
+    assert await store.client.get(k.iccid_index("8981000000000000002")) == k.index_value("C1", "09000000001").encode()
+    assert await store.find_line("440100000000001", None) is None
