@@ -31,6 +31,8 @@ _log = log.get("quotad.accounting")
 STATUS_START, STATUS_STOP, STATUS_INTERIM, STATUS_ON, STATUS_OFF = 1, 2, 3, 7, 8
 # quotad VSAs (dictionary.quotad) with the session's zero-rated octets (R-23).
 EXEMPT_IN, EXEMPT_OUT, EXEMPT_IN_GIGAWORDS, EXEMPT_OUT_GIGAWORDS = 6, 7, 9, 10
+_EXEMPT_SUBTYPES = frozenset((EXEMPT_IN, EXEMPT_OUT, EXEMPT_IN_GIGAWORDS, EXEMPT_OUT_GIGAWORDS))
+_QUOTAD_VENDOR = rp.VENDOR_QUOTAD.to_bytes(4, "big")
 
 # Called after a line's speed class changed (the CoA sender, wired in by the app).
 SpeedListener = Callable[[LineRef, str, str], Awaitable[None]]
@@ -136,13 +138,18 @@ def _octets(pkt: rp.Packet) -> int:
 
 
 def _exempt_octets(pkt: rp.Packet) -> int:
-    """R-23: the session's cumulative zero-rated octets (quotad VSAs 6/7, gigawords 9/10)."""
-    total = 0
-    for octets, gigawords in ((EXEMPT_IN, EXEMPT_IN_GIGAWORDS), (EXEMPT_OUT, EXEMPT_OUT_GIGAWORDS)):
-        total += rp.octets64(_vsa_int(pkt, octets), _vsa_int(pkt, gigawords))
-    return total
-
-
-def _vsa_int(pkt: rp.Packet, subtype: int) -> int | None:
-    raw = pkt.vsa(rp.VENDOR_QUOTAD, subtype)
-    return int.from_bytes(raw, "big") if raw is not None and len(raw) == 4 else None
+    """R-23: the session's cumulative zero-rated octets (quotad VSAs 6/7, gigawords 9/10), read
+    in one pass over the attributes (accounting is the hot path)."""
+    found: dict[int, int] = {}
+    for t, v in pkt.attrs:
+        if t != rp.VENDOR_SPECIFIC or v[:4] != _QUOTAD_VENDOR:
+            continue
+        # One 4-octet sub-attribute (how gateways send them), else the general layout.
+        subs = [(v[4], v[6:])] if len(v) == 10 and v[5] == 6 else rp.split_vsa(v) or ()
+        for sub, value in subs:
+            if sub in _EXEMPT_SUBTYPES and sub not in found and len(value) == 4:
+                found[sub] = int.from_bytes(value, "big")
+    if not found:
+        return 0
+    return rp.octets64(found.get(EXEMPT_IN), found.get(EXEMPT_IN_GIGAWORDS)) + rp.octets64(
+        found.get(EXEMPT_OUT), found.get(EXEMPT_OUT_GIGAWORDS))
