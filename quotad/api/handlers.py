@@ -80,6 +80,8 @@ class Api:
             raw = await self.store.client.get(k.iccid_index(value))
             found = k.parse_index(_text(raw)) if raw is not None else None
             ref = LineRef(*found) if found else None
+            if ref is not None and (await self.store.card(ref)).iccid != value:
+                ref = None  # a new card not yet activated: the line is not known by it yet
         else:
             field, value = "msisdn", schemas.check_id(request.match_info["msisdn"], "msisdn")
             ref = await self.store.find_line(None, value)

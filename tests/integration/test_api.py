@@ -223,6 +223,8 @@ async def test_r32_type_change_pending_then_active(seeded: Env) -> None:
         "reason": "type-change", "state": "pending", "replaced": None}
     assert (card["line"]["iccid"], card["line"]["status"]) == ("8981000000000000003", "active")
     assert seeded.events == []
+    assert error(await seeded.call("GET", "/v1/lines/by-iccid/898100000000000011")) == (
+        404, "not_found", "iccid", "R-35")  # not the line's card yet
 
     status, card = await seeded.call("POST", "/v1/lines/09011110003/cards/898100000000000011/activate")
     assert (status, card["state"], card["reason"]) == (200, "active", "type-change")
