@@ -333,10 +333,10 @@ class QuotaStore:
         """R-32/R-33: the pending card becomes the line's card; the old one is refused from now on.
 
         Held data, usage history, switch and sessions stay with the line (the caller drops the
-        old card's sessions). The old ICCID/IMSI leave the index. A process that still has the
-        old IMSI cached finds the line, and the attach script refuses it (card-replaced): the
-        old card is refused at once in every process. Activating the line's current card again
-        changes nothing (``old`` is None).
+        old card's sessions). The old ICCID/IMSI stay in the index, retired: they still name the
+        line, whose attach script refuses the old IMSI (card-replaced), in every process at once
+        whatever its cache holds; and they cannot be claimed by another line. Activating the
+        line's current card again changes nothing (``old`` is None).
         """
         k.check_id(iccid, "iccid")
         now = time.time() if now is None else now
@@ -353,7 +353,9 @@ class QuotaStore:
             # Normally committed by add_card; restored here if add_card died before committing.
             await self.client.set(key, final, nx=True)
         gone = [k.iccid_index(old.iccid), k.imsi_index(old.imsi)]
-        await self._settle(gone, final, "")
+        # Retired, not deleted: the old card stays tied to its line (an attach with it is refused
+        # as card-replaced) and its ICCID/IMSI can never be given to another line (R-33).
+        await self._settle(gone, final, k.index_value(ref.contract_id, ref.msisdn, k.RETIRED))
         self.forget_index(*gone, k.iccid_index(card.iccid), k.imsi_index(card.imsi))
         return CardActivation(card=card, old=old, reason=_text(res[3]), facts=_facts(res[4]))
 
@@ -380,7 +382,8 @@ class QuotaStore:
         self._check(res, "§3", f"line {msisdn} not added to {contract_id}")
 
     async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None:
-        """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown.
+        """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown. A
+        replaced card's IMSI still gives its line: the attach script refuses it (card-replaced).
 
         Answers (unknown ones too) are remembered for ``index_cache_seconds``."""
         if imsi:
@@ -411,7 +414,7 @@ class QuotaStore:
         else:
             async with self._in_flight:
                 raw = await self.client.get(key)
-        found = k.parse_index(_text(raw)) if raw is not None else None
+        found = k.parse_card_index(_text(raw)) if raw is not None else None
         return LineRef(*found) if found else None
 
     async def charge(self, contract_id: str, units: int, who: str, now: float) -> Bucket:

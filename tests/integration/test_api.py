@@ -234,6 +234,9 @@ async def test_r32_type_change_pending_then_active(seeded: Env) -> None:
         "898100000000000011", "44010000000011", "micro", "active", False)
     assert seeded.events == [(LINE3, "card")]
     assert (await seeded.call("GET", "/v1/lines/by-iccid/8981000000000000003"))[0] == 404
+    # the replaced card's ICCID is never given to another line.
+    reused = line_body(7, iccid="8981000000000000003")
+    assert error(await seeded.call("POST", "/v1/contracts/C1/lines", body=reused)) == (409, "conflict", "iccid", "R-2")
     assert (await seeded.call("GET", "/v1/lines/by-iccid/898100000000000011"))[1]["msisdn"] == "09011110003"
     # Activating it again changes nothing and drops nothing.
     status, card = await seeded.call("POST", "/v1/lines/09011110003/cards/898100000000000011/activate")

@@ -101,8 +101,8 @@ async def pair(redis_url: str) -> AsyncIterator[Pair]:
 async def test_r32_activation_drops_old_card_session_and_refuses_it_in_every_process(pair: Pair) -> None:
     """R-32: while the new card is pending the old one works and the new one is refused; on
     activation the old card's session gets a Disconnect-Request, the old IMSI is refused at once
-    by both daemons (also by B, which still has it cached), and the new IMSI attaches with the
-    line's held data and coupon switch (R-13, R-21)."""
+    by both daemons, saying why (B still has it cached, A looks it up afresh), and the new IMSI
+    attaches with the line's held data and coupon switch (R-13, R-21)."""
     a, b, gateway = pair.a, pair.b, pair.gateway
     accept = await pair.attach(a, OLD_IMSI)
     assert granted(accept) == 10 * MB
@@ -127,7 +127,7 @@ async def test_r32_activation_drops_old_card_session_and_refuses_it_in_every_pro
     assert (dm.get(rp.ACCT_SESSION_ID), dm.get(rp.CALLING_STATION_ID)) == (b"gw-1", LINE.msisdn.encode())
     assert dm.get(rp.FRAMED_IP_ADDRESS) is not None and dm.get_int(rp.EVENT_TIMESTAMP) == int(T0)
 
-    assert reply_message(await pair.attach(a, OLD_IMSI, "gw-2")) == b"Unknown SIM"
+    assert reply_message(await pair.attach(a, OLD_IMSI, "gw-2")) == b"SIM card has been replaced"
     assert reply_message(await pair.attach(b, OLD_IMSI, "gw-2")) == b"SIM card has been replaced"
     for d in (a, b):
         new = await pair.attach(d, NEW_IMSI, "gw-3")
@@ -160,7 +160,7 @@ async def test_r33_lost_card_disconnected_at_once_line_suspended_until_new_card(
     status, card = await pair.api("POST", f"/v1/lines/{LINE.msisdn}/cards/{NEW_ICCID}/activate")
     assert (status, card["line"]["status"], card["line"]["held"]) == (200, "active", 5 * MB)
     assert reply_message(await pair.attach(b, OLD_IMSI, "gw-3")) == b"SIM card has been replaced"
-    assert reply_message(await pair.attach(a, OLD_IMSI, "gw-3")) == b"Unknown SIM"
+    assert reply_message(await pair.attach(a, OLD_IMSI, "gw-3")) == b"SIM card has been replaced"
     new = await pair.attach(a, NEW_IMSI, "gw-4")
     # R-13 / R-12: the 5 MB held carried over; holding less than a slice, the new card draws one.
     assert (granted(new), new.get(rp.FILTER_ID)) == (15 * MB, b"high-lte")

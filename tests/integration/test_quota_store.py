@@ -782,11 +782,14 @@ async def test_r32_card_change_rewrites_the_index(store: QuotaStore) -> None:
     ref = await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001")
     await attach(store, ref, "s1", at(2025, 4, 2))
     await store.replace_card(ref, "8981000000000000002", "440100000000002", card_type="micro")
-    assert await store.find_line("440100000000001", None) is None  # the old card resolves to nothing
+    assert await store.find_line("440100000000001", None) == ref  # retired: still names its line...
     assert await store.find_line("440100000000002", None) == ref
-    assert await store.client.get(k.iccid_index("8981000000000000001")) is None
+    retired = k.index_value("C1", "09000000001", k.RETIRED).encode()
+    assert await store.client.get(k.iccid_index("8981000000000000001")) == retired
     old = await attach(store, ref, "s2", at(2025, 4, 2), imsi="440100000000001")
-    assert (old.ok, old.reason) == (False, "card-replaced")
+    assert (old.ok, old.reason) == (False, "card-replaced")  # ... which refuses it
+    with pytest.raises(Conflict):  # a replaced card never becomes another line's
+        await store.add_line("C1", "09000000002", "8981000000000000008", "440100000000001")
     new = await attach(store, ref, "s3", at(2025, 4, 2), imsi="440100000000002")
     assert new.ok and new.facts is not None and new.facts.held == SLICE  # held data carried over
     line = (await store.contract_view("C1", at(2025, 4, 2))).lines[0]
@@ -828,8 +831,8 @@ async def test_r32_r33_pending_card_then_activation(store: QuotaStore) -> None:
     assert done.old is not None and (done.old.imsi, done.card.imsi, done.reason) == (
         "440100000000001", "440100000000002", "type-change")
     assert (done.facts.held, done.facts.coupon_on) == (6 * MB, False)
-    assert await store.find_line("440100000000001", None) is None
-    old = await attach(store, ref, "s3", at(2025, 4, 3), imsi="440100000000001")  # a stale cache's ref
+    assert await store.find_line("440100000000001", None) == ref
+    old = await attach(store, ref, "s3", at(2025, 4, 3), imsi="440100000000001")
     assert (old.ok, old.reason) == (False, "card-replaced")
     assert (await attach(store, ref, "s4", at(2025, 4, 3), imsi="440100000000002")).ok
     again = await store.activate_card(ref, "8981000000000000002", at(2025, 4, 3))
@@ -864,4 +867,5 @@ async def test_r32_activation_restores_a_new_cards_index_lost_with_its_claim(sto
     store.forget_index(k.imsi_index("440100000000002"))
     assert await store.find_line("440100000000002", None) == ref
     assert await store.client.get(k.iccid_index("8981000000000000002")) == k.index_value("C1", "09000000001").encode()
-    assert await store.find_line("440100000000001", None) is None
+    assert await store.client.get(k.imsi_index("440100000000001")) == k.index_value(
+        "C1", "09000000001", k.RETIRED).encode()
