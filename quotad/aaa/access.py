@@ -5,7 +5,7 @@ gateway in Reply-Message):
   R-1 unknown APN (Called-Station-Id) · wrong user or password (PAP or CHAP)
   R-4 roaming (3GPP-SGSN-MCC-MNC not a home network of the APN)
   R-2 unknown SIM (by 3GPP-IMSI, else Calling-Station-Id)
-  R-3 line not active (suspended, card replaced, terminated)
+  R-3 line not active (suspended, card replaced or not yet active, terminated)
   R-50 voice line whose contract holder's identity is not verified (identity-unverified)
 A Redis failure sends no answer at all: the gateway retries, and nothing half-done is acknowledged.
 """
@@ -45,6 +45,7 @@ REJECT_TEXT = {
     "unknown_sim": "Unknown SIM",
     "suspended": "Line is suspended",
     "card-replaced": "SIM card has been replaced",
+    "card-pending": "SIM card is not active yet",
     "terminated": "Line is terminated",
     "identity-unverified": "Identity not verified",
     "no-address": "No address available",

@@ -15,7 +15,7 @@ _PARAM = re.compile(r"\{(\w+)\}")
 _PARAM_TEXT = {
     "contract_id": "Contract (service code) id.",
     "msisdn": "Phone number of the line.",
-    "iccid": "ICCID of the line's current card.",
+    "iccid": "ICCID of the line's current card (of its new card, to activate it).",
     **publicsafety_views.PARAMS,
 }
 _ERRORS = {
@@ -23,7 +23,7 @@ _ERRORS = {
     401: "No or unknown bearer token.",
     403: "The token's role may not do this (operators only).",
     404: "No such contract or line (or not the customer's own).",
-    409: "Conflict: duplicate id, or a terminated line.",
+    409: "Conflict: duplicate id, a terminated line, or a card change in progress.",
     413: "Request body over 64 KiB.",
     422: "A value is not acceptable (unknown plan, limit of §3 or R-11, range).",
     503: "The data store is unavailable.",
@@ -50,6 +50,11 @@ COMPONENTS: dict[str, Any] = {
     "Line": _obj({"contract_id": _STR, "msisdn": _STR, "iccid": _STR, "imsi": _STR, "card_type": _STR,
                   "voice": {"type": "boolean"}, "status": _STR, "coupon_on": {"type": "boolean"},
                   "held": _INT, "speed": _NSTR, "overrun": _INT, "sessions": _INT}),
+    "Card": _obj({"contract_id": _STR, "msisdn": _STR, "iccid": _STR, "imsi": _STR, "card_type": _STR,
+                  "reason": {"type": ["string", "null"], "enum": ["type-change", "lost", "broken", None]},
+                  "state": {"type": "string", "enum": ["pending", "active"]},
+                  "replaced": {"oneOf": [{"type": "null"}, _obj({"iccid": _STR, "imsi": _STR, "card_type": _STR})]},
+                  "line": _ref("Line")}),
     "Contract": _obj({"id": _STR, "plan": _STR, "start_date": {"type": "string", "format": "date"},
                       "pool": _INT, "buckets": {"type": "array", "items": _ref("Bucket")},
                       "lines": {"type": "array", "items": _ref("Line")}}),
