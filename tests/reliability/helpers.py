@@ -3,17 +3,20 @@ test may stop and start, and quotad run as the process an operator runs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import redis as sync_redis
 
@@ -21,6 +24,7 @@ from quotad.quota.embedded import find_redis_server
 from tests.conftest import free_port
 
 QUOTAD = [sys.executable, "-m", "quotad.cli"]
+T = TypeVar("T")
 
 
 # --- /metrics --------------------------------------------------------------------------------------
@@ -152,3 +156,52 @@ class QuotadProcess:
         assert self.proc is not None
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
         return [int(pid) for pid in out.split()]
+
+
+# --- a daemon in a thread of its own (for synchronous tests such as hypothesis's) --------------------
+
+
+class ThreadedDaemon:
+    """quotad's Daemon on its own event loop in a background thread: the test drives it over real
+    sockets from the main thread, as a gateway would."""
+
+    def __init__(self, config: Any, now: float) -> None:
+        from quotad.app import Daemon
+        from quotad.clock import SettableClock
+
+        self.daemon = Daemon(config, clock=SettableClock(now))
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        self.run(self.daemon.start())
+        return self.daemon
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.run(self.daemon.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+def udp_exchange(port: int, datagram: bytes, timeout: float = 1.0, want_id: int | None = None) -> bytes | None:
+    """Send one datagram from a fresh socket; the first reply (with Identifier ``want_id`` if given)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(timeout)
+        sock.sendto(datagram, ("127.0.0.1", port))
+        deadline = time.monotonic() + timeout
+        while True:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                return None
+            if want_id is None or (len(data) > 1 and data[1] == want_id):
+                return data
