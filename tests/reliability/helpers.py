@@ -113,7 +113,7 @@ class QuotadProcess:
     """`quotad serve` with a config file written to ``workdir``; ports are chosen free once and kept
     over restarts (a restart on the same data directory is what the tests are about)."""
 
-    def __init__(self, workdir: Path, extra: str = "", redis_url: str = "") -> None:
+    def __init__(self, workdir: Path, extra: str = "", redis_url: str = "", redis_extra: str = "") -> None:
         self.workdir = workdir
         self.auth = free_port(socket.SOCK_DGRAM)
         self.acct = free_port(socket.SOCK_DGRAM)
@@ -122,7 +122,7 @@ class QuotadProcess:
         redis = f'url = "{redis_url}"\n' if redis_url else f'data_dir = "{workdir / "data"}"\n'
         self.config.write_text(
             f'[server]\nauth_port = {self.auth}\nacct_port = {self.acct}\nhttp_port = {self.http}\n'
-            f'log_level = "info"\n{extra}\n[redis]\n{redis}'
+            f'log_level = "info"\n{extra}\n[redis]\n{redis}{redis_extra}\n'
         )
         os.chmod(self.config, 0o600)
         self.proc: subprocess.Popen[bytes] | None = None
