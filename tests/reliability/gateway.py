@@ -102,7 +102,8 @@ class Gateway:
         authenticator = os.urandom(16)
         attrs = (rp.attr(rp.USER_NAME, b"mio@iij") + rp.pap_attr(b"iij", SECRET, authenticator)
                  + rp.attr(rp.CALLED_STATION_ID, b"iijmio.jp") + rp.attr(rp.CALLING_STATION_ID, session.msisdn.encode())
-                 + rp.attr(rp.NAS_IP_ADDRESS, bytes([127, 0, 0, 1])) + rp.attr(rp.ACCT_SESSION_ID, session.sid.encode()))
+                 + rp.attr(rp.NAS_IP_ADDRESS, bytes([127, 0, 0, 1]))
+                 + rp.attr(rp.ACCT_SESSION_ID, session.sid.encode()))
         datagram, auth = rp.encode_request(rp.ACCESS_REQUEST, ident, SECRET, attrs, authenticator=authenticator)
         reply = await self.request(self.auth_port, datagram, ident, auth, tries)
         if reply is not None and reply.code == rp.ACCESS_ACCEPT:
@@ -187,9 +188,8 @@ async def provision(url: str, contract_id: str, msisdns: list[str], plan: str = 
         now = time.time()
         today = dt.datetime.fromtimestamp(now, dt.timezone(dt.timedelta(hours=9))).date()
         await store.create_contract(contract_id, plan, today, now)
-        for i, msisdn in enumerate(msisdns):
+        for msisdn in msisdns:
             n = int(msisdn[-6:])
             await store.add_line(contract_id, msisdn, f"898110{n:013d}", f"44010{n:010d}", "nano", False, now)
-            del i
     finally:
         await store.close()
