@@ -238,7 +238,7 @@ def test_r70_blastradius_every_access_reply_carries_message_authenticator_first(
 # --- fuzzing the UDP edge ------------------------------------------------------------------------
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-FUZZ_EDGE = settings(FUZZ, max_examples=60)  # each example waits for /metrics: fewer, same variety
+FUZZ_EDGE = settings(FUZZ, max_examples=40)  # each example waits for /metrics: fewer, same variety
 
 
 def _one_outcome(edge: Edge, before: dict[str, float], extra_answers: int) -> dict[str, float]:
