@@ -74,7 +74,10 @@ def test_r71_sigkill_mid_load_restart_nothing_lost_nothing_twice_leases_reclaime
     assert gw.acked_reports > 300
     client = sync_redis.Redis.from_url(url)
     expected = sum(s.acked for s in live + dead)
-    assert counted_octets(client, CONTRACT, LINES) == expected
+    counted = counted_octets(client, CONTRACT, LINES)
+    print(f"quotad SIGKILL: {gw.sent_reports} reports sent, {gw.acked_reports} acknowledged, "
+          f"{counted} octets counted, {expected} acknowledged")
+    assert counted == expected
 
     # Leases: the dead sessions still hold their addresses until their lease runs out; then the
     # next attaches get exactly those addresses back, while the live sessions keep theirs.
