@@ -234,3 +234,30 @@ async def test_r72_radsec_config_errors_name_the_key(redis_url: str, pki: Pki, t
     with pytest.raises(cfg.ConfigError) as info:
         app.validate(config)
     assert [k for k, _ in info.value.problems] == ["radsec.ca"]
+
+
+async def test_r72_radsec_random_frames_each_dropped_and_counted_stream_goes_on(daemon: Daemon, pki: Pki) -> None:
+    """300 frames of random content (seeded) with a valid Length on one TLS stream: each is dropped
+    and counted once under one reason, none answered, and the request after them is answered."""
+    import random
+
+    rng = random.Random(6614)
+    reasons = ("malformed", "wrong_code", "no_message_authenticator", "bad_authenticator", "proxy_state")
+    before = {r: metric("quotad_radius_dropped_total", reason=r) for r in reasons}
+    frames = []
+    for _ in range(300):
+        length = rng.randrange(20, 300)
+        body = bytearray(rng.randbytes(length))
+        body[0] = rng.choice([rp.ACCESS_REQUEST, rp.ACCOUNTING_REQUEST, rng.randrange(256)])
+        body[2:4] = length.to_bytes(2, "big")
+        frames.append(bytes(body))
+    reader, writer = await connect(daemon, pki, pki.gateway)
+    try:
+        writer.write(b"".join(frames))
+        good, auth = pap_request(99)
+        writer.write(good)
+        reply = verified(await read_packet(reader), auth)
+        assert (reply.code, reply.identifier) == (rp.ACCESS_ACCEPT, 99)
+    finally:
+        writer.close()
+    assert sum(metric("quotad_radius_dropped_total", reason=r) - before[r] for r in reasons) == 300
