@@ -261,3 +261,29 @@ async def test_r72_radsec_random_frames_each_dropped_and_counted_stream_goes_on(
     finally:
         writer.close()
     assert sum(metric("quotad_radius_dropped_total", reason=r) - before[r] for r in reasons) == 300
+
+
+async def test_r70_radsec_shutdown_with_a_gateway_connected_is_prompt(redis_url: str, pki: Pki) -> None:
+    """Stopping the daemon with a gateway's stream open: in-progress answers go out, the stream is
+    closed, and stop() does not wait on the idle connection."""
+    import time
+
+    daemon = Daemon(radsec_config(redis_url, pki))
+    await daemon.start()
+    stopped = False
+    try:
+        assert daemon.store is not None
+        await provision(daemon.store)
+        reader, writer = await connect(daemon, pki, pki.gateway)
+        datagram, auth = pap_request(40)
+        writer.write(datagram)
+        assert verified(await read_packet(reader), auth).code == rp.ACCESS_ACCEPT
+        started = time.monotonic()
+        await daemon.stop()
+        stopped = True
+        assert time.monotonic() - started < 3.0
+        assert await closed_without_reply(reader)
+        writer.close()
+    finally:
+        if not stopped:
+            await daemon.stop()
