@@ -307,6 +307,8 @@ def _check(config: Config, problems: list[tuple[str, str]]) -> None:
     _check_apns(config.apns, problems)
     _check_tokens(config.api.tokens, problems)
     _check_radsec(config.radsec, problems)
+    if config.radsec.enabled and config.radsec.port == 0 and config.server.workers > 1:
+        problems.append(("radsec.port", "several workers share fixed ports: set a RadSec port, not 0"))
     for name, plan in config.plans.items():
         for attr in ("max_lines", "bundle_bytes", "low_limit_3day_bytes"):
             if getattr(plan, attr) < 0:

@@ -236,6 +236,15 @@ async def test_r72_radsec_config_errors_name_the_key(redis_url: str, pki: Pki, t
     assert [k for k, _ in info.value.problems] == ["radsec.ca"]
 
 
+def test_r73_radsec_port_0_with_several_workers_is_refused() -> None:
+    """Each worker would listen on a different free port no gateway knows (as for the UDP ports)."""
+    radsec = {"enabled": True, "port": 0, "cert": "c", "key": "k", "ca": "a", "clients": {"gw": "gw.example"}}
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.from_dict({"server": {"workers": 2}, "radsec": radsec})
+    assert info.value.problems == [("radsec.port", "several workers share fixed ports: set a RadSec port, not 0")]
+    assert cfg.from_dict({"server": {"workers": 2}, "radsec": {**radsec, "port": 2083}}).radsec.port == 2083
+
+
 async def test_r72_radsec_random_frames_each_dropped_and_counted_stream_goes_on(daemon: Daemon, pki: Pki) -> None:
     """300 frames of random content (seeded) with a valid Length on one TLS stream: each is dropped
     and counted once under one reason, none answered, and the request after them is answered."""
