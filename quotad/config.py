@@ -327,6 +327,8 @@ def _check(config: Config, problems: list[tuple[str, str]]) -> None:
     _check_radsec(config.radsec, problems)
     publicsafety_settings.check(config.publicsafety, {a.name.lower() for a in config.apns}, problems)
     _check_coa(config.coa, problems)
+    if config.radsec.enabled and config.radsec.port == 0 and config.server.workers > 1:
+        problems.append(("radsec.port", "several workers share fixed ports: set a RadSec port, not 0"))
     for name, plan in config.plans.items():
         for attr in ("max_lines", "bundle_bytes", "low_limit_3day_bytes"):
             if getattr(plan, attr) < 0:

@@ -156,7 +156,9 @@ class AccessHandler:
         if ref is None:
             return self._reject(pkt, client, "unknown_sim")
         nas_ip = pkt.get(rp.NAS_IP_ADDRESS)
-        session_id = pkt.get_str(rp.ACCT_SESSION_ID) or _attach_id(nas_ip, imsi or msisdn, apn.name)
+        session_id = classattr.session_id(pkt.get_str(rp.ACCT_SESSION_ID) or "") or _attach_id(
+            nas_ip, imsi or msisdn, apn.name
+        )
         if self.publicsafety is not None and self.publicsafety.serves(apn.name):
             return await self._public_safety(pkt, client, apn, ref, session_id, imsi)
         request = AttachRequest(

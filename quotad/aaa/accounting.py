@@ -84,7 +84,7 @@ class AccountingHandler:
         acct_session_id = pkt.get_str(rp.ACCT_SESSION_ID) or ""
         # The session is known by the id given at attach (in Class) when there is one, so the
         # attach's slice and address lease belong to the session the gateway then reports.
-        session_id = (info.session_id if info else "") or acct_session_id
+        session_id = (info.session_id if info else "") or classattr.session_id(acct_session_id)
         if info is not None:
             ref: LineRef | None = LineRef(info.contract_id, info.msisdn)
         else:
@@ -104,7 +104,9 @@ class AccountingHandler:
             nas_ip=ipv4_text(pkt.get(rp.NAS_IP_ADDRESS)),
             framed_ip=ipv4_text(pkt.get(rp.FRAMED_IP_ADDRESS)) or None,
             now=self.now(),
-            acct_session_id=acct_session_id if acct_session_id != session_id else "",
+            # kept to name the session in CoA/Disconnect, when it fits in one attribute
+            acct_session_id=acct_session_id
+            if acct_session_id != session_id and len(acct_session_id.encode()) <= rp.MAX_VALUE else "",
         )
         ps = self.publicsafety
         # Public-safety lines: by their APN, or when the consumer store does not know the line.

@@ -7,9 +7,13 @@ Provisioning refuses ids containing ``;``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 _PREFIX = b"quotad1;"
+# Class is one attribute (253 octets) holding the prefix, a contract id and an MSISDN (64 octets
+# each at most) and the session id: a longer Acct-Session-Id would not fit.
+MAX_SESSION_ID_OCTETS = 96
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +21,15 @@ class ClassInfo:
     contract_id: str
     msisdn: str
     session_id: str
+
+
+def session_id(acct_session_id: str) -> str:
+    """The id quotad keeps a gateway's session under: its Acct-Session-Id, or, when that is longer
+    than fits in Class, a digest of it (the same for every report that carries the same id)."""
+    raw = acct_session_id.encode()
+    if len(raw) <= MAX_SESSION_ID_OCTETS:
+        return acct_session_id
+    return "h" + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def encode(contract_id: str, msisdn: str, session_id: str) -> bytes:

@@ -21,7 +21,14 @@ from tests.integration.daemon_fixture import SECRET, access_request
 def _workers(supervisor: int) -> list[int]:
     """The supervisor's quotad children (not the embedded redis-server)."""
     out = subprocess.run(["pgrep", "-P", str(supervisor)], capture_output=True, text=True).stdout.split()
-    return [int(pid) for pid in out if "redis" not in Path(f"/proc/{pid}/comm").read_text()]
+    return [int(pid) for pid in out if "redis" not in _comm(pid)]
+
+
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text()
+    except FileNotFoundError:  # reaped between pgrep and here
+        return "redis (gone)"
 
 
 def test_two_workers_share_the_port(tmp_path: Path) -> None:
