@@ -112,6 +112,8 @@ class Supervisor:
     def _wait(self, config: Config, _log: Any) -> int:
         from prometheus_client import multiprocess
 
+        from quotad import metrics
+
         status = 0
         while self.children:
             try:
@@ -130,6 +132,7 @@ class Supervisor:
                 status = 1
                 self._forward(signal.SIGTERM, None)
                 continue
+            metrics.WORKER_RESTARTS.inc()
             self._spawn(config, index)
         return status
 
