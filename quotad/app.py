@@ -158,6 +158,7 @@ class Daemon:
         catalog = catalog_from(cfg)
         self.store = QuotaStore(self.redis, quota_settings_from(cfg), catalog, self.fast)
         await self.store.load_scripts()
+        metrics.REDIS_UP.set(1)  # it just answered; the gauge sampler checks it from now on
         profiles = profiles_from(cfg)
         clients = client_table_from(cfg)
         self.coa = coa_client_from(cfg, clients, self.clock.now)

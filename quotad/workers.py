@@ -100,6 +100,11 @@ class Supervisor:
             _log.info("embedded_redis_started", data_dir=str(embedded.data_dir))
         signal.signal(signal.SIGTERM, self._forward)
         signal.signal(signal.SIGINT, self._forward)
+        # The supervisor serves nothing: its own copies of the live gauges (0 since import) must not
+        # count, or quotad_redis_up, the minimum over live processes, would read 0 for ever.
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())
         try:
             for index in range(self.workers):
                 self._spawn(config, index)

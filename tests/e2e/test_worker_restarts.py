@@ -1,5 +1,5 @@
-"""quotad_worker_restarts_total: the supervisor counts each worker it replaces, and /metrics from
-any worker shows it (multiprocess mode)."""
+"""Metrics with several workers (multiprocess mode): quotad_worker_restarts_total counts each worker
+the supervisor replaces; quotad_redis_up is the workers' view of Redis, not the supervisor's."""
 
 from __future__ import annotations
 
@@ -17,14 +17,23 @@ from tests.e2e.test_daemon_process import _wait_ready
 from tests.e2e.test_workers import _workers
 
 
-def _restarts(http_port: int) -> float:
+def _eventually(http_port: int, name: str, expected: float, timeout: float = 10.0) -> float:
+    """The value once it is ``expected`` (or at the deadline): a worker just started reports its
+    first Redis check, and a replaced one appears, within moments."""
+    deadline = time.monotonic() + timeout
+    while (value := _value(http_port, name)) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
+
+
+def _value(http_port: int, name: str) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=2) as resp:
-        lines = [ln for ln in resp.read().decode().splitlines() if ln.startswith("quotad_worker_restarts_total ")]
+        lines = [ln for ln in resp.read().decode().splitlines() if ln.startswith(name + " ")]
     assert len(lines) == 1
     return float(lines[0].split()[1])
 
 
-def test_a_replaced_worker_is_counted(tmp_path: Path) -> None:
+def test_worker_metrics(tmp_path: Path) -> None:
     ports = {"auth": free_port(socket.SOCK_DGRAM), "acct": free_port(socket.SOCK_DGRAM), "http": free_port()}
     conf = tmp_path / "quotad.toml"
     conf.write_text(
@@ -35,7 +44,8 @@ def test_a_replaced_worker_is_counted(tmp_path: Path) -> None:
                             stderr=subprocess.DEVNULL)
     try:
         _wait_ready(ports["http"], proc)
-        assert _restarts(ports["http"]) == 0.0
+        assert _eventually(ports["http"], "quotad_redis_up", 1.0) == 1.0
+        assert _value(ports["http"], "quotad_worker_restarts_total") == 0.0
         workers = _workers(proc.pid)
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)
@@ -43,7 +53,8 @@ def test_a_replaced_worker_is_counted(tmp_path: Path) -> None:
         while time.monotonic() < deadline and (len(_workers(proc.pid)) < 2 or workers[0] in _workers(proc.pid)):
             time.sleep(0.1)
         _wait_ready(ports["http"], proc)
-        assert _restarts(ports["http"]) == 1.0
+        assert _value(ports["http"], "quotad_worker_restarts_total") == 1.0
+        assert _eventually(ports["http"], "quotad_redis_up", 1.0) == 1.0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:
