@@ -158,6 +158,7 @@ class Daemon:
         catalog = catalog_from(cfg)
         self.store = QuotaStore(self.redis, quota_settings_from(cfg), catalog, self.fast)
         await self.store.load_scripts()
+        metrics.REDIS_UP.set(1)  # it just answered; the gauge sampler checks it from now on
         profiles = profiles_from(cfg)
         clients = client_table_from(cfg)
         self.coa = coa_client_from(cfg, clients, self.clock.now)
@@ -200,11 +201,17 @@ class Daemon:
             redis="embedded" if self.embedded else "external",
         )
 
-    async def _sample_gauges(self) -> None:
-        """Gauges sampled once a second rather than touched per packet (and valid with workers)."""
+    async def _sample_gauges(self, redis_check_seconds: float = 5.0) -> None:
+        """Gauges sampled once a second rather than touched per packet (and valid with workers);
+        quotad_redis_up from a PING every ``redis_check_seconds`` (and on each /readyz)."""
+        next_check = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             inflight = sum(p.inflight for p in (self.auth, self.acct) if p is not None)
             metrics.RADIUS_INFLIGHT.set(inflight)
+            if self.store is not None and loop.time() >= next_check:
+                next_check = loop.time() + redis_check_seconds
+                metrics.REDIS_UP.set(1 if await self.store.ping() else 0)
             await asyncio.sleep(1.0)
 
     def _start_embedded(self) -> str:

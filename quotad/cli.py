@@ -1,4 +1,4 @@
-"""`quotad serve | demo | check-config | provision ...` — argument parsing only."""
+"""`quotad serve | demo | check-config | redis-status | provision ...` — argument parsing only."""
 
 from __future__ import annotations
 
@@ -167,6 +167,33 @@ async def _with_store(config: cfg.Config, action: Callable[[Any], Awaitable[Any]
         await client.aclose()
 
 
+def cmd_redis_status(args: argparse.Namespace) -> int:
+    import redis.asyncio as aioredis
+
+    from quotad import app, status
+    from quotad.quota.store import QuotaStore
+
+    config = _check(args.config)
+    if config.redis.cluster:
+        print("redis-status: redis.cluster is true; it reports on a single Redis server only", file=sys.stderr)
+        return 2
+    url = redis_url(config)
+    print(f"redis: {status.masked(url)} ({'external' if config.redis.url else 'embedded'})")
+
+    async def run() -> tuple[list[str], int]:
+        timeout = config.redis.timeout
+        client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        store = QuotaStore(client, app.quota_settings_from(config), app.catalog_from(config))
+        try:
+            return await status.report(client, [script.sha for script in store._scripts.values()])
+        finally:
+            await client.aclose()
+
+    lines, code = run_loop(run())
+    print("\n".join(lines))
+    return int(code)
+
+
 def cmd_provision(args: argparse.Namespace) -> int:
     from quotad.quota.store import QuotaError
 
@@ -193,6 +220,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quotad", description="Policy and quota server (RADIUS + Redis).")
+    parser.add_argument("--version", action="version", version=f"quotad {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the daemon")
     serve.add_argument("--config", help="TOML file (default: built-in defaults = config/quotad.toml)")
@@ -203,8 +231,20 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file without starting")
     check.add_argument("path")
     check.set_defaults(func=cmd_check_config)
+    rstatus = sub.add_parser("redis-status", help="report on the configured Redis (read-only)")
+    rstatus.add_argument("--config", help="TOML file (its redis settings are used)")
+    rstatus.set_defaults(func=cmd_redis_status)
     _provision_parser(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("quotad")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _provision_parser(sub: Any) -> None:

@@ -132,6 +132,11 @@ LINES_BY_SPEED = Gauge(
     multiprocess_mode="livemostrecent",
     registry=REGISTRY,
 )
+WORKER_RESTARTS = Counter(
+    "quotad_worker_restarts_total",
+    "Worker processes that died and were replaced by the supervisor (server.workers > 1).",
+    registry=REGISTRY,
+)
 REDIS_UP = Gauge(
     "quotad_redis_up",
     "1 when the last Redis health check succeeded.",

@@ -100,6 +100,11 @@ class Supervisor:
             _log.info("embedded_redis_started", data_dir=str(embedded.data_dir))
         signal.signal(signal.SIGTERM, self._forward)
         signal.signal(signal.SIGINT, self._forward)
+        # The supervisor serves nothing: its own copies of the live gauges (0 since import) must not
+        # count, or quotad_redis_up, the minimum over live processes, would read 0 for ever.
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())
         try:
             for index in range(self.workers):
                 self._spawn(config, index)
@@ -111,6 +116,8 @@ class Supervisor:
 
     def _wait(self, config: Config, _log: Any) -> int:
         from prometheus_client import multiprocess
+
+        from quotad import metrics
 
         status = 0
         while self.children:
@@ -130,6 +137,7 @@ class Supervisor:
                 status = 1
                 self._forward(signal.SIGTERM, None)
                 continue
+            metrics.WORKER_RESTARTS.inc()
             self._spawn(config, index)
         return status
 
