@@ -1,11 +1,12 @@
 """The throughput benchmark (`make bench`, `make bench-quick` in CI).
 
 Starts quotad (``--workers`` processes, its embedded Redis) on free loopback ports, provisions
-``--lines`` simulated lines, builds ../shared/tools/radload.c (the C generator) and runs it:
-closed loop at window 128 for PAP, CHAP and accounting (median of ``--runs``), then open loop at
-10,000 req/s offered for latency. CPU time of quotad, Redis and the generator is read from /proc
-for each run, so the report says who used the two cores. It reports; it fails only when a run
-itself fails (no replies), never on a figure: a loaded CI machine is noisy.
+``--lines`` simulated lines, builds ../shared/tools/radload.c (the C generator;
+$QUOTAD_RADLOAD_SRC overrides the path) and runs it: closed loop at window 128 for PAP, CHAP
+and accounting (median of ``--runs``), then open loop at 10,000 req/s offered for latency. CPU
+time of quotad, Redis and the generator is read from /proc for each run, so the report says who
+used the two cores. It reports; it fails only when a run itself fails (no replies), never on a
+figure: a loaded CI machine is noisy.
 """
 
 from __future__ import annotations
@@ -26,7 +27,19 @@ from pathlib import Path
 from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-RADLOAD_SRC = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "radload.c"
+
+
+def radload_source() -> Path:
+    """radload.c: $QUOTAD_RADLOAD_SRC, else ../shared/tools next to the clone, else /work/shared/tools."""
+    env = os.environ.get("QUOTAD_RADLOAD_SRC")
+    if env:
+        return Path(env)
+    beside = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "radload.c"
+    fallback = Path("/work/shared/tools/radload.c")
+    return beside if beside.exists() or not fallback.exists() else fallback
+
+
+RADLOAD_SRC = radload_source()
 
 
 def free_port(kind: int) -> int:
