@@ -1,0 +1,272 @@
+"""The simulated packet gateway (PGW): many handsets over real UDP, enforcing what quotad says.
+
+Per handset it sends the Access-Request, Accounting-Start, Interim-Updates with cumulative
+counters, and the Stop; between them it moves the handset's traffic (simulators/traffic.py)
+capped at the rate of the session's speed profile and, on a metered profile, at the slice
+granted (Quotad-Granted-Octets). A used-up slice is reported (Interim-Update) and the next one
+asked for with an Authorize-Only Access-Request. Its RFC 5176 listener applies CoA-Requests (new
+rate and slice, no drop) and Disconnect-Requests (the session ends, Stop sent) and answers ACK, or
+NAK with Error-Cause 503 for a session it does not hold.
+
+Time comes from the caller: ``tick(now, seconds)`` moves every handset ``seconds`` forward to
+``now``. The real-time runner calls it from a timer; a virtual-time scenario moves a settable
+clock and calls it as fast as the daemon answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, cast
+
+from quotad.radius import packet as rp
+from simulators import wire
+from simulators.client import RadiusClient
+from simulators.handset import Action, Grant, Handset, State
+from simulators.traffic import Rate, Traffic, TrafficModel
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to a handset, for the report."""
+
+    at: float
+    msisdn: str
+    kind: str  # accept, reject, timeout, slice, coa, coa-nak, disconnect, stop
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPlan:
+    """How a handset uses the network: sessions of ``session_seconds`` (None: until the
+    Session-Timeout), ``gap_seconds`` apart."""
+
+    session_seconds: float | None = None
+    gap_seconds: float = 60.0
+
+
+@dataclass(slots=True)
+class Device:
+    handset: Handset
+    traffic: Traffic
+    plan: SessionPlan = field(default_factory=SessionPlan)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    host: str = "127.0.0.1"
+    auth_port: int = 1812
+    acct_port: int = 1813
+    coa_port: int = 3799  # where the gateway listens for CoA / Disconnect (0: any free port)
+    nas: wire.Nas = field(default_factory=wire.Nas)
+    timeout: float = 2.0
+    retries: int = 2
+    interim_interval: int | None = None  # overrides Acct-Interim-Interval of the accepts
+
+
+class _DynAuth(asyncio.DatagramProtocol):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        reply = self.gateway.on_dynauth(data)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, now: Callable[[], float]) -> None:
+        self.settings = settings
+        self.now = now
+        self.devices: list[Device] = []
+        self.sessions: dict[str, Device] = {}
+        self.events: list[Event] = []
+        self.auth = RadiusClient(settings.host, settings.auth_port, settings.nas.secret, settings.timeout,
+                                 settings.retries)
+        self.acct = RadiusClient(settings.host, settings.acct_port, settings.nas.secret, settings.timeout,
+                                 settings.retries)
+        self._listener: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.dynauth_counts: dict[str, int] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.auth.start()
+        await self.acct.start()
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _DynAuth(self), local_addr=(self.settings.nas.ip, self.settings.coa_port)
+        )
+        self._listener = cast(asyncio.DatagramTransport, transport)
+
+    @property
+    def coa_port(self) -> int:
+        assert self._listener is not None
+        return int(self._listener.get_extra_info("sockname")[1])
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+        self.auth.close()
+        self.acct.close()
+
+    def add(self, handset: Handset, model: TrafficModel, seed: int, plan: SessionPlan | None = None) -> Device:
+        device = Device(handset, Traffic(model, random.Random(seed)), plan or SessionPlan())
+        self.devices.append(device)
+        return device
+
+    # --- time -----------------------------------------------------------------------------
+
+    async def tick(self, now: float, seconds: float) -> None:
+        """Every handset: move ``seconds`` of traffic, then send what is due at ``now``."""
+        await asyncio.gather(*(self._advance(d, now, seconds) for d in self.devices))
+
+    async def settle(self) -> None:
+        """Wait for Stops triggered by Disconnect-Requests."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def _advance(self, device: Device, now: float, seconds: float) -> None:
+        h = device.handset
+        remaining = seconds
+        while remaining > 0 and h.state is State.ACTIVE and h.started and h.grant is not None:
+            down, up = device.traffic.step(remaining, Rate(h.grant.down_bps, h.grant.up_bps))
+            limit = h.cap()[0]
+            if down + up <= limit:
+                h.used(down, up)
+                break
+            # The slice runs out within the step: move what it allows, then ask for the next one.
+            share = limit / (down + up)
+            d = int(down * share)
+            h.used(d, min(limit - d, int(up * share)))
+            remaining -= remaining * share if share > 0 else remaining
+            await self._act(device, now)
+        await self._act(device, now)
+
+    async def _act(self, device: Device, now: float) -> None:
+        h = device.handset
+        for _ in range(8):  # bounded: each action changes the state or the next due time
+            action = h.due(now)
+            if action is Action.NONE:
+                return
+            await self._HANDLERS[action](self, device, now)
+
+    # --- actions --------------------------------------------------------------------------
+
+    async def _attach(self, device: Device, now: float) -> None:
+        h = device.handset
+        h.attach_sent(now)
+        ex = await self.auth.request(lambda ident: wire.access_request(h, self.settings.nas, ident))
+        if ex.reply is None:
+            h.timed_out(now)
+            self._event(now, h, "timeout", "Access-Request")
+        elif ex.reply.code == rp.ACCESS_ACCEPT:
+            grant = self._grant(ex.reply, None)
+            h.accepted(grant, now, device.plan.session_seconds)
+            self.sessions[h.session_id] = device
+            self._event(now, h, "accept", f"{grant.profile} slice {grant.granted}")
+        else:
+            reason = ex.reply.get_str(rp.REPLY_MESSAGE) or ""
+            h.rejected(now, reason)
+            self._event(now, h, "reject", reason)
+
+    def _grant(self, reply: rp.Packet, previous: Grant | None) -> Grant:
+        grant = wire.grant_of(reply, previous)
+        if self.settings.interim_interval:
+            grant = replace(grant, interim_interval=self.settings.interim_interval)
+        return grant
+
+    async def _accounting(self, device: Device, now: float, status: int) -> bool:
+        h = device.handset
+        ex = await self.acct.request(lambda ident: wire.accounting_request(h, self.settings.nas, ident, status, now))
+        return ex.reply is not None and ex.reply.code == rp.ACCOUNTING_RESPONSE
+
+    async def _start(self, device: Device, now: float) -> None:
+        if not await self._accounting(device, now, wire.ACCT_START):
+            self._event(now, device.handset, "timeout", "Accounting-Start")
+        device.handset.start_acked()  # the session is up either way; the interims carry the counters
+
+    async def _interim(self, device: Device, now: float) -> None:
+        device.handset.interim_sent(now)
+        await self._accounting(device, now, wire.ACCT_INTERIM)
+
+    async def _reauth(self, device: Device, now: float) -> None:
+        h = device.handset
+        await self._interim(device, now)  # report the used-up slice first: quotad debits it
+        h.reauth_sent()
+        ex = await self.auth.request(lambda ident: wire.access_request(h, self.settings.nas, ident, reauth=True))
+        if ex.reply is not None and ex.reply.code == rp.ACCESS_ACCEPT:
+            h.reauthorized(self._grant(ex.reply, h.grant))
+            assert h.grant is not None
+            self._event(now, h, "slice", f"{h.grant.profile} slice {h.grant.granted}")
+        else:
+            h.reauth_failed()
+            self._event(now, h, "reauth-failed", "" if ex.reply is None else ex.reply.get_str(rp.REPLY_MESSAGE) or "")
+
+    async def _stop(self, device: Device, now: float) -> None:
+        h = device.handset
+        h.stop_sent(now)
+        await self._accounting(device, now, wire.ACCT_STOP)
+        self.sessions.pop(h.session_id, None)
+        self._event(now, h, "stop", f"cause {h.terminate_cause} in {h.octets_in} out {h.octets_out}")
+        gap = device.plan.gap_seconds
+        h.stopped(now, None if gap < 0 else now + gap)
+
+    _HANDLERS: ClassVar[dict[Action, Callable[[Gateway, Device, float], Awaitable[None]]]] = {
+        Action.ATTACH: _attach,
+        Action.START: _start,
+        Action.INTERIM: _interim,
+        Action.REAUTH: _reauth,
+        Action.STOP: _stop,
+    }
+
+    # --- CoA / Disconnect (RFC 5176) ------------------------------------------------------
+
+    def on_dynauth(self, datagram: bytes) -> bytes | None:
+        """Apply a CoA or Disconnect-Request; the ACK/NAK to send, or None to discard it."""
+        secret = self.settings.nas.secret
+        request = wire.parse_dynauth(datagram, secret)
+        if request is None:
+            self._count("discarded")
+            return None
+        device = self._find(request)
+        kind = "coa" if request.is_coa else "disconnect"
+        h = device.handset if device is not None else None
+        now = self.now()
+        if request.is_coa:
+            ok = h is not None and h.coa(self._grant(request.packet, h.grant))
+        else:
+            ok = h is not None and h.disconnected()
+        self._count(f"{kind}-{'ack' if ok else 'nak'}")
+        if not ok or h is None or device is None:
+            return wire.dynauth_reply(request, False, secret, wire.ERROR_SESSION_NOT_FOUND)
+        if request.is_coa:
+            assert h.grant is not None
+            self._event(now, h, "coa", f"{h.grant.profile} slice {h.grant.granted}")
+        else:
+            self._event(now, h, "disconnect")
+            task = asyncio.ensure_future(self._act(device, now))  # the Stop goes out at once
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return wire.dynauth_reply(request, True, secret)
+
+    def _find(self, request: wire.DynAuthRequest) -> Device | None:
+        if request.session_id is not None:
+            return self.sessions.get(request.session_id)
+        live = [d for d in self.sessions.values() if d.handset.msisdn == request.msisdn]
+        return live[0] if len(live) == 1 else None
+
+    def _count(self, what: str) -> None:
+        self.dynauth_counts[what] = self.dynauth_counts.get(what, 0) + 1
+
+    def _event(self, now: float, h: Handset, kind: str, detail: str = "") -> None:
+        self.events.append(Event(now, h.msisdn, kind, detail))

@@ -1,0 +1,138 @@
+"""The handset state machine (issue 6): attach, start, interims, slices, CoA, Disconnect, stop,
+backoff after a reject. Pure: no sockets, no clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulators.handset import Action, Grant, Handset, State, TransitionError
+
+HIGH = Grant("high-lte", 112_500_000, 37_500_000, 10_000_000, True, b"quotad1;c;m;s", "100.64.0.1", 600, 86400)
+LOW = Grant("low", 200_000, 200_000, 0, False)
+
+
+def attached(now: float = 0.0, duration: float | None = None) -> Handset:
+    h = Handset("819012345678", "440100000000001", "3534900000000001")
+    assert h.due(now) is Action.ATTACH
+    h.attach_sent(now)
+    h.accepted(HIGH, now, duration)
+    assert h.due(now) is Action.START
+    h.start_acked()
+    return h
+
+
+def test_attach_start_interim_stop_then_idle_until_next_session() -> None:
+    """idle → attaching → active → stopping → idle; interims every Acct-Interim-Interval."""
+    h = Handset("819012345678", "440100000000001", "3534900000000001")
+    assert (h.state, h.due(0.0)) == (State.IDLE, Action.ATTACH)
+    h.attach_sent(0.0)
+    assert (h.state, h.due(0.0), h.session_id) == (State.ATTACHING, Action.NONE, "819012345678-0001")
+    h.accepted(HIGH, 0.0, duration=1800.0)
+    assert (h.state, h.due(0.0)) == (State.ACTIVE, Action.START)
+    h.start_acked()
+    assert h.due(599.0) is Action.NONE
+    assert h.due(600.0) is Action.INTERIM
+    h.interim_sent(600.0)
+    assert h.due(1199.0) is Action.NONE and h.due(1200.0) is Action.INTERIM
+    assert h.due(1800.0) is Action.STOP
+    h.stop_sent(1800.0)
+    assert (h.state, h.terminate_cause) == (State.STOPPING, 1)
+    h.stopped(1800.0, next_attach=1860.0)
+    assert (h.state, h.due(1859.0), h.due(1860.0)) == (State.IDLE, Action.NONE, Action.ATTACH)
+
+
+def test_session_timeout_stops_with_cause_session_timeout() -> None:
+    """Session-Timeout of the accept ends the session; Acct-Terminate-Cause 5."""
+    h = attached()
+    h.interim_sent(86000.0)
+    assert h.due(86400.0) is Action.STOP
+    h.stop_sent(86400.0)
+    assert h.terminate_cause == 5
+
+
+def test_metered_usage_never_exceeds_the_slice_and_asks_for_the_next() -> None:
+    """R-12: the slice granted caps the usage; when used up, REAUTH is due; the next grant refills it."""
+    h = attached()
+    h.used(6_000_000, 1_000_000)
+    assert (h.slice_left, h.octets_out, h.octets_in) == (3_000_000, 6_000_000, 1_000_000)
+    with pytest.raises(TransitionError):
+        h.used(3_000_001, 0)
+    h.used(3_000_000, 0)
+    assert h.due(1.0) is Action.REAUTH
+    h.reauth_sent()
+    assert (h.state, h.due(1.0)) == (State.REAUTHORIZING, Action.NONE)
+    h.reauthorized(HIGH)
+    assert (h.state, h.slice_left, h.due(1.0)) == (State.ACTIVE, 10_000_000, Action.NONE)
+    assert (h.octets_out, h.octets_in) == (9_000_000, 1_000_000), "counters stay cumulative"
+
+
+def test_low_speed_is_not_metered() -> None:
+    """R-17: usage at low speed consumes no slice, so the gateway does not hold it to one."""
+    h = attached()
+    assert h.coa(LOW)
+    h.used(50_000_000, 1_000_000)
+    assert (h.slice_left, h.due(1.0)) == (0, Action.NONE)
+
+
+def test_coa_changes_rate_without_drop_and_nak_without_session() -> None:
+    """RFC 5176 CoA: new profile applied, session stays up; no session → False (NAK)."""
+    h = attached()
+    assert h.coa(LOW) is True
+    assert (h.state, h.grant) == (State.ACTIVE, LOW)
+    idle = Handset("819000000009", "440100000000009", "3534900000000009")
+    assert idle.coa(LOW) is False
+    assert idle.disconnected() is False
+
+
+def test_disconnect_ends_the_session_with_admin_reset() -> None:
+    """RFC 5176 Disconnect: STOP due at once, Acct-Terminate-Cause Admin-Reset (6)."""
+    h = attached()
+    assert h.disconnected() is True
+    assert h.due(5.0) is Action.STOP
+    h.stop_sent(5.0)
+    h.stopped(5.0, next_attach=None)
+    assert (h.state, h.due(1e9)) == (State.DETACHED, Action.NONE)
+
+
+def test_reject_and_timeout_back_off_exponentially_then_reset_on_accept() -> None:
+    """Re-attach after reject/backoff: 5, 10, 20 s … capped at 300 s; an accept resets it."""
+    h = Handset("819012345678", "440100000000001", "3534900000000001")
+    waits = []
+    now = 0.0
+    for i in range(8):
+        h.attach_sent(now)
+        if i % 2:
+            h.timed_out(now)
+        else:
+            h.rejected(now, "Unknown SIM")
+        waits.append(h.not_before - now)
+        now = h.not_before
+    assert waits == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]
+    assert h.last_reject == "Unknown SIM"
+    assert h.due(now - 1) is Action.NONE and h.due(now) is Action.ATTACH
+    h.attach_sent(now)
+    h.accepted(HIGH, now)
+    assert h.attempts == 0
+
+
+def test_reauth_failure_ends_the_session() -> None:
+    """A rejected re-authorization (e.g. the line was suspended, R-30) ends the session."""
+    h = attached()
+    h.used(10_000_000, 0)
+    h.reauth_sent()
+    h.reauth_failed()
+    assert h.due(1.0) is Action.STOP
+    h.stop_sent(1.0)
+    assert h.terminate_cause == 10
+
+
+def test_events_out_of_state_are_refused() -> None:
+    """The machine refuses impossible events instead of drifting."""
+    h = Handset("819012345678", "440100000000001", "3534900000000001")
+    with pytest.raises(TransitionError):
+        h.accepted(HIGH, 0.0)
+    with pytest.raises(TransitionError):
+        h.used(1, 0)
+    h.attach_sent(0.0)
+    with pytest.raises(TransitionError):
+        h.attach_sent(0.0)
