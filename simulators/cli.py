@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from typing import Any
@@ -34,6 +35,30 @@ async def _provision(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _scenario(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from quotad import log
+    from simulators import scenario as sc
+    from simulators.report import print_scenario
+
+    if not args.virtual:
+        print("scenario: only --virtual is supported (a month in real time is what `gateway` is for)", file=sys.stderr)
+        return 2
+    log.setup("warning")
+    plan = sc.load(args.file)
+    if args.days is not None:
+        plan = dataclasses.replace(plan, days=args.days)
+    started = time.monotonic()
+    report = await sc.run(plan, args.redis or "")
+    if args.json:
+        print(json.dumps(sc.summary(report)))
+    else:
+        print_scenario(report, time.monotonic() - started)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quotad-sim", description="Simulators and load tools for quotad.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     prov.add_argument("--config", help="quotad config file (its Redis is used)")
     prov.add_argument("--redis", help="Redis URL (overrides the config)")
     prov.set_defaults(func=_provision)
+    scen = sub.add_parser("scenario", help="run a scenario file (days of a contract) in virtual time")
+    scen.add_argument("file", help="scenario TOML (e.g. simulators/scenarios/family_month.toml)")
+    scen.add_argument("--virtual", action="store_true", help="virtual time against an in-process daemon")
+    scen.add_argument("--days", type=float, help="override the scenario's length")
+    scen.add_argument("--redis", help="Redis URL (default: a private redis-server in a temporary directory)")
+    scen.add_argument("--json", action="store_true")
+    scen.set_defaults(func=_scenario)
     return parser
 
 

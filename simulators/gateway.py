@@ -130,6 +130,14 @@ class Gateway:
         """Every handset: move ``seconds`` of traffic, then send what is due at ``now``."""
         await asyncio.gather(*(self._advance(d, now, seconds) for d in self.devices))
 
+    async def stop_all(self, now: float) -> None:
+        """End every live session (Accounting-Stop with the final counters); no new attaches."""
+        for device in self.devices:
+            device.plan = SessionPlan(device.plan.session_seconds, -1.0)
+            if device.handset.state is State.ACTIVE:
+                device.handset.stop_at = now
+        await asyncio.gather(*(self._act(d, now) for d in self.devices if d.handset.state is State.ACTIVE))
+
     async def settle(self) -> None:
         """Wait for Stops triggered by Disconnect-Requests."""
         while self._tasks:
@@ -138,7 +146,9 @@ class Gateway:
     async def _advance(self, device: Device, now: float, seconds: float) -> None:
         h = device.handset
         remaining = seconds
-        while remaining > 0 and h.state is State.ACTIVE and h.started and h.grant is not None:
+        for _ in range(256):  # bounded: a gateway that keeps granting nothing must not spin
+            if remaining <= 0 or h.state is not State.ACTIVE or not h.started or h.grant is None:
+                break
             down, up = device.traffic.step(remaining, Rate(h.grant.down_bps, h.grant.up_bps))
             limit = h.cap()[0]
             if down + up <= limit:
@@ -146,9 +156,9 @@ class Gateway:
                 break
             # The slice runs out within the step: move what it allows, then ask for the next one.
             share = limit / (down + up)
-            d = int(down * share)
-            h.used(d, min(limit - d, int(up * share)))
-            remaining -= remaining * share if share > 0 else remaining
+            up_part = min(up, limit - int(down * share))
+            h.used(limit - up_part, up_part)  # exactly the slice: down and up in proportion
+            remaining -= remaining * share
             await self._act(device, now)
         await self._act(device, now)
 

@@ -76,6 +76,7 @@ class Handset:
     slice_left: int = 0
     octets_in: int = 0
     octets_out: int = 0
+    lifetime_octets: int = 0  # both directions over every session
     started_at: float = 0.0
     next_interim: float = 0.0
     stop_at: float | None = None  # planned end of this session
@@ -165,6 +166,7 @@ class Handset:
             self.slice_left -= down + up
         self.octets_out += down
         self.octets_in += up
+        self.lifetime_octets += down + up
 
     def interim_sent(self, now: float) -> None:
         self._expect(State.ACTIVE)

@@ -15,11 +15,11 @@ MODELS = load_models()
 
 
 def test_shipped_models_have_the_four_activities_for_lte_and_3g() -> None:
-    assert sorted(MODELS) == ["3g", "lte"]
+    assert sorted(MODELS) == ["3g", "lte", "lte_heavy"]
     for model in MODELS.values():
         assert tuple(a.name for a in model.activities) == ACTIVITIES
-    assert MODELS["lte"].activities[2].down_bps == 3_000_000
-    assert MODELS["3g"].activities[2].down_bps == 1_000_000
+    assert MODELS["lte"].activities[2].down_bps == 1_500_000
+    assert MODELS["3g"].activities[2].down_bps == 700_000
 
 
 @settings(max_examples=300, deadline=None)
