@@ -59,6 +59,32 @@ async def _scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _replay(args: argparse.Namespace) -> int:
+    import json
+
+    from simulators import trace, wire
+    from simulators.replay import Target, replay
+
+    events = trace.load(args.trace)
+    nas = wire.Nas(args.nas_ip, args.secret.encode())
+    target = Target(args.server, args.auth_port, args.acct_port, nas, coa_port=args.coa_port or None)
+    result = await replay(events, target, args.speed)
+    if args.json:
+        print(json.dumps({"events": len(result.sent), "outcomes": result.outcomes(), "wall_s": round(result.wall, 3),
+                          "max_late_s": round(result.max_late(), 4), "speed": result.speed,
+                          "dynauth": [{"kind": k, "session": s, "ack": a} for k, s, a in result.dynauth]}))
+        return 0
+    for s in result.sent:
+        e = s.event
+        print(f"{s.sent:9.3f} s (due {s.due:9.3f})  {e.session:>12} {e.event:8s} {s.outcome:9s} "
+              f"{s.latency * 1000:7.1f} ms")
+    print(f"{len(result.sent)} events in {result.wall:.2f} s at speed {result.speed:g}: {result.outcomes()}, "
+          f"latest {result.max_late() * 1000:.1f} ms behind schedule")
+    for kind, session, acked in result.dynauth:
+        print(f"received {kind} for {session or '?'}: {'ACK' if acked else 'NAK 503'}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quotad-sim", description="Simulators and load tools for quotad.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,7 +103,22 @@ def _parser() -> argparse.ArgumentParser:
     scen.add_argument("--redis", help="Redis URL (default: a private redis-server in a temporary directory)")
     scen.add_argument("--json", action="store_true")
     scen.set_defaults(func=_scenario)
+    rep = sub.add_parser("replay", help="send a JSON Lines trace of session events (docs/simulators.md)")
+    rep.add_argument("trace", help="trace file (e.g. simulators/traces/demo_day.jsonl)")
+    rep.add_argument("--speed", type=float, default=1.0, help="time scale: 60 plays an hour in a minute")
+    _target_args(rep)
+    rep.add_argument("--coa-port", type=int, default=3799, help="answer CoA/Disconnect here (0: do not listen)")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=_replay)
     return parser
+
+
+def _target_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", default="127.0.0.1", help="quotad's address")
+    parser.add_argument("--auth-port", type=int, default=1812)
+    parser.add_argument("--acct-port", type=int, default=1813)
+    parser.add_argument("--secret", default="testing123", help="the shared secret of this gateway")
+    parser.add_argument("--nas-ip", default="127.0.0.1", help="NAS-IP-Address sent (and CoA listener address)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,11 +83,12 @@ class Handset:
     started: bool = False  # Accounting-Start acknowledged
     terminate_cause: int = 1  # User-Request
     last_reject: str = ""
+    fixed_session_id: str = ""  # a trace's own Acct-Session-Id (replay)
 
     @property
     def session_id(self) -> str:
         """Acct-Session-Id of the current session."""
-        return f"{self.msisdn}-{self.session_seq:04d}"
+        return self.fixed_session_id or f"{self.msisdn}-{self.session_seq:04d}"
 
     # --- what to do next ----------------------------------------------------------------
 
