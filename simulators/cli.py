@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import sys
 import time
 from typing import Any
 
@@ -37,7 +38,6 @@ async def _provision(args: argparse.Namespace) -> int:
 
 async def _scenario(args: argparse.Namespace) -> int:
     import json
-    import sys
 
     from quotad import log
     from simulators import scenario as sc
@@ -110,7 +110,34 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--coa-port", type=int, default=3799, help="answer CoA/Disconnect here (0: do not listen)")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=_replay)
+    ld = sub.add_parser("load", help="load test: requests/s, latency percentiles, outcomes (multi-process)")
+    ld.add_argument("--rate", type=float, help="open loop: requests/s offered in total")
+    ld.add_argument("--window", type=int, help="requests in flight in total (closed loop unless --rate; default 128)")
+    ld.add_argument("--duration", type=float, default=10.0, help="seconds")
+    ld.add_argument("--mix", default="pap=1", help="request kinds and weights: pap=60,chap=10,acct=30 (auth = pap)")
+    ld.add_argument("--lines", type=int, default=10000, help="MSISDNs 8190%%08d below this (quotad-sim provision)")
+    ld.add_argument("--processes", type=int, default=2, help="generator processes")
+    ld.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as a timeout")
+    ld.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    ld.add_argument("--json", action="store_true")
+    _target_args(ld)
+    ld.set_defaults(func=_load, sync=True)
     return parser
+
+
+def _load(args: argparse.Namespace) -> int:
+    import json
+
+    from simulators import load
+
+    spec = load.LoadSpec(
+        host=args.server, auth_port=args.auth_port, acct_port=args.acct_port, secret=args.secret.encode(),
+        mix=load.parse_mix(args.mix), rate=args.rate or 0.0, window=args.window or 128, duration=args.duration,
+        lines=args.lines, processes=args.processes, timeout=args.timeout,
+    )
+    report = load.run(spec, progress=None if args.quiet else sys.stderr)
+    print(json.dumps(report.as_dict()) if args.json else load.text(report))
+    return 0
 
 
 def _target_args(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +150,8 @@ def _target_args(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "sync", False):  # spawns processes: no event loop in this one
+        return int(args.func(args))
     result: Any = asyncio.run(args.func(args))
     return int(result)
 
