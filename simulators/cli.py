@@ -110,6 +110,21 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--coa-port", type=int, default=3799, help="answer CoA/Disconnect here (0: do not listen)")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=_replay)
+    gw = sub.add_parser("gateway", help="a simulated gateway with handsets, in real time, against a running quotad")
+    gw.add_argument("--handsets", type=int, default=100, help="handsets = provisioned lines 0..N-1")
+    gw.add_argument("--first", type=int, default=0, help="line number of the first handset")
+    gw.add_argument("--duration", type=float, default=60.0, help="seconds")
+    gw.add_argument("--step", type=float, default=1.0, help="seconds between traffic steps")
+    gw.add_argument("--share-3g", type=float, default=0.2, help="share of 3G handsets (3GPP-RAT-Type UTRAN)")
+    gw.add_argument("--share-chap", type=float, default=0.3, help="share of handsets using CHAP (else PAP)")
+    gw.add_argument("--session-seconds", type=float, help="session length (default: until Session-Timeout)")
+    gw.add_argument("--gap-seconds", type=float, default=30.0, help="pause between a handset's sessions")
+    gw.add_argument("--interim", type=int, help="Interim-Update period (default: the accept's Acct-Interim-Interval)")
+    gw.add_argument("--traffic", default=str(_traffic_file()), help="traffic model file (TOML)")
+    gw.add_argument("--seed", type=int, default=1)
+    gw.add_argument("--coa-port", type=int, default=3799, help="CoA/Disconnect listener port (RFC 5176)")
+    _target_args(gw)
+    gw.set_defaults(func=_gateway)
     ld = sub.add_parser("load", help="load test: requests/s, latency percentiles, outcomes (multi-process)")
     ld.add_argument("--rate", type=float, help="open loop: requests/s offered in total")
     ld.add_argument("--window", type=int, help="requests in flight in total (closed loop unless --rate; default 128)")
@@ -125,6 +140,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _gateway(args: argparse.Namespace) -> int:
+    from simulators import realtime, wire
+    from simulators.gateway import GatewaySettings
+
+    settings = GatewaySettings(
+        args.server, args.auth_port, args.acct_port, args.coa_port, wire.Nas(args.nas_ip, args.secret.encode()),
+        interim_interval=args.interim,
+    )
+    fleet = realtime.Fleet(
+        args.handsets, args.share_3g, args.share_chap,
+        None if args.session_seconds is None else args.session_seconds, args.gap_seconds, args.seed, args.first,
+    )
+    gateway = await realtime.run(settings, fleet, args.duration, args.step, args.traffic)
+    print(realtime.summary(gateway))
+    return 0
+
+
 def _load(args: argparse.Namespace) -> int:
     import json
 
@@ -138,6 +170,12 @@ def _load(args: argparse.Namespace) -> int:
     report = load.run(spec, progress=None if args.quiet else sys.stderr)
     print(json.dumps(report.as_dict()) if args.json else load.text(report))
     return 0
+
+
+def _traffic_file() -> str:
+    from simulators.traffic import DEFAULT_FILE
+
+    return str(DEFAULT_FILE)
 
 
 def _target_args(parser: argparse.ArgumentParser) -> None:
