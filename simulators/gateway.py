@@ -52,6 +52,8 @@ class Device:
     handset: Handset
     traffic: Traffic
     plan: SessionPlan = field(default_factory=SessionPlan)
+    # One exchange sequence at a time per handset: a Disconnect's Stop must not cross a tick's.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,20 +130,28 @@ class Gateway:
 
     async def tick(self, now: float, seconds: float) -> None:
         """Every handset: move ``seconds`` of traffic, then send what is due at ``now``."""
-        await asyncio.gather(*(self._advance(d, now, seconds) for d in self.devices))
+        await asyncio.gather(*(self._locked(self._advance, d, now, seconds) for d in self.devices))
 
     async def stop_all(self, now: float) -> None:
         """End every live session (Accounting-Stop with the final counters); no new attaches."""
         for device in self.devices:
             device.plan = SessionPlan(device.plan.session_seconds, -1.0)
-            if device.handset.state is State.ACTIVE:
-                device.handset.stop_at = now
-        await asyncio.gather(*(self._act(d, now) for d in self.devices if d.handset.state is State.ACTIVE))
+        await asyncio.gather(*(self._locked(self._finish, d, now) for d in self.devices))
+
+    async def _finish(self, device: Device, now: float) -> None:
+        if device.handset.state is State.ACTIVE:
+            device.handset.stop_at = now
+            await self._act(device, now)
 
     async def settle(self) -> None:
         """Wait for Stops triggered by Disconnect-Requests."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+
+    @staticmethod
+    async def _locked(step: Callable[..., Awaitable[None]], device: Device, *args: float) -> None:
+        async with device.lock:
+            await step(device, *args)
 
     async def _advance(self, device: Device, now: float, seconds: float) -> None:
         h = device.handset
@@ -150,7 +160,7 @@ class Gateway:
             if remaining <= 0 or h.state is not State.ACTIVE or not h.started or h.grant is None:
                 break
             down, up = device.traffic.step(remaining, Rate(h.grant.down_bps, h.grant.up_bps))
-            limit = h.cap()[0]
+            limit = h.room()
             if down + up <= limit:
                 h.used(down, up)
                 break
@@ -264,7 +274,7 @@ class Gateway:
             self._event(now, h, "coa", f"{h.grant.profile} slice {h.grant.granted}")
         else:
             self._event(now, h, "disconnect")
-            task = asyncio.ensure_future(self._act(device, now))  # the Stop goes out at once
+            task = asyncio.ensure_future(self._locked(self._act, device, now))  # the Stop goes out at once
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return wire.dynauth_reply(request, True, secret)

@@ -111,14 +111,12 @@ class Handset:
             return Action.INTERIM
         return Action.NONE
 
-    def cap(self) -> tuple[int, int]:
-        """(down, up) octets the session may still move on its slice; unbounded when not metered."""
+    def room(self) -> int:
+        """Octets (both directions) the session may still move on its slice; unbounded when not metered."""
         grant = self._grant()
         if self.state is not State.ACTIVE or not self.started:
-            return 0, 0
-        if not grant.metered:
-            return 2**62, 2**62
-        return self.slice_left, self.slice_left
+            return 0
+        return self.slice_left if grant.metered else 2**62
 
     # --- events -------------------------------------------------------------------------
 
@@ -188,7 +186,8 @@ class Handset:
         """Re-authorization rejected or unanswered: the session ends."""
         self._expect(State.REAUTHORIZING)
         self.state = State.ACTIVE
-        self.terminate_cause = 10  # NAS-Request
+        if self.terminate_cause == 1:
+            self.terminate_cause = 10  # NAS-Request
         self.stop_at = 0.0
 
     def coa(self, grant: Grant) -> bool:
@@ -200,10 +199,10 @@ class Handset:
         return True
 
     def disconnected(self) -> bool:
-        """Disconnect-Request: the session ends now; False when none is up (NAK)."""
+        """Disconnect-Request: the session ends now (the Stop is due, after a re-authorization in
+        flight has come back); False when none is up (NAK)."""
         if self.state not in (State.ACTIVE, State.REAUTHORIZING):
             return False
-        self.state = State.ACTIVE
         self.terminate_cause = 6  # Admin-Reset
         self.stop_at = 0.0
         return True

@@ -94,6 +94,21 @@ def test_disconnect_ends_the_session_with_admin_reset() -> None:
     assert (h.state, h.due(1e9)) == (State.DETACHED, Action.NONE)
 
 
+def test_disconnect_during_reauthorization_stops_after_the_reply() -> None:
+    """A Disconnect that arrives while the next slice is being asked for: ACKed, and the Stop
+    (Admin-Reset) is due as soon as the re-authorization has come back, whatever it said."""
+    for ok in (True, False):
+        h = attached()
+        h.used(10_000_000, 0)
+        h.reauth_sent()
+        assert h.disconnected() is True
+        assert h.due(2.0) is Action.NONE
+        h.reauthorized(HIGH) if ok else h.reauth_failed()
+        assert h.due(2.0) is Action.STOP
+        h.stop_sent(2.0)
+        assert h.terminate_cause == 6
+
+
 def test_reject_and_timeout_back_off_exponentially_then_reset_on_accept() -> None:
     """Re-attach after reject/backoff: 5, 10, 20 s … capped at 300 s; an accept resets it."""
     h = Handset("819012345678", "440100000000001", "3534900000000001")
