@@ -53,13 +53,13 @@ async def usage(d: Daemon, contract: str, msisdn: str) -> tuple[int, int]:
 
 
 async def test_scaled_timing_sends_each_event_at_t_over_speed(daemon: Daemon) -> None:
-    """speed 10: events at 0, 2, 4, 6 s go out at 0, 0.2, 0.4, 0.6 s (±50 ms), in order; quotad
-    counts the Stop's cumulative counters once: 125,000 octets at high speed."""
+    """speed 10: events at 0, 2, 4, 6 s go out at 0, 0.2, 0.4, 0.6 s (at most 100 ms late on a busy
+    machine), in order; quotad counts the Stop's cumulative counters once: 125,000 octets at high speed."""
     result = await replay(trace.parse(TIMED), target(daemon), speed=10)
     assert [s.due for s in result.sent] == [0.0, 0.2, 0.4, 0.6]
     for s in result.sent:
-        assert -0.005 <= s.sent - s.due <= 0.05, s
-    assert 0.6 <= result.wall < 1.0
+        assert -0.005 <= s.sent - s.due <= 0.1, s
+    assert 0.6 <= result.wall < 1.2
     assert [s.outcome for s in result.sent] == ["accept", "response", "response", "response"]
     assert await usage(daemon, "demo-light", "819000000011") == (125_000, 0)
 
