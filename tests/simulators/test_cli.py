@@ -1,0 +1,26 @@
+"""`quotad-sim` commands as a user runs them (issue 6): the shipped scenario in virtual time on a
+private redis-server, as JSON; a scenario without --virtual is refused with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulators import cli
+from tests.simulators.test_scenario import FAMILY
+
+
+def test_scenario_virtual_json_on_a_private_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["scenario", str(FAMILY), "--virtual", "--days", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scenario"] == "family_share, one month, three lines"
+    assert [d["date"] for d in out["days"]] == ["2026-11-01", "2026-11-02"]
+    assert sorted(out["used"]) == ["819000000101", "819000000102", "819000000103"]
+    for msisdn, moved in out["used"].items():
+        assert out["counted"][msisdn]["high"] + out["counted"][msisdn]["low"] == moved
+
+
+def test_scenario_needs_virtual(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["scenario", str(FAMILY)]) == 2
+    assert "only --virtual" in capsys.readouterr().err
