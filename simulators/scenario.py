@@ -31,6 +31,7 @@ from simulators.traffic import DEFAULT_FILE, load_models
 from simulators.wire import Nas
 
 DAY = 86400.0
+SECRET = b"testing123"  # the in-process daemon's only client is the simulated gateway
 
 
 class ScenarioError(ValueError):
@@ -72,6 +73,7 @@ class Scenario:
     seed: int = 1
     initial_units: int = 0
     traffic_file: Path = DEFAULT_FILE
+    quotad_config: Path | None = None  # quotad's settings (plans, slice size, profiles); None: defaults
 
 
 @dataclass(slots=True)
@@ -112,6 +114,7 @@ def load(path: Path | str) -> Scenario:
     if start.tzinfo is None:
         raise ScenarioError("start: needs a UTC offset, e.g. 2026-11-01T00:00:00+09:00")
     traffic = data.get("traffic_file")
+    quotad_config = data.get("quotad_config")
     return Scenario(
         name=str(data.get("name", Path(path).stem)), start=start.timestamp(), days=float(data.get("days", 30)),
         contract_id=str(contract["id"]), plan=str(contract["plan"]),
@@ -119,6 +122,7 @@ def load(path: Path | str) -> Scenario:
         step_seconds=float(data.get("step_seconds", 300)), interim_interval=int(data.get("interim_interval", 3600)),
         seed=int(data.get("seed", 1)), initial_units=int(contract.get("units", 0)),
         traffic_file=Path(path).parent / traffic if traffic else DEFAULT_FILE,
+        quotad_config=Path(path).parent / quotad_config if quotad_config else None,
     )
 
 
@@ -128,13 +132,17 @@ def _free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def daemon_config(redis_url: str, data_dir: str, coa_port: int) -> cfg.Config:
-    """The shipped defaults on free ports, the gateway's CoA port, quiet logs."""
-    base = cfg.Config()
+def daemon_config(redis_url: str, data_dir: str, coa_port: int, base: cfg.Config | None = None) -> cfg.Config:
+    """quotad's settings (the shipped defaults unless given) on free loopback ports, one worker,
+    the simulated gateway as its only client, quiet logs, the run's own Redis, no RadSec or TLS."""
+    base = base or cfg.Config()
+    gateway = cfg.ClientSettings("quotad-sim", "127.0.0.1/32", cfg.Secret(SECRET.decode()), coa_port)
     return replace(
         base,
-        clients=tuple(replace(c, coa_port=coa_port) for c in base.clients),
-        server=replace(base.server, auth_port=0, acct_port=0, http_port=0, log_level="warning"),
+        clients=(gateway,),
+        radsec=replace(base.radsec, enabled=False),
+        server=replace(base.server, bind="127.0.0.1", auth_port=0, acct_port=0, http_port=0, http_bind="",
+                       http_tls_cert="", http_tls_key="", workers=1, log_level="warning"),
         redis=replace(base.redis, url=redis_url, data_dir=data_dir),
     )
 
@@ -143,7 +151,9 @@ async def run(scenario: Scenario, redis_url: str = "", progress: Callable[[DayRe
     """Run the scenario in virtual time; ``redis_url`` empty starts a private redis-server."""
     coa_port = _free_udp_port()
     with tempfile.TemporaryDirectory(prefix="quotad-sim-") as tmp:
-        daemon = Daemon(daemon_config(redis_url, tmp, coa_port), clock=SettableClock(scenario.start))
+        base = cfg.load(scenario.quotad_config) if scenario.quotad_config else None
+        config = daemon_config(redis_url, tmp, coa_port, base)
+        daemon = Daemon(config, clock=SettableClock(scenario.start))
         await daemon.start()
         try:
             return await _run(scenario, daemon, coa_port, progress)
@@ -164,7 +174,7 @@ async def _provision(scenario: Scenario, daemon: Daemon) -> None:
 def _gateway(scenario: Scenario, daemon: Daemon, coa_port: int, clock: SettableClock) -> Gateway:
     settings = GatewaySettings(
         auth_port=daemon.auth_port, acct_port=daemon.acct_port, coa_port=coa_port,
-        nas=Nas(secret=str(daemon.config.clients[0].secret).encode()), interim_interval=scenario.interim_interval,
+        nas=Nas(secret=SECRET), interim_interval=scenario.interim_interval,
     )
     gateway = Gateway(settings, clock.now)
     models = load_models(scenario.traffic_file)

@@ -82,3 +82,15 @@ async def test_dry_pool_goes_low_by_coa_and_a_purchase_brings_it_back(redis_url:
     assert high == 200 * MB
     assert high + low == report.used["819000000201"]
     assert 0 < low <= 864 * 200_000 // 8
+
+
+async def test_quotad_config_of_the_scenario_sets_the_slice(redis_url: str, tmp_path: Path) -> None:
+    """`quotad_config` runs the daemon on the scenario's own settings: slices of 50 MB (R-12,
+    configurable) in the accept and the first re-authorization, instead of 10 MB."""
+    (tmp_path / "greedy.toml").write_text(GREEDY_TRAFFIC)
+    (tmp_path / "quotad.toml").write_text("[quota]\nslice_bytes = 50000000\n")
+    (tmp_path / "dry.toml").write_text('quotad_config = "quotad.toml"\n' + DRY_POOL)
+    report = await sc.run(sc.load(tmp_path / "dry.toml"), redis_url)
+    grants = [int(e.detail.split()[-1]) for e in report.events if e.kind in ("accept", "slice")]
+    assert grants[:3] == [50 * MB, 50 * MB, 0], "a slice, the next slice, then the pool is dry"
+    assert report.counted["819000000201"][0] == 200 * MB
