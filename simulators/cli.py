@@ -64,24 +64,13 @@ async def _replay(args: argparse.Namespace) -> int:
 
     from simulators import trace, wire
     from simulators.replay import Target, replay
+    from simulators.report import replay_summary, replay_text
 
     events = trace.load(args.trace)
     nas = wire.Nas(args.nas_ip, args.secret.encode())
     target = Target(args.server, args.auth_port, args.acct_port, nas, coa_port=args.coa_port or None)
     result = await replay(events, target, args.speed)
-    if args.json:
-        print(json.dumps({"events": len(result.sent), "outcomes": result.outcomes(), "wall_s": round(result.wall, 3),
-                          "max_late_s": round(result.max_late(), 4), "speed": result.speed,
-                          "dynauth": [{"kind": k, "session": s, "ack": a} for k, s, a in result.dynauth]}))
-        return 0
-    for s in result.sent:
-        e = s.event
-        print(f"{s.sent:9.3f} s (due {s.due:9.3f})  {e.session:>12} {e.event:8s} {s.outcome:9s} "
-              f"{s.latency * 1000:7.1f} ms")
-    print(f"{len(result.sent)} events in {result.wall:.2f} s at speed {result.speed:g}: {result.outcomes()}, "
-          f"latest {result.max_late() * 1000:.1f} ms behind schedule")
-    for kind, session, acked in result.dynauth:
-        print(f"received {kind} for {session or '?'}: {'ACK' if acked else 'NAK 503'}")
+    print(json.dumps(replay_summary(result)) if args.json else replay_text(result))
     return 0
 
 
@@ -187,10 +176,20 @@ def _target_args(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from quotad.config import ConfigError
+    from simulators.load import LoadError
+    from simulators.scenario import ScenarioError
+    from simulators.trace import TraceError
+    from simulators.traffic import TrafficModelError
+
     args = _parser().parse_args(argv)
-    if getattr(args, "sync", False):  # spawns processes: no event loop in this one
-        return int(args.func(args))
-    result: Any = asyncio.run(args.func(args))
+    try:
+        if getattr(args, "sync", False):  # spawns processes: no event loop in this one
+            return int(args.func(args))
+        result: Any = asyncio.run(args.func(args))
+    except (ConfigError, LoadError, ScenarioError, TraceError, TrafficModelError, OSError) as exc:
+        print(f"quotad-sim {args.command}: {exc}", file=sys.stderr)
+        return 2
     return int(result)
 
 

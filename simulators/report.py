@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from simulators.replay import ReplayResult
 from simulators.scenario import Report
 
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -36,3 +38,24 @@ def print_scenario(report: Report, elapsed: float) -> None:
             high, low = report.counted.get(ln.msisdn, (0, 0))
             print(f"  {ln.msisdn}: moved {used} (quotad counted {_mb(high)} high, {_mb(low)} low), "
                   f"holds {_mb(ln.held)}, speed {ln.speed}, overrun {_mb(ln.overrun)}")
+
+
+def replay_text(result: ReplayResult) -> str:
+    """Every event with its due and actual send time, outcome and latency; then the totals."""
+    lines = [
+        f"{s.sent:9.3f} s (due {s.due:9.3f})  {s.event.session:>12} {s.event.event:8s} {s.outcome:9s} "
+        f"{s.latency * 1000:7.1f} ms"
+        for s in result.sent
+    ]
+    lines.append(f"{len(result.sent)} events in {result.wall:.2f} s at speed {result.speed:g}: {result.outcomes()}, "
+                 f"latest {result.max_late() * 1000:.1f} ms behind schedule")
+    lines += [f"received {kind} for {session or '?'}: {'ACK' if acked else 'NAK 503'}"
+              for kind, session, acked in result.dynauth]
+    return "\n".join(lines)
+
+
+def replay_summary(result: ReplayResult) -> dict[str, Any]:
+    """The replay's totals as plain data (``--json``)."""
+    return {"events": len(result.sent), "outcomes": result.outcomes(), "wall_s": round(result.wall, 3),
+            "max_late_s": round(result.max_late(), 4), "speed": result.speed,
+            "dynauth": [{"kind": k, "session": s, "ack": a} for k, s, a in result.dynauth]}

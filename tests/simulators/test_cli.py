@@ -24,3 +24,18 @@ def test_scenario_virtual_json_on_a_private_redis(capsys: pytest.CaptureFixture[
 def test_scenario_needs_virtual(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["scenario", str(FAMILY)]) == 2
     assert "only --virtual" in capsys.readouterr().err
+
+
+def test_bad_trace_exits_2_naming_the_line(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    bad = Path(str(tmp_path)) / "bad.jsonl"
+    bad.write_text('{"t": 0, "event": "attach", "session": "a", "msisdn": "1"}\n'
+                   '{"t": 1, "event": "jump", "session": "a"}\n')
+    assert cli.main(["replay", str(bad), "--coa-port", "0"]) == 2
+    assert "quotad-sim replay: line 2: event: must be one of attach" in capsys.readouterr().err
+
+
+def test_bad_mix_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["load", "--mix", "pap=1,coa=2", "--duration", "1"]) == 2
+    assert "unknown kind 'coa'" in capsys.readouterr().err
