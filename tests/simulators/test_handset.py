@@ -4,6 +4,8 @@ backoff after a reject. Pure: no sockets, no clock."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulators.handset import Action, Grant, Handset, State, TransitionError
 
@@ -151,3 +153,61 @@ def test_events_out_of_state_are_refused() -> None:
     h.attach_sent(0.0)
     with pytest.raises(TransitionError):
         h.attach_sent(0.0)
+
+
+OPS = ("tick", "accept", "reject", "timeout", "use", "coa_low", "coa_high", "disconnect", "reauth_ok", "reauth_fail")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 30_000_000)), max_size=60))
+def test_any_sequence_keeps_the_invariants(ops: list[tuple[str, int]]) -> None:
+    """Whatever the gateway and quotad do, in any order: a metered session never holds a negative
+    slice, counters only grow within a session, and what is due is always valid in the state."""
+    h = Handset("819012345678", "440100000000001", "3534900000000001")
+    now = 0.0
+    for op, n in ops:
+        now += 1.0
+        before = (h.session_seq, h.octets_in + h.octets_out)
+        _drive(h, op, n, now)
+        if h.grant is not None and h.grant.metered:
+            assert h.slice_left >= 0
+        if h.session_seq == before[0]:
+            assert h.octets_in + h.octets_out >= before[1]
+        action = h.due(now)
+        valid = {State.IDLE: {Action.ATTACH, Action.NONE}, State.ATTACHING: {Action.NONE},
+                 State.REAUTHORIZING: {Action.NONE}, State.STOPPING: {Action.NONE}, State.DETACHED: {Action.NONE}}
+        assert action in valid.get(h.state, set(Action))
+
+
+def _drive(h: Handset, op: str, n: int, now: float) -> None:
+    """Apply ``op`` the way the gateway would, only when it makes sense in the state."""
+    action = h.due(now)
+    if op == "tick":
+        if action is Action.ATTACH:
+            h.attach_sent(now)
+        elif action is Action.START:
+            h.start_acked()
+        elif action is Action.INTERIM:
+            h.interim_sent(now)
+        elif action is Action.REAUTH:
+            h.reauth_sent()
+        elif action is Action.STOP:
+            h.stop_sent(now)
+            h.stopped(now, now + 1)
+    elif h.state is State.ATTACHING and op in ("accept", "reject", "timeout"):
+        if op == "accept":
+            h.accepted(HIGH, now)
+        elif op == "reject":
+            h.rejected(now)
+        else:
+            h.timed_out(now)
+    elif h.state is State.REAUTHORIZING and op in ("reauth_ok", "reauth_fail"):
+        h.reauthorized(HIGH) if op == "reauth_ok" else h.reauth_failed()
+    elif op == "use" and h.state is State.ACTIVE and h.started:
+        room = h.room()
+        h.used(min(n, room), 0)
+    elif op in ("coa_low", "coa_high"):
+        assert h.coa(LOW if op == "coa_low" else HIGH) is (h.state in (State.ACTIVE, State.REAUTHORIZING))
+    elif op == "disconnect":
+        up = h.state in (State.ACTIVE, State.REAUTHORIZING)
+        assert h.disconnected() is up
