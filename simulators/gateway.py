@@ -52,6 +52,7 @@ class Device:
     handset: Handset
     traffic: Traffic
     plan: SessionPlan = field(default_factory=SessionPlan)
+    number: int = 0
     # One exchange sequence at a time per handset: a Disconnect's Stop must not cross a tick's.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -66,6 +67,7 @@ class GatewaySettings:
     timeout: float = 2.0
     retries: int = 2
     interim_interval: int | None = None  # overrides Acct-Interim-Interval of the accepts
+    sockets: int = 4  # source ports per server port (each has 256 Identifiers); handset n uses n mod sockets
 
 
 class _DynAuth(asyncio.DatagramProtocol):
@@ -89,19 +91,26 @@ class Gateway:
         self.devices: list[Device] = []
         self.sessions: dict[str, Device] = {}
         self.events: list[Event] = []
-        self.auth = RadiusClient(settings.host, settings.auth_port, settings.nas.secret, settings.timeout,
-                                 settings.retries)
-        self.acct = RadiusClient(settings.host, settings.acct_port, settings.nas.secret, settings.timeout,
-                                 settings.retries)
+        self._auth = [self._client(settings.auth_port) for _ in range(max(1, settings.sockets))]
+        self._acct = [self._client(settings.acct_port) for _ in range(max(1, settings.sockets))]
         self._listener: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.dynauth_counts: dict[str, int] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
+    def _client(self, port: int) -> RadiusClient:
+        s = self.settings
+        return RadiusClient(s.host, port, s.nas.secret, s.timeout, s.retries)
+
+    def _clients_of(self, device: Device) -> tuple[RadiusClient, RadiusClient]:
+        """(auth, acct) clients of a handset: always the same, so its requests keep their source port."""
+        n = device.number % len(self._auth)
+        return self._auth[n], self._acct[n]
+
     async def start(self) -> None:
-        await self.auth.start()
-        await self.acct.start()
+        for client in (*self._auth, *self._acct):
+            await client.start()
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _DynAuth(self), local_addr=(self.settings.nas.ip, self.settings.coa_port)
@@ -118,11 +127,11 @@ class Gateway:
             await asyncio.wait(set(self._tasks), timeout=5)
         if self._listener is not None:
             self._listener.close()
-        self.auth.close()
-        self.acct.close()
+        for client in (*self._auth, *self._acct):
+            client.close()
 
     def add(self, handset: Handset, model: TrafficModel, seed: int, plan: SessionPlan | None = None) -> Device:
-        device = Device(handset, Traffic(model, random.Random(seed)), plan or SessionPlan())
+        device = Device(handset, Traffic(model, random.Random(seed)), plan or SessionPlan(), len(self.devices))
         self.devices.append(device)
         return device
 
@@ -185,7 +194,7 @@ class Gateway:
     async def _attach(self, device: Device, now: float) -> None:
         h = device.handset
         h.attach_sent(now)
-        ex = await self.auth.request(lambda ident: wire.access_request(h, self.settings.nas, ident))
+        ex = await self._clients_of(device)[0].request(lambda ident: wire.access_request(h, self.settings.nas, ident))
         if ex.reply is None:
             h.timed_out(now)
             self._event(now, h, "timeout", "Access-Request")
@@ -207,7 +216,8 @@ class Gateway:
 
     async def _accounting(self, device: Device, now: float, status: int) -> bool:
         h = device.handset
-        ex = await self.acct.request(lambda ident: wire.accounting_request(h, self.settings.nas, ident, status, now))
+        client = self._clients_of(device)[1]
+        ex = await client.request(lambda ident: wire.accounting_request(h, self.settings.nas, ident, status, now))
         return ex.reply is not None and ex.reply.code == rp.ACCOUNTING_RESPONSE
 
     async def _start(self, device: Device, now: float) -> None:
@@ -223,7 +233,8 @@ class Gateway:
         h = device.handset
         await self._interim(device, now)  # report the used-up slice first: quotad debits it
         h.reauth_sent()
-        ex = await self.auth.request(lambda ident: wire.access_request(h, self.settings.nas, ident, reauth=True))
+        client = self._clients_of(device)[0]
+        ex = await client.request(lambda ident: wire.access_request(h, self.settings.nas, ident, reauth=True))
         if ex.reply is not None and ex.reply.code == rp.ACCESS_ACCEPT:
             h.reauthorized(self._grant(ex.reply, h.grant))
             assert h.grant is not None
