@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -41,6 +42,7 @@ async def _scenario(args: argparse.Namespace) -> int:
 
     from quotad import log
     from simulators import scenario as sc
+    from simulators import trace
     from simulators.report import print_scenario
 
     if not args.virtual:
@@ -51,7 +53,9 @@ async def _scenario(args: argparse.Namespace) -> int:
     if args.days is not None:
         plan = dataclasses.replace(plan, days=args.days)
     started = time.monotonic()
-    report = await sc.run(plan, args.redis or "")
+    report = await sc.run(plan, args.redis or "", record=bool(args.record))
+    if args.record:
+        Path(args.record).write_text(trace.dumps(report.trace))
     if args.json:
         print(json.dumps(sc.summary(report)))
     else:
@@ -90,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     scen.add_argument("--virtual", action="store_true", help="virtual time against an in-process daemon")
     scen.add_argument("--days", type=float, help="override the scenario's length")
     scen.add_argument("--redis", help="Redis URL (default: a private redis-server in a temporary directory)")
+    scen.add_argument("--record", metavar="TRACE", help="write every request sent as a replayable trace (JSON Lines)")
     scen.add_argument("--json", action="store_true")
     scen.set_defaults(func=_scenario)
     rep = sub.add_parser("replay", help="send a JSON Lines trace of session events (docs/simulators.md)")
@@ -111,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     gw.add_argument("--interim", type=int, help="Interim-Update period (default: the accept's Acct-Interim-Interval)")
     gw.add_argument("--traffic", default=str(_traffic_file()), help="traffic model file (TOML)")
     gw.add_argument("--seed", type=int, default=1)
+    gw.add_argument("--record", metavar="TRACE", help="write every request sent as a replayable trace (JSON Lines)")
     gw.add_argument("--coa-port", type=int, default=3799, help="CoA/Disconnect listener port (RFC 5176)")
     _target_args(gw)
     gw.set_defaults(func=_gateway)
@@ -130,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _gateway(args: argparse.Namespace) -> int:
-    from simulators import realtime, wire
+    from simulators import realtime, trace, wire
     from simulators.gateway import GatewaySettings
 
     settings = GatewaySettings(
@@ -141,7 +147,9 @@ async def _gateway(args: argparse.Namespace) -> int:
         args.handsets, args.share_3g, args.share_chap,
         None if args.session_seconds is None else args.session_seconds, args.gap_seconds, args.seed, args.first,
     )
-    gateway = await realtime.run(settings, fleet, args.duration, args.step, args.traffic)
+    gateway = await realtime.run(settings, fleet, args.duration, args.step, args.traffic, record=bool(args.record))
+    if args.record:
+        Path(args.record).write_text(trace.dumps(gateway.recording or []))
     print(realtime.summary(gateway))
     return 0
 

@@ -25,6 +25,7 @@ from quotad.radius import packet as rp
 from simulators import wire
 from simulators.client import RadiusClient
 from simulators.handset import Action, Grant, Handset, State
+from simulators.trace import TraceEvent
 from simulators.traffic import Rate, Traffic, TrafficModel
 
 
@@ -96,6 +97,8 @@ class Gateway:
         self._listener: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.dynauth_counts: dict[str, int] = {}
+        self.recording: list[TraceEvent] | None = None  # set to a list to record a replayable trace
+        self._record_t0: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -194,6 +197,7 @@ class Gateway:
     async def _attach(self, device: Device, now: float) -> None:
         h = device.handset
         h.attach_sent(now)
+        self._record(now, h, "attach")
         ex = await self._clients_of(device)[0].request(lambda ident: wire.access_request(h, self.settings.nas, ident))
         if ex.reply is None:
             h.timed_out(now)
@@ -227,12 +231,14 @@ class Gateway:
 
     async def _interim(self, device: Device, now: float) -> None:
         device.handset.interim_sent(now)
+        self._record(now, device.handset, "interim")
         await self._accounting(device, now, wire.ACCT_INTERIM)
 
     async def _reauth(self, device: Device, now: float) -> None:
         h = device.handset
         await self._interim(device, now)  # report the used-up slice first: quotad debits it
         h.reauth_sent()
+        self._record(now, h, "reauth")
         client = self._clients_of(device)[0]
         ex = await client.request(lambda ident: wire.access_request(h, self.settings.nas, ident, reauth=True))
         if ex.reply is not None and ex.reply.code == rp.ACCESS_ACCEPT:
@@ -246,6 +252,7 @@ class Gateway:
     async def _stop(self, device: Device, now: float) -> None:
         h = device.handset
         h.stop_sent(now)
+        self._record(now, h, "stop")
         await self._accounting(device, now, wire.ACCT_STOP)
         self.sessions.pop(h.session_id, None)
         self._event(now, h, "stop", f"cause {h.terminate_cause} in {h.octets_in} out {h.octets_out}")
@@ -298,6 +305,16 @@ class Gateway:
 
     def _count(self, what: str) -> None:
         self.dynauth_counts[what] = self.dynauth_counts.get(what, 0) + 1
+
+    def _record(self, now: float, h: Handset, event: str) -> None:
+        if self.recording is None:
+            return
+        if self._record_t0 is None:
+            self._record_t0 = now
+        self.recording.append(TraceEvent(
+            round(now - self._record_t0, 3), event, h.session_id, h.msisdn, h.imsi, h.imeisv, h.rat, h.auth,
+            h.octets_in, h.octets_out, h.terminate_cause,
+        ))
 
     def _event(self, now: float, h: Handset, kind: str, detail: str = "") -> None:
         self.events.append(Event(now, h.msisdn, kind, detail))

@@ -43,10 +43,13 @@ def handsets(fleet: Fleet) -> list[Handset]:
 
 
 async def run(settings: GatewaySettings, fleet: Fleet, duration: float, step: float = 1.0,
-              traffic_file: str = str(DEFAULT_FILE), status: TextIO | None = sys.stderr) -> Gateway:
-    """Run the fleet for ``duration`` seconds, then stop every session; the gateway holds the record."""
+              traffic_file: str = str(DEFAULT_FILE), status: TextIO | None = sys.stderr,
+              record: bool = False) -> Gateway:
+    """Run the fleet for ``duration`` seconds, then stop every session; the gateway holds the
+    events (and, with ``record``, the trace of what it sent in ``gateway.recording``)."""
     clock = SystemClock()
     gateway = Gateway(settings, clock.now)
+    gateway.recording = [] if record else None
     models = load_models(traffic_file)
     plan = SessionPlan(fleet.session_seconds, fleet.gap_seconds)
     for i, h in enumerate(handsets(fleet)):

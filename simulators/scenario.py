@@ -27,6 +27,7 @@ from quotad.quota.calendar import day_key
 from quotad.quota.model import ContractView, LineRef
 from simulators.gateway import Event, Gateway, GatewaySettings, SessionPlan
 from simulators.handset import Handset
+from simulators.trace import TraceEvent
 from simulators.traffic import DEFAULT_FILE, load_models
 from simulators.wire import Nas
 
@@ -93,6 +94,7 @@ class Report:
     events: list[Event] = field(default_factory=list)
     final: ContractView | None = None  # the contract at the end (every session stopped)
     final_at: float = 0.0
+    trace: list[TraceEvent] = field(default_factory=list)  # what the gateway sent (with record=True)
     initial_pool: int = 0  # after provisioning, before any traffic
     counted: dict[str, tuple[int, int]] = field(default_factory=dict)  # msisdn → quotad's (high, low) octets
     used: dict[str, int] = field(default_factory=dict)  # msisdn → octets moved over the run
@@ -147,8 +149,11 @@ def daemon_config(redis_url: str, data_dir: str, coa_port: int, base: cfg.Config
     )
 
 
-async def run(scenario: Scenario, redis_url: str = "", progress: Callable[[DayReport], None] | None = None) -> Report:
-    """Run the scenario in virtual time; ``redis_url`` empty starts a private redis-server."""
+async def run(
+    scenario: Scenario, redis_url: str = "", progress: Callable[[DayReport], None] | None = None, record: bool = False
+) -> Report:
+    """Run the scenario in virtual time; ``redis_url`` empty starts a private redis-server. With
+    ``record`` the report holds the trace of every request the gateway sent (virtual seconds)."""
     coa_port = _free_udp_port()
     with tempfile.TemporaryDirectory(prefix="quotad-sim-") as tmp:
         base = cfg.load(scenario.quotad_config) if scenario.quotad_config else None
@@ -156,7 +161,7 @@ async def run(scenario: Scenario, redis_url: str = "", progress: Callable[[DayRe
         daemon = Daemon(config, clock=SettableClock(scenario.start))
         await daemon.start()
         try:
-            return await _run(scenario, daemon, coa_port, progress)
+            return await _run(scenario, daemon, coa_port, progress, record)
         finally:
             await daemon.stop()
 
@@ -190,12 +195,13 @@ def _gateway(scenario: Scenario, daemon: Daemon, coa_port: int, clock: SettableC
 
 
 async def _run(
-    scenario: Scenario, daemon: Daemon, coa_port: int, progress: Callable[[DayReport], None] | None
+    scenario: Scenario, daemon: Daemon, coa_port: int, progress: Callable[[DayReport], None] | None, record: bool
 ) -> Report:
     clock = daemon.clock
     assert isinstance(clock, SettableClock) and daemon.store is not None and daemon.sessions is not None
     await _provision(scenario, daemon)
     gateway = _gateway(scenario, daemon, coa_port, clock)
+    gateway.recording = [] if record else None
     await gateway.start()
     report = Report(scenario.name)
     report.initial_pool = (await daemon.store.contract_view(scenario.contract_id, clock.now())).pool
@@ -222,6 +228,7 @@ async def _run(
     finally:
         await gateway.close()
     report.events = gateway.events
+    report.trace = gateway.recording or []
     report.final_at = clock.now()
     report.final = await daemon.store.contract_view(scenario.contract_id, clock.now())
     report.coa = dict(gateway.dynauth_counts)

@@ -11,14 +11,16 @@ starting with ``#`` are ignored::
 
 ``t`` is seconds from the start of the trace. ``attach`` sends an Access-Request and, once
 accepted, the Accounting-Start; ``interim`` and ``stop`` carry the session's cumulative counters
-(any size: Gigawords are split off); ``reauth`` sends an Authorize-Only Access-Request. Pure:
-parsing and validation only.
+(any size: Gigawords are split off); ``reauth`` sends an Authorize-Only Access-Request.
+``quotad-sim gateway --record FILE`` writes what its handsets sent in this format. Pure: parsing,
+validation and writing only.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 EVENTS = ("attach", "interim", "reauth", "stop")
@@ -96,3 +98,23 @@ def _check_sessions(events: list[TraceEvent]) -> None:
             raise TraceError(f"line {e.line}: session {e.session!r} has no attach")
         if e.t < attached[e.session].t:
             raise TraceError(f"line {e.line}: session {e.session!r} event before its attach")
+
+
+_ATTACH_ONLY = ("msisdn", "imsi", "imeisv", "rat", "auth")
+_COUNTERS = ("input_octets", "output_octets")
+
+
+def dumps(events: Iterable[TraceEvent]) -> str:
+    """Events as JSON Lines, each with only the fields its kind uses."""
+    out = []
+    for e in events:
+        data = asdict(e)
+        data.pop("line")
+        for key in _ATTACH_ONLY if e.event != "attach" else ():
+            data.pop(key)
+        for key in _COUNTERS if e.event not in ("interim", "stop") else ():
+            data.pop(key)
+        if e.event != "stop":
+            data.pop("cause")
+        out.append(json.dumps(data) + "\n")
+    return "".join(out)

@@ -13,6 +13,7 @@ import pytest
 
 from quotad.app import Daemon
 from quotad.clock import SettableClock
+from quotad.quota.calendar import day_key
 from quotad.quota.model import LineRef
 from quotad.radius.coa import DynamicAuthClient, SessionTarget
 from simulators.gateway import Gateway, GatewaySettings, SessionPlan
@@ -127,3 +128,28 @@ async def test_unknown_session_gets_nak_503_and_bad_signature_is_discarded(rig: 
         await wrong.close()
     assert rig.gateway.dynauth_counts == {"coa-nak": 1, "disconnect-nak": 1, "discarded": 1}
 
+
+
+async def test_recorded_trace_replays_the_same_usage(rig: Rig) -> None:
+    """The gateway records what it sent in the replay format (attach, interims, re-authorizations,
+    stop); replayed, the trace makes quotad count exactly the same octets a second time (R-16)."""
+    from simulators import trace
+    from simulators.replay import Target, replay
+
+    rig.gateway.recording = []
+    await rig.run(3)
+    await rig.gateway.stop_all(rig.clock.now())
+    events = trace.parse(trace.dumps(rig.gateway.recording))
+    session = rig.gateway.devices[0].handset.session_id
+    assert [e.event for e in events][:1] == ["attach"] and events[-1].event == "stop"
+    assert {e.session for e in events} == {session}
+    assert [e.event for e in events].count("reauth") == [e.kind for e in rig.gateway.events].count("slice")
+    assert rig.daemon.store is not None
+    ref = LineRef("mini", LINE.msisdn)
+    before = await rig.daemon.store.line_usage(ref, [day_key(T0)])
+    result = await replay(events, Target(auth_port=rig.daemon.auth_port, acct_port=rig.daemon.acct_port,
+                                         nas=Nas(secret=SECRET)), speed=1000)
+    assert set(result.outcomes()) == {"accept", "response"}
+    after = await rig.daemon.store.line_usage(ref, [day_key(T0)])
+    assert before[0].high == rig.gateway.devices[0].handset.lifetime_octets > 0
+    assert after[0].high == 2 * before[0].high
