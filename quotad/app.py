@@ -20,10 +20,12 @@ from quotad import api, http, log, metrics
 from quotad.aaa.access import AccessHandler, Apn
 from quotad.aaa.accounting import AccountingHandler
 from quotad.aaa.profiles import EncodedProfile, encode_profiles
+from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.sessions import SessionControl
 from quotad.clock import Clock, SystemClock
 from quotad.config import Config
 from quotad.policy.plans import Plan, PlanCatalog
+from quotad.publicsafety.store import PublicSafetyStore
 from quotad.quota.embedded import EmbeddedRedis
 from quotad.quota.fastredis import FastRedis
 from quotad.quota.model import QuotaSettings
@@ -62,9 +64,10 @@ def quota_settings_from(config: Config) -> QuotaSettings:
 
 
 def client_table_from(config: Config) -> ClientTable:
-    return ClientTable(
-        [(c.address, Client(c.name, str(c.secret).encode(), c.coa_port)) for c in config.clients]
-    )
+    return ClientTable([
+        (c.address, Client(c.name, str(c.secret).encode(), c.coa_port or config.coa.port, str(c.coa_secret).encode()))
+        for c in config.clients
+    ])
 
 
 def _redis_client(cfg: Config, url: str) -> Any:
@@ -83,9 +86,18 @@ def _redis_client(cfg: Config, url: str) -> Any:
 def _coa_secrets(clients: ClientTable) -> Callable[[str], tuple[bytes, int] | None]:
     def lookup(address: str) -> tuple[bytes, int] | None:
         client = clients.find(address)
-        return None if client is None else (client.secret, client.coa_port)
+        return None if client is None else (client.coa_secret or client.secret, client.coa_port)
 
     return lookup
+
+
+def coa_client_from(config: Config, clients: ClientTable, now: Callable[[], float]) -> DynamicAuthClient:
+    """The RFC 5176 client of the [coa] settings, sending from server.bind."""
+    c = config.coa
+    return DynamicAuthClient(
+        _coa_secrets(clients), timeout=c.timeout, retries=c.retries, max_pending=c.max_pending,
+        bind_host=config.server.bind, max_timeout=c.max_timeout, backoff=c.backoff, now=now,
+    )
 
 
 def profiles_from(config: Config) -> dict[str, EncodedProfile]:
@@ -148,12 +160,14 @@ class Daemon:
         await self.store.load_scripts()
         profiles = profiles_from(cfg)
         clients = client_table_from(cfg)
-        self.coa = DynamicAuthClient(_coa_secrets(clients), bind_host=cfg.server.bind, now=self.clock.now)
+        self.coa = coa_client_from(cfg, clients, self.clock.now)
         await self.coa.start()
         self.sessions = SessionControl(self.store, catalog, profiles, self.coa, self.clock.now)
         apns = [Apn.from_settings(a) for a in cfg.apns]
-        access = AccessHandler(apns, self.store, catalog, profiles, self.clock.now, self.sessions.speed_changed)
-        accounting = AccountingHandler(self.store, catalog, self.clock.now, self.sessions.speed_changed)
+        ps = PublicSafetyAaa(cfg.publicsafety, PublicSafetyStore(self.redis, cfg.quota.timezone), self.store, profiles,
+                             self.clock.now, self.coa)
+        access = AccessHandler(apns, self.store, catalog, profiles, self.clock.now, self.sessions.speed_changed, ps)
+        accounting = AccountingHandler(self.store, catalog, self.clock.now, self.sessions.speed_changed, ps)
         limits = Limits(cfg.server.max_inflight, cfg.server.rcvbuf_bytes)
         cache = ReplyCache(cfg.server.duplicate_window)
         self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits)

@@ -16,6 +16,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from quotad.publicsafety import settings as publicsafety_settings
+from quotad.publicsafety.settings import PublicSafetySettings
+
 
 class ConfigError(ValueError):
     """One or more bad settings; ``problems`` holds ``(key, reason)`` pairs."""
@@ -73,11 +76,24 @@ class QuotaConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CoaSettings:
+    """The RFC 5176 client (CoA-Request, Disconnect-Request) that pushes changes to gateways."""
+
+    port: int = 3799  # gateways' CoA port, unless a client sets its own coa_port
+    timeout: float = 1.0  # seconds the first attempt waits for an ACK or NAK
+    retries: int = 3  # retransmissions after the first attempt (the very same datagram)
+    backoff: float = 2.0  # each retransmission waits this many times longer than the one before
+    max_timeout: float = 8.0  # ... but never longer than this
+    max_pending: int = 10000  # requests outstanding per gateway; beyond, not sent (counted)
+
+
+@dataclass(frozen=True, slots=True)
 class ClientSettings:
     name: str = ""
     address: str = ""
     secret: Secret = _EMPTY_SECRET
-    coa_port: int = 3799
+    coa_port: int = 0  # 0: coa.port
+    coa_secret: Secret = _EMPTY_SECRET  # empty: the same secret as its RADIUS requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +197,8 @@ class Config:
     profiles: dict[str, ProfileSettings] = field(default_factory=_default_profiles)
     api: ApiSettings = field(default_factory=ApiSettings)
     radsec: RadsecSettings = field(default_factory=RadsecSettings)
+    publicsafety: PublicSafetySettings = field(default_factory=PublicSafetySettings)
+    coa: CoaSettings = field(default_factory=CoaSettings)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -307,6 +325,8 @@ def _check(config: Config, problems: list[tuple[str, str]]) -> None:
     _check_apns(config.apns, problems)
     _check_tokens(config.api.tokens, problems)
     _check_radsec(config.radsec, problems)
+    publicsafety_settings.check(config.publicsafety, {a.name.lower() for a in config.apns}, problems)
+    _check_coa(config.coa, problems)
     for name, plan in config.plans.items():
         for attr in ("max_lines", "bundle_bytes", "low_limit_3day_bytes"):
             if getattr(plan, attr) < 0:
@@ -397,7 +417,7 @@ def _check_clients(clients: tuple[ClientSettings, ...], problems: list[tuple[str
             problems.append((f"{key}.address", f"not an address or CIDR: {client.address!r}"))
         if not client.secret:
             problems.append((f"{key}.secret", "must not be empty"))
-        _port(problems, f"{key}.coa_port", client.coa_port)
+        _port(problems, f"{key}.coa_port", client.coa_port, allow_zero=True)
 
 
 def _check_apns(apns: tuple[ApnSettings, ...], problems: list[tuple[str, str]]) -> None:
@@ -417,6 +437,20 @@ def _check_apns(apns: tuple[ApnSettings, ...], problems: list[tuple[str, str]]) 
         for net in apn.home_networks:
             if not (net.isdigit() and len(net) in (5, 6)):
                 problems.append((f"{key}.home_networks", f"not an MCC-MNC: {net!r}"))
+
+
+def _check_coa(coa: CoaSettings, problems: list[tuple[str, str]]) -> None:
+    _port(problems, "coa.port", coa.port)
+    if not 0 < coa.timeout <= 60:
+        problems.append(("coa.timeout", f"must be in (0, 60] seconds, got {coa.timeout}"))
+    if not 0 <= coa.retries <= 10:
+        problems.append(("coa.retries", f"must be between 0 and 10, got {coa.retries}"))
+    if not 1 <= coa.backoff <= 10:
+        problems.append(("coa.backoff", f"must be between 1 and 10, got {coa.backoff}"))
+    if not coa.timeout <= coa.max_timeout <= 300:
+        problems.append(("coa.max_timeout", f"must be between coa.timeout and 300 seconds, got {coa.max_timeout}"))
+    if not 1 <= coa.max_pending <= 1_000_000:
+        problems.append(("coa.max_pending", f"must be between 1 and 1000000, got {coa.max_pending}"))
 
 
 def _check_radsec(radsec: RadsecSettings, problems: list[tuple[str, str]]) -> None:

@@ -177,3 +177,11 @@ COA_BAD_REPLIES = Counter(
     registry=REGISTRY,
 )
 # --- end CoA / Disconnect client ------------------------------------------------------------
+# --- identity verification (R-50, R-51) -----------------------------------------------------
+IDENTITY_OUTCOMES = Counter(
+    "quotad_identity_outcomes_total",
+    "Identity submissions and withdrawals, by outcome (verified, refused, revoked) and refusal code (R-51).",
+    ["outcome", "code"],
+    registry=REGISTRY,
+)
+# --- end identity verification --------------------------------------------------------------

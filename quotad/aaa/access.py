@@ -5,7 +5,8 @@ gateway in Reply-Message):
   R-1 unknown APN (Called-Station-Id) · wrong user or password (PAP or CHAP)
   R-4 roaming (3GPP-SGSN-MCC-MNC not a home network of the APN)
   R-2 unknown SIM (by 3GPP-IMSI, else Calling-Station-Id)
-  R-3 line not active (suspended, card replaced, terminated)
+  R-3 line not active (suspended, card replaced or not yet active, terminated)
+  R-50 voice line whose contract holder's identity is not verified (identity-unverified)
 A Redis failure sends no answer at all: the gateway retries, and nothing half-done is acknowledged.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
@@ -29,6 +31,9 @@ from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 
+if TYPE_CHECKING:
+    from quotad.aaa.publicsafety import PublicSafetyAaa
+
 _log = log.get("quotad.access")
 
 SERVICE_TYPE_AUTHORIZE_ONLY = 17
@@ -40,9 +45,12 @@ REJECT_TEXT = {
     "unknown_sim": "Unknown SIM",
     "suspended": "Line is suspended",
     "card-replaced": "SIM card has been replaced",
+    "card-pending": "SIM card is not active yet",
     "terminated": "Line is terminated",
     "identity-unverified": "Identity not verified",
     "no-address": "No address available",
+    "address-not-allowed": "Only the line's fixed address may be used",
+    "not-started": "Line is not yet in service",
     "unknown": "Line is not active",
 }
 
@@ -90,8 +98,10 @@ class AccessHandler:
         profiles: dict[str, EncodedProfile],
         now: Callable[[], float],
         on_speed_change: Callable[[LineRef, str, str], Awaitable[None]] | None = None,
+        publicsafety: PublicSafetyAaa | None = None,
     ):
         self.on_speed_change = on_speed_change
+        self.publicsafety = publicsafety
         self.apns = {apn.name: apn for apn in apns}
         self.store = store
         self.catalog = catalog
@@ -147,6 +157,8 @@ class AccessHandler:
             return self._reject(pkt, client, "unknown_sim")
         nas_ip = pkt.get(rp.NAS_IP_ADDRESS)
         session_id = pkt.get_str(rp.ACCT_SESSION_ID) or _attach_id(nas_ip, imsi or msisdn, apn.name)
+        if self.publicsafety is not None and self.publicsafety.serves(apn.name):
+            return await self._public_safety(pkt, client, apn, ref, session_id, imsi)
         request = AttachRequest(
             ref=ref,
             imsi=imsi,
@@ -154,6 +166,7 @@ class AccessHandler:
             nas_ip=ipv4_text(nas_ip),
             now=self.now(),
             reauth=pkt.get_int(rp.SERVICE_TYPE) == SERVICE_TYPE_AUTHORIZE_ONLY,
+            check_identity=True,
         )
         result = await self.store.attach(request)
         if not result.ok or result.facts is None:
@@ -173,6 +186,19 @@ class AccessHandler:
             metrics.SLICES.inc()
             metrics.SLICE_BYTES.inc(result.granted)
         return self.profiles[profile_name(speed, rat)]
+
+    async def _public_safety(
+        self, pkt: rp.Packet, client: Client, apn: Apn, ref: LineRef, session_id: str, imsi: str | None
+    ) -> bytes:
+        """R-62 / R-63: a public-safety line (aaa.publicsafety) on its APN."""
+        assert self.publicsafety is not None
+        decision = await self.publicsafety.authorize(pkt, ref, imsi)
+        if decision.reason is not None:
+            return self._reject(pkt, client, decision.reason)
+        self._accepts.inc()
+        attrs = apn.timers + rp.attr(rp.CLASS, classattr.encode(ref.contract_id, ref.msisdn, session_id))
+        return rp.encode_response(rp.ACCESS_ACCEPT, pkt.identifier, pkt.authenticator, client.secret,
+                                  attrs + decision.attributes, pkt.get_all(rp.PROXY_STATE))
 
     def _accept(
         self, pkt: rp.Packet, client: Client, apn: Apn, ref: LineRef, session_id: str,

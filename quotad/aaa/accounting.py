@@ -1,5 +1,9 @@
 """Accounting-Request → usage → quota.account → policy → Accounting-Response.
 
+Usage is Acct-Input/Output-Octets with their Gigawords; the part the gateway counted against the
+zero-rating rule (R-23: Quotad-Exempt-Input/Output-Octets, with Quotad-Exempt-*-Gigawords) is
+counted but not debited.
+
 The line comes from the Class attribute quotad put in the Access-Accept; without it (a gateway
 that does not echo Class), from 3GPP-IMSI or Calling-Station-Id. The response is sent only once
 the report is stored in Redis (R-71): on a Redis failure nothing is sent and the gateway retries;
@@ -9,6 +13,7 @@ the store counts each report once whatever the retries (cumulative counters per 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
@@ -22,9 +27,16 @@ from quotad.quota.store import NotFound, QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 
+if TYPE_CHECKING:
+    from quotad.aaa.publicsafety import PublicSafetyAaa
+
 _log = log.get("quotad.accounting")
 
 STATUS_START, STATUS_STOP, STATUS_INTERIM, STATUS_ON, STATUS_OFF = 1, 2, 3, 7, 8
+# quotad VSAs (dictionary.quotad) with the session's zero-rated octets (R-23).
+EXEMPT_IN, EXEMPT_OUT, EXEMPT_IN_GIGAWORDS, EXEMPT_OUT_GIGAWORDS = 6, 7, 9, 10
+_EXEMPT_SUBTYPES = frozenset((EXEMPT_IN, EXEMPT_OUT, EXEMPT_IN_GIGAWORDS, EXEMPT_OUT_GIGAWORDS))
+_QUOTAD_VENDOR = rp.VENDOR_QUOTAD.to_bytes(4, "big")
 
 # Called after a line's speed class changed (the CoA sender, wired in by the app).
 SpeedListener = Callable[[LineRef, str, str], Awaitable[None]]
@@ -37,7 +49,9 @@ class AccountingHandler:
         catalog: PlanCatalog,
         now: Callable[[], float],
         on_speed_change: SpeedListener | None = None,
+        publicsafety: PublicSafetyAaa | None = None,
     ):
+        self.publicsafety = publicsafety
         self.store = store
         self.catalog = catalog
         self.now = now
@@ -86,20 +100,34 @@ class AccountingHandler:
             session_id=session_id,
             status=status,
             octets=_octets(pkt),
+            exempt_octets=_exempt_octets(pkt),
             nas_ip=ipv4_text(pkt.get(rp.NAS_IP_ADDRESS)),
             framed_ip=ipv4_text(pkt.get(rp.FRAMED_IP_ADDRESS)) or None,
             now=self.now(),
             acct_session_id=acct_session_id if acct_session_id != session_id else "",
         )
+        ps = self.publicsafety
+        # Public-safety lines (R-63): by their APN, or when the consumer store does not know the line.
+        if ps is not None and ps.serves(pkt.get_str(rp.CALLED_STATION_ID)) and await self._public_safety(report):
+            return
         try:
             result = await self.store.account(report)
         except NotFound:
+            if ps is not None and await self._public_safety(report):
+                return
             self._unknown.inc()
             _log.info("accounting_unknown_line", contract=ref.contract_id)
             return
         self._stored.inc()
         self._count(result)
         await self._settle_speed(ref, result)
+
+    async def _public_safety(self, r: AccountingReport) -> bool:
+        assert self.publicsafety is not None
+        found = await self.publicsafety.account(r.ref, r.session_id, r.status, r.octets, r.nas_ip, r.acct_session_id)
+        if found:
+            self._stored.inc()
+        return found
 
     def _count(self, result: AccountResult) -> None:
         if result.debited:
@@ -127,3 +155,20 @@ def _octets(pkt: rp.Packet) -> int:
         pkt.get_int(rp.ACCT_OUTPUT_OCTETS), pkt.get_int(rp.ACCT_OUTPUT_GIGAWORDS)
     )
 
+
+def _exempt_octets(pkt: rp.Packet) -> int:
+    """R-23: the session's cumulative zero-rated octets (quotad VSAs 6/7, gigawords 9/10), read
+    in one pass over the attributes (accounting is the hot path)."""
+    found: dict[int, int] = {}
+    for t, v in pkt.attrs:
+        if t != rp.VENDOR_SPECIFIC or v[:4] != _QUOTAD_VENDOR:
+            continue
+        # One 4-octet sub-attribute (how gateways send them), else the general layout.
+        subs = [(v[4], v[6:])] if len(v) == 10 and v[5] == 6 else rp.split_vsa(v) or ()
+        for sub, value in subs:
+            if sub in _EXEMPT_SUBTYPES and sub not in found and len(value) == 4:
+                found[sub] = int.from_bytes(value, "big")
+    if not found:
+        return 0
+    return rp.octets64(found.get(EXEMPT_IN), found.get(EXEMPT_IN_GIGAWORDS)) + rp.octets64(
+        found.get(EXEMPT_OUT), found.get(EXEMPT_OUT_GIGAWORDS))

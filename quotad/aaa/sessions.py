@@ -85,17 +85,21 @@ class SessionControl:
             await self.speed_changed(ref, facts.speed, speed)
         return speed
 
-    async def disconnect(self, ref: LineRef) -> None:
-        """R-30 / R-32 / R-33: drop every live session of the line."""
-        sessions = await self.store.live_sessions(ref)
+    async def disconnect(self, ref: LineRef, keep_imsi: str | None = None) -> None:
+        """R-30 / R-32 / R-33: drop every live session of the line (but those attached with
+        ``keep_imsi``: after a card change, the new card's)."""
+        sessions = [s for s in await self.store.live_sessions(ref) if not (keep_imsi and s.imsi == keep_imsi)]
         if sessions:
             outcomes = await self.coa.disconnect_all([target_of(ref, s) for s in sessions])
             _log.info("disconnect_sent", contract=ref.contract_id, outcomes=[o.outcome for o in outcomes])
 
     async def on_line_change(self, ref: LineRef, event: str) -> None:
-        """Hook for the API: what a change to a line means for its live sessions."""
+        """Hook for the API: what a change to a line means for its live sessions ("suspend": R-30,
+        R-33 lost or broken card; "card": a new card activated, R-32 / R-33)."""
         if event == "suspend":
             self._spawn(self.disconnect(ref))
+        elif event == "card":
+            self._spawn(self.disconnect(ref, keep_imsi=(await self.store.card(ref)).imsi))
         else:
             await self.settle(ref)
 

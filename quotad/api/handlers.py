@@ -19,7 +19,7 @@ from quotad.api.errors import ApiError, not_found, unprocessable
 from quotad.config import Config
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
-from quotad.quota.model import ContractView, LineRef, LineView
+from quotad.quota.model import Card, ContractView, LineRef, LineView
 from quotad.quota.store import NotFound, QuotaStore
 
 LineChange = Callable[[LineRef, str], Awaitable[None]]
@@ -74,12 +74,14 @@ class Api:
 
     async def _ref(self, request: web.Request, principal: Principal) -> LineRef:
         """The line named by the path's msisdn or iccid, if the caller may see it."""
-        if "iccid" in request.match_info:
+        if "iccid" in request.match_info and "msisdn" not in request.match_info:
             field, value = "iccid", schemas.check_id(request.match_info["iccid"], "iccid")
             # The store has no lookup by ICCID: read the index key it maintains (keys.py).
             raw = await self.store.client.get(k.iccid_index(value))
             found = k.parse_index(_text(raw)) if raw is not None else None
             ref = LineRef(*found) if found else None
+            if ref is not None and (await self.store.card(ref)).iccid != value:
+                ref = None  # a new card not yet activated (R-32): the line is not known by it yet
         else:
             field, value = "msisdn", schemas.check_id(request.match_info["msisdn"], "msisdn")
             ref = await self.store.find_line(None, value)
@@ -195,6 +197,34 @@ class Api:
         await self.store.set_status(ref, status, self.now())
         await self._notify([ref], event)
         return await self._line_response(ref)
+
+    # -- cards (R-32, R-33) ---------------------------------------------------------------------
+
+    async def add_card(self, request: web.Request, principal: Principal) -> web.Response:
+        """POST /v1/lines/{msisdn}/cards: the line's new card, pending until activated.
+
+        R-32 type change: the old card works until then. R-33 lost or broken: the line is
+        suspended now (its sessions dropped) and resumed when the new card is activated."""
+        ref = await self._ref(request, principal)
+        body = schemas.NEW_CARD.validate(await schemas.read_json(request))
+        await self.store.add_card(ref, body["iccid"], body["imsi"], body["card_type"], body["reason"], self.now())
+        if body["reason"] != "type-change":
+            await self._notify([ref], "suspend")
+        card = Card(body["iccid"], body["imsi"], body["card_type"])
+        view = views.card(ref.contract_id, card, body["reason"], "pending", None, await self._line_view(ref))
+        return web.json_response(view, status=201)
+
+    async def activate_card(self, request: web.Request, principal: Principal) -> web.Response:
+        """POST /v1/lines/{msisdn}/cards/{iccid}/activate: the new card becomes the line's card;
+        the old card's sessions are dropped and it is refused from now on (R-32, R-33)."""
+        ref = await self._ref(request, principal)
+        iccid = schemas.check_id(request.match_info["iccid"], "iccid")
+        result = await self.store.activate_card(ref, iccid, self.now())
+        if result.old is not None:
+            await self._notify([ref], "card")
+        view = views.card(ref.contract_id, result.card, result.reason or None, "active", result.old,
+                          await self._line_view(ref))
+        return web.json_response(view)
 
     async def usage(self, request: web.Request, principal: Principal) -> web.Response:
         """GET /v1/lines/{msisdn}/usage: the 3 Japan days before today, high and low apart (R-35)."""

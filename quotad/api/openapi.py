@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from quotad.api import schemas
+from quotad.api import publicsafety_views, schemas
 
 if TYPE_CHECKING:
     from quotad.api.route import Route
@@ -15,14 +15,15 @@ _PARAM = re.compile(r"\{(\w+)\}")
 _PARAM_TEXT = {
     "contract_id": "Contract (service code) id.",
     "msisdn": "Phone number of the line.",
-    "iccid": "ICCID of the line's current card.",
+    "iccid": "ICCID of the line's current card (of its new card, to activate it).",
+    **publicsafety_views.PARAMS,
 }
 _ERRORS = {
     400: "Malformed request: JSON, shape, types or id syntax (R-72).",
     401: "No or unknown bearer token.",
     403: "The token's role may not do this (operators only).",
     404: "No such contract or line (or not the customer's own).",
-    409: "Conflict: duplicate id, or a terminated line.",
+    409: "Conflict: duplicate id, a terminated line, or a card change in progress.",
     413: "Request body over 64 KiB.",
     422: "A value is not acceptable (unknown plan, limit of §3 or R-11, range).",
     503: "The data store is unavailable.",
@@ -49,6 +50,11 @@ COMPONENTS: dict[str, Any] = {
     "Line": _obj({"contract_id": _STR, "msisdn": _STR, "iccid": _STR, "imsi": _STR, "card_type": _STR,
                   "voice": {"type": "boolean"}, "status": _STR, "coupon_on": {"type": "boolean"},
                   "held": _INT, "speed": _NSTR, "overrun": _INT, "sessions": _INT}),
+    "Card": _obj({"contract_id": _STR, "msisdn": _STR, "iccid": _STR, "imsi": _STR, "card_type": _STR,
+                  "reason": {"type": ["string", "null"], "enum": ["type-change", "lost", "broken", None]},
+                  "state": {"type": "string", "enum": ["pending", "active"]},
+                  "replaced": {"oneOf": [{"type": "null"}, _obj({"iccid": _STR, "imsi": _STR, "card_type": _STR})]},
+                  "line": _ref("Line")}),
     "Contract": _obj({"id": _STR, "plan": _STR, "start_date": {"type": "string", "format": "date"},
                       "pool": _INT, "buckets": {"type": "array", "items": _ref("Bucket")},
                       "lines": {"type": "array", "items": _ref("Line")}}),
@@ -57,6 +63,7 @@ COMPONENTS: dict[str, Any] = {
                            "charges": {"type": "array", "items": _ref("Charge")}}),
     "Usage": _obj({"contract_id": _STR, "msisdn": _STR, "days": {"type": "array", "items": _obj(
         {"date": {"type": "string", "format": "date"}, "high": _INT, "low": _INT})}}),
+    **publicsafety_views.COMPONENTS,
 }
 
 
@@ -98,6 +105,8 @@ def document(routes: Sequence[Route], openapi_path: str) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
         if route.body is not None:
             components[route.body.name] = route.body.json_schema()
+        if route.response_schema is not None:
+            components[route.response] = route.response_schema
     paths[openapi_path] = {"get": {
         "summary": "This document", "operationId": "get_openapi", "security": [],
         "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {}}}}},

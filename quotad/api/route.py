@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -33,3 +33,5 @@ class Route:
     status: int = 200
     response: str = "Line"
     conflicts: bool = False  # may answer 409
+    # JSON Schema of `response` when the feature module defines it (else openapi.COMPONENTS has it).
+    response_schema: dict[str, Any] | None = None

@@ -14,10 +14,11 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from quotad import log
-from quotad.api import metrics, openapi, schemas
+from quotad.api import identity, metrics, openapi, schemas
 from quotad.api.auth import Authenticator, Principal, require_operator
 from quotad.api.errors import ApiError, from_quota_error
 from quotad.api.handlers import Api, LineChange
+from quotad.api.publicsafety import PUBLIC_SAFETY_ROUTES
 from quotad.api.route import Route
 from quotad.config import Config
 from quotad.quota.store import QuotaError, QuotaStore
@@ -49,11 +50,17 @@ CORE_ROUTES: tuple[Route, ...] = (
           operator_only=True),
     Route("POST", "/v1/lines/{msisdn}/resume", Api.resume, "Resume a line (R-30)",
           operator_only=True, conflicts=True),
+    Route("POST", "/v1/lines/{msisdn}/cards", Api.add_card,
+          "Register the line's new card: type change (R-32) or lost/broken replacement (R-33)",
+          operator_only=True, body=schemas.NEW_CARD, status=201, response="Card", conflicts=True),
+    Route("POST", "/v1/lines/{msisdn}/cards/{iccid}/activate", Api.activate_card,
+          "Activate the line's new card; the old card is refused from now on (R-32, R-33)",
+          operator_only=True, response="Card", conflicts=True),
     Route("GET", "/v1/lines/{msisdn}/usage", Api.usage,
           "Usage per Japan day for the 3 days before today, high and low speed apart (R-35)", response="Usage"),
 )
 # Feature modules (public safety, identity, ...) define their own tables of Route and are added here.
-ROUTES: tuple[Route, ...] = CORE_ROUTES
+ROUTES: tuple[Route, ...] = CORE_ROUTES + PUBLIC_SAFETY_ROUTES + identity.IDENTITY_ROUTES
 OPENAPI_PATH = "/v1/openapi.json"
 
 
@@ -100,7 +107,7 @@ def setup(
     on_line_change: LineChange | None = None,
 ) -> None:
     """Mount the /v1 API on app. on_line_change(ref, event) runs after a change that may alter a
-    live session ("coupon", "suspend", "resume", and "charge" once per line of the contract)."""
+    live session ("coupon", "suspend", "resume", "card", and "charge" once per line of the contract)."""
     api = Api(store, config, now, on_line_change)
     auth = Authenticator(config.api.tokens)
     for route in ROUTES:

@@ -21,6 +21,7 @@ ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 ID_PATTERN = "^[A-Za-z0-9_.-]{1,64}$"
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 CARD_TYPES = ("standard", "micro", "nano", "esim")
+CARD_REASONS = ("type-change", "lost", "broken")
 
 _JSON_TYPES = {str: "string", int: "integer", bool: "boolean"}
 
@@ -130,6 +131,13 @@ NEW_LINE = Body("NewLine", (
 ))
 CHARGE = Body("ChargeRequest", (
     Field("units", int, "Coupon units of 100 MB to buy (R-11).", minimum=1, rule="R-11"),
+))
+NEW_CARD = Body("NewCard", (
+    Field("iccid", str, "ICCID of the new card.", is_id=True, rule="R-32"),
+    Field("imsi", str, "IMSI of the new card.", is_id=True, rule="R-32"),
+    Field("card_type", str, "Card type of the new card.", enum=CARD_TYPES, rule="R-32"),
+    Field("reason", str, "type-change (R-32: the old card works until the new one is activated), lost or "
+          "broken (R-33: the line is suspended until then).", enum=CARD_REASONS, rule="R-32"),
 ))
 COUPON = Body("CouponSwitch", (
     Field("on", bool, "Coupon switch: true for high speed, false for 200 kbps (R-21).", rule="R-21"),

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from quotad.quota import calendar as cal
-from quotad.quota.model import Bucket, Charge, ContractView, DayUsage, LineView
+from quotad.quota.model import Bucket, Card, Charge, ContractView, DayUsage, LineView
 
 
 def iso(instant: float, tz: str) -> str:
@@ -30,6 +30,19 @@ def line(contract_id: str, v: LineView) -> dict[str, Any]:
         "contract_id": contract_id, "msisdn": v.msisdn, "iccid": v.iccid, "imsi": v.imsi,
         "card_type": v.card_type, "voice": v.voice, "status": v.status, "coupon_on": v.coupon_on,
         "held": v.held, "speed": v.speed or None, "overrun": v.overrun, "sessions": v.sessions,
+    }
+
+
+def card(
+    contract_id: str, c: Card, reason: str | None, state: str, replaced: Card | None, v: LineView
+) -> dict[str, Any]:
+    """A line's new card (R-32, R-33): pending or active, the card it replaced, and the line after."""
+    return {
+        "contract_id": contract_id, "msisdn": v.msisdn, "iccid": c.iccid, "imsi": c.imsi,
+        "card_type": c.card_type, "reason": reason, "state": state,
+        "replaced": None if replaced is None else {
+            "iccid": replaced.iccid, "imsi": replaced.imsi, "card_type": replaced.card_type},
+        "line": line(contract_id, v),
     }
 
 

@@ -12,12 +12,15 @@ Contract slot, for contract C and line M (an MSISDN):
     q:{c:C}:lines          set    MSISDNs of the contract
     q:{c:C}:ch             zset   charge history: "<bucket-id>|<json>" scored by time (R-11)
     q:{c:C}:l:M            hash   iccid, imsi, card_type, voice, status, coupon, held, speed, overrun
+                                  (+ next_iccid, next_imsi, next_card_type, next_reason: a pending card)
     q:{c:C}:live:M         set    session ids of the line's live sessions
     q:{c:C}:s:M:<sid>      hash   nas, imsi, ip, started, octets, exempt, stopped (TTL)
     q:{c:C}:u:M:<YYYYMMDD> hash   high, low — usage per Japan day (TTL)
+    q:{c:C}:holder, :idv, :idlog  identity verification (R-50, R-51): quotad/identity/records.py
 
 Index keys, each in its own slot (looked up before the contract is known); the value is
-"<contract-id>\\t<msisdn>", or "<contract-id>\\t<msisdn>\\t<token>" while an add_line is pending:
+"<contract-id>\\t<msisdn>", or "<contract-id>\\t<msisdn>\\t<token>" while an add_line is pending,
+or "<contract-id>\\t<msisdn>\\tretired" for the ICCID/IMSI of a replaced card (never usable again):
 
     q:imsi:<imsi>   q:msisdn:<msisdn>   q:iccid:<iccid>
 
@@ -117,12 +120,24 @@ def index_value(contract_id: str, msisdn: str, token: str | None = None) -> str:
     return f"{value}\t{token}" if token else value
 
 
+RETIRED = "retired"  # the token of a replaced card's index keys (R-32, R-33)
+
+
 def parse_index(value: str) -> tuple[str, str] | None:
-    """(contract, msisdn) of a committed index value; None for a pending claim."""
+    """(contract, msisdn) of a committed index value; None for a pending claim or a retired card."""
     parts = value.split("\t")
     if len(parts) != 2:
         return None
     return parts[0], parts[1]
+
+
+def parse_card_index(value: str) -> tuple[str, str] | None:
+    """(contract, msisdn) of a committed or retired index value: a replaced card still names its
+    line, so an attach with it is refused as card-replaced (R-3); None for a pending claim."""
+    parts = value.split("\t")
+    if len(parts) == 3 and parts[2] == RETIRED:
+        return parts[0], parts[1]
+    return parse_index(value)
 
 
 @dataclass(slots=True, frozen=True)

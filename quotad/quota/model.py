@@ -13,6 +13,9 @@ ACCT_OFF = 8
 
 SPEEDS = ("high", "low", "restricted")
 STATUSES = ("active", "suspended", "terminated")
+# Why a line gets a new card: R-32 (type change; the old card works until the new one is
+# activated) or R-33 (lost, broken; the line is suspended until then).
+CARD_REASONS = ("type-change", "lost", "broken")
 
 
 @dataclass(slots=True, frozen=True)
@@ -85,6 +88,9 @@ class AttachRequest:
     nas_ip: str
     now: float
     reauth: bool = False
+    # R-3/R-50: refuse a voice line whose contract holder's identity is not verified. The RADIUS
+    # access path always asks; store-level callers that only exercise the pool may leave it off.
+    check_identity: bool = False
 
 
 @dataclass(slots=True)
@@ -92,7 +98,8 @@ class AttachResult:
     """Outcome of an attach: refused with a reason, or accepted with facts, slice and address."""
 
     ok: bool
-    reason: str | None  # "suspended" | "card-replaced" | "terminated" | "unknown" | "no-address"
+    # "suspended" | "card-replaced" | "card-pending" | "terminated" | "identity-unverified" | "unknown" | "no-address"
+    reason: str | None
     facts: LineFacts | None
     granted: int
     framed_ip: str | None
@@ -137,6 +144,26 @@ class Session:
     imsi: str | None
     started: float
     acct_session_id: str = ""  # the gateway's id of the session (CoA/Disconnect name it)
+
+
+@dataclass(slots=True, frozen=True)
+class Card:
+    """A line's card (R-32, R-33)."""
+
+    iccid: str
+    imsi: str
+    card_type: str
+
+
+@dataclass(slots=True)
+class CardActivation:
+    """Outcome of activating a line's new card: the card it replaced (None when the card was
+    already the line's) and the line's facts after."""
+
+    card: Card
+    old: Card | None
+    reason: str
+    facts: LineFacts
 
 
 @dataclass(slots=True)

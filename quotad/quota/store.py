@@ -27,6 +27,7 @@ from quotad.quota.model import (
     ACCT_INTERIM,
     ACCT_START,
     ACCT_STOP,
+    CARD_REASONS,
     SPEEDS,
     STATUSES,
     AccountingReport,
@@ -34,6 +35,8 @@ from quotad.quota.model import (
     AttachRequest,
     AttachResult,
     Bucket,
+    Card,
+    CardActivation,
     Charge,
     ContractView,
     DayUsage,
@@ -46,8 +49,9 @@ from quotad.quota.model import (
 
 CONTRACT_SCRIPTS = (
     "create_contract", "add_line", "attach", "account", "line_facts", "set_line", "charge", "view",
+    "add_card", "activate_card",
 )
-PLAIN_SCRIPTS = ("set_speed", "index_cas", "replace_card", "prune_live", "ip_alloc", "ip_renew", "ip_release")
+PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release")
 SPEED_VALUES = (*SPEEDS, "")  # "" = never decided
 
 
@@ -291,29 +295,82 @@ class QuotaStore:
         for key in keys:
             await self._run("index_cas", [key], [pending, final])
 
-    async def replace_card(self, ref: LineRef, iccid: str, imsi: str, card_type: str = "nano") -> None:
-        """R-32/R-33: a new card replaces the line's card on the same MSISDN.
+    async def add_card(
+        self, ref: LineRef, iccid: str, imsi: str, card_type: str, reason: str, now: float | None = None
+    ) -> LineFacts:
+        """R-32/R-33: register the line's next card, pending until activate_card.
 
-        Held data, usage, switch and sessions stay with the line. The index is rewritten: the
-        new IMSI/ICCID resolve to the line, the old ones resolve to nothing (and an attach that
-        still presents the old IMSI is refused as card-replaced).
+        Its ICCID and IMSI are claimed in the index at once (a duplicate is refused, naming the
+        field), so they resolve to the line; the attach script still refuses the new IMSI as
+        card-pending until activation. A lost or broken card's line is suspended meanwhile
+        (R-33); for a type change the old card works until then (R-32). One pending card a line.
         """
         k.check_id(iccid, "iccid")
         k.check_id(imsi, "imsi")
+        if reason not in CARD_REASONS:
+            raise QuotaError(f"reason must be one of {CARD_REASONS}", field="reason", rule="R-32")
+        now = time.time() if now is None else now
         pending = k.index_value(ref.contract_id, ref.msisdn, secrets.token_hex(8))
-        final = k.index_value(ref.contract_id, ref.msisdn)
-        claimed = await self._claim([(k.iccid_index(iccid), "iccid"), (k.imsi_index(imsi), "imsi")], pending)
+        claims = [(k.iccid_index(iccid), "iccid"), (k.imsi_index(imsi), "imsi")]
+        claimed = await self._claim(claims, pending)
+        ck = k.ContractKeys(ref.contract_id)
+        keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
+        args = [*self._clock(now), iccid, imsi, card_type, reason, int(reason != "type-change")]
         try:
-            line = k.ContractKeys(ref.contract_id).line(ref.msisdn)
-            res = await self._run("replace_card", [line], [iccid, imsi, card_type])
-            self._check(res, "R-32", f"card of {ref.msisdn} not replaced")
+            res = await self._run("add_card", keys, args)
+            if _text(res[0]) == "ERR" and _text(res[1]) == "conflict" and _text(res[2]) == "iccid":
+                raise Conflict(f"line {ref.msisdn} already has a pending card {_text(res[3])}; activate it first",
+                               field="iccid", rule="R-32")
+            self._check(res, "R-32", f"no new card for {ref.msisdn}")
         except BaseException:
             await self._settle(claimed, pending, "")
             raise
-        await self._settle(claimed, pending, final)
-        old = [k.iccid_index(_text(res[1])), k.imsi_index(_text(res[2]))]
-        await self._settle(old, final, "")
-        self.forget_index(*old, k.iccid_index(iccid), k.imsi_index(imsi))
+        await self._settle(claimed, pending, k.index_value(ref.contract_id, ref.msisdn))
+        self.forget_index(*(key for key, _ in claims))
+        return _facts(res[1])
+
+    async def activate_card(self, ref: LineRef, iccid: str, now: float | None = None) -> CardActivation:
+        """R-32/R-33: the pending card becomes the line's card; the old one is refused from now on.
+
+        Held data, usage history, switch and sessions stay with the line (the caller drops the
+        old card's sessions). The old ICCID/IMSI stay in the index, retired: they still name the
+        line, whose attach script refuses the old IMSI (card-replaced), in every process at once
+        whatever its cache holds; and they cannot be claimed by another line. Activating the
+        line's current card again changes nothing (``old`` is None).
+        """
+        k.check_id(iccid, "iccid")
+        now = time.time() if now is None else now
+        ck = k.ContractKeys(ref.contract_id)
+        keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
+        res = self._check(await self._run("activate_card", keys, [*self._clock(now), iccid]), "R-32",
+                          f"card {iccid} of {ref.msisdn} not activated")
+        card = Card(*(_text(v) for v in res[1]))
+        if _text(res[0]) == "SAME":
+            return CardActivation(card=card, old=None, reason="", facts=_facts(res[4]))
+        old = Card(*(_text(v) for v in res[2]))
+        final = k.index_value(ref.contract_id, ref.msisdn)
+        for key in (k.iccid_index(card.iccid), k.imsi_index(card.imsi)):
+            # Normally committed by add_card; restored here if add_card died before committing.
+            await self.client.set(key, final, nx=True)
+        gone = [k.iccid_index(old.iccid), k.imsi_index(old.imsi)]
+        # Retired, not deleted: the old card stays tied to its line (an attach with it is refused
+        # as card-replaced) and its ICCID/IMSI can never be given to another line (R-33).
+        await self._settle(gone, final, k.index_value(ref.contract_id, ref.msisdn, k.RETIRED))
+        self.forget_index(*gone, k.iccid_index(card.iccid), k.imsi_index(card.imsi))
+        return CardActivation(card=card, old=old, reason=_text(res[3]), facts=_facts(res[4]))
+
+    async def replace_card(self, ref: LineRef, iccid: str, imsi: str, card_type: str = "nano") -> CardActivation:
+        """R-32: a new card replaces the line's card at once (add_card, then activate_card)."""
+        await self.add_card(ref, iccid, imsi, card_type, "type-change")
+        return await self.activate_card(ref, iccid)
+
+    async def card(self, ref: LineRef) -> Card:
+        """The line's current card."""
+        iccid, imsi, card_type = await self.client.hmget(
+            k.ContractKeys(ref.contract_id).line(ref.msisdn), ["iccid", "imsi", "card_type"])
+        if iccid is None:
+            raise _no_line(ref)
+        return Card(_text(iccid), _text(imsi), _text(card_type))
 
     async def _write_line(
         self, contract_id: str, msisdn: str, iccid: str, imsi: str, card_type: str, voice: bool, now: float
@@ -325,7 +382,8 @@ class QuotaStore:
         self._check(res, "§3", f"line {msisdn} not added to {contract_id}")
 
     async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None:
-        """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown.
+        """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown. A
+        replaced card's IMSI still gives its line: the attach script refuses it (card-replaced).
 
         Answers (unknown ones too) are remembered for ``index_cache_seconds``."""
         if imsi:
@@ -356,7 +414,7 @@ class QuotaStore:
         else:
             async with self._in_flight:
                 raw = await self.client.get(key)
-        found = k.parse_index(_text(raw)) if raw is not None else None
+        found = k.parse_card_index(_text(raw)) if raw is not None else None
         return LineRef(*found) if found else None
 
     async def charge(self, contract_id: str, units: int, who: str, now: float) -> Bucket:
@@ -392,6 +450,9 @@ class QuotaStore:
         ck = k.ContractKeys(ref.contract_id)
         keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
         res = await self._run("set_line", keys, [*self._clock(now), field, value])
+        if _text(res[0]) == "ERR" and len(res) > 3 and _text(res[3]) == "card-pending":
+            raise Conflict(f"line {ref.msisdn} waits for its replacement card: activate the new card to resume it",
+                           field="status", rule="R-33")
         self._check(res, rule, f"cannot set {field} of {ref.msisdn}")
         return _facts(res[1])
 
@@ -411,7 +472,7 @@ class QuotaStore:
         s = self.settings
         keys = self._session_keys(req.ref, req.session_id, req.now)
         args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, s.slice_bytes,
-                s.session_ttl_seconds]
+                s.session_ttl_seconds, int(req.check_identity)]
         owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
         lease = [owner, repr(req.now), repr(req.now + s.lease_seconds), self._ip_first, self._ip_count]
         res, ip = await self._pair(("attach", keys, args), ("ip_alloc", self._ip_keys, lease), sequential=True)

@@ -16,6 +16,7 @@ class Client:
     name: str
     secret: bytes
     coa_port: int = 3799
+    coa_secret: bytes = b""  # empty: the same secret as its requests
 
     def __repr__(self) -> str:  # never show the secret
         return f"Client(name={self.name!r}, coa_port={self.coa_port})"

@@ -174,8 +174,9 @@ class DynamicAuthClient:
     """Sends CoA-Requests and Disconnect-Requests and waits for their ACK or NAK.
 
     ``secret_for(nas_ip)`` gives the gateway's shared secret and CoA port, or None for an
-    unknown gateway (outcome "error"). ``timeout`` is the first attempt's; each retry doubles
-    it, up to ``max_timeout``; ``retries`` retransmissions follow the first attempt.
+    unknown gateway (outcome "error"). ``timeout`` is the first attempt's; each retry waits
+    ``backoff`` times longer, up to ``max_timeout``; ``retries`` retransmissions follow the first
+    attempt.
     ``max_pending`` bounds the requests outstanding per gateway; ``rcvbuf_bytes`` sizes the
     socket's receive buffer; ``now`` gives Event-Timestamp (seconds since the epoch).
     """
@@ -190,6 +191,7 @@ class DynamicAuthClient:
         *,
         bind_port: int = 0,
         max_timeout: float = 8.0,
+        backoff: float = 2.0,
         rcvbuf_bytes: int = 4 * 1024 * 1024,
         now: Callable[[], float] = time.time,
     ) -> None:
@@ -199,6 +201,7 @@ class DynamicAuthClient:
         self._max_pending = max_pending
         self._bind = (bind_host, bind_port)
         self._max_timeout = max(max_timeout, timeout)
+        self._backoff = max(backoff, 1.0)
         self._rcvbuf = rcvbuf_bytes
         self._now = now
         self._transport: asyncio.DatagramTransport | None = None
@@ -360,7 +363,7 @@ class DynamicAuthClient:
             done, _ = await asyncio.wait((reply,), timeout=wait)
             if done:
                 break
-            wait = min(wait * 2, self._max_timeout)
+            wait = min(wait * self._backoff, self._max_timeout)
         return sent
 
     def _finish(self, job: _Job, outcome: str, error_cause: int | None = None, attempts: int = 0) -> Outcome:

@@ -202,6 +202,106 @@ async def test_r30_resume_of_terminated_line_is_a_conflict(seeded: Env) -> None:
     assert error(await seeded.call("POST", "/v1/lines/09011110003/resume")) == (409, "conflict", "status", "R-30")
 
 
+# -- card change and replacement (R-32, R-33) -----------------------------------------------------
+
+LINE3 = LineRef("C2", "09011110003")
+
+
+def card_body(n: int, reason: str = "type-change", **over: Any) -> dict[str, Any]:
+    return {"iccid": f"89810000000000001{n}", "imsi": f"4401000000001{n}", "card_type": "micro", "reason": reason,
+            **over}
+
+
+async def test_r32_type_change_pending_then_active(seeded: Env) -> None:
+    """R-32: the new card is pending (the old card works, the line stays active) until activated;
+    then the line has the new card, the old ICCID is gone, held data and switch are the line's."""
+    await seeded.store.set_coupon(LINE3, False, seeded.now)
+    status, card = await seeded.call("POST", "/v1/lines/09011110003/cards", body=card_body(1))
+    assert status == 201
+    assert {k: card[k] for k in ("msisdn", "iccid", "imsi", "card_type", "reason", "state", "replaced")} == {
+        "msisdn": "09011110003", "iccid": "898100000000000011", "imsi": "44010000000011", "card_type": "micro",
+        "reason": "type-change", "state": "pending", "replaced": None}
+    assert (card["line"]["iccid"], card["line"]["status"]) == ("8981000000000000003", "active")
+    assert seeded.events == []
+    assert error(await seeded.call("GET", "/v1/lines/by-iccid/898100000000000011")) == (
+        404, "not_found", "iccid", "R-35")  # not the line's card yet
+
+    status, card = await seeded.call("POST", "/v1/lines/09011110003/cards/898100000000000011/activate")
+    assert (status, card["state"], card["reason"]) == (200, "active", "type-change")
+    assert card["replaced"] == {"iccid": "8981000000000000003", "imsi": "440100000000003", "card_type": "nano"}
+    line = card["line"]
+    assert (line["iccid"], line["imsi"], line["card_type"], line["status"], line["coupon_on"]) == (
+        "898100000000000011", "44010000000011", "micro", "active", False)
+    assert seeded.events == [(LINE3, "card")]
+    assert (await seeded.call("GET", "/v1/lines/by-iccid/8981000000000000003"))[0] == 404
+    # R-33: the replaced card's ICCID is never given to another line.
+    reused = line_body(7, iccid="8981000000000000003")
+    assert error(await seeded.call("POST", "/v1/contracts/C1/lines", body=reused)) == (409, "conflict", "iccid", "R-2")
+    assert (await seeded.call("GET", "/v1/lines/by-iccid/898100000000000011"))[1]["msisdn"] == "09011110003"
+    # Activating it again changes nothing and drops nothing.
+    status, card = await seeded.call("POST", "/v1/lines/09011110003/cards/898100000000000011/activate")
+    assert (status, card["replaced"], card["reason"]) == (200, None, None)
+    assert seeded.events == [(LINE3, "card")]
+
+
+@pytest.mark.parametrize("reason", ["lost", "broken"])
+async def test_r33_lost_card_line_suspended_until_new_card_is_activated(seeded: Env, reason: str) -> None:
+    """R-33: reporting a lost or broken card suspends the line (its sessions dropped); it cannot be
+    resumed but by activating the replacement, which resumes it."""
+    status, card = await seeded.call("POST", "/v1/lines/09011110003/cards", body=card_body(2, reason))
+    assert (status, card["state"], card["line"]["status"]) == (201, "pending", "suspended")
+    assert seeded.events == [(LINE3, "suspend")]
+    assert error(await seeded.call("POST", "/v1/lines/09011110003/resume")) == (409, "conflict", "status", "R-33")
+    status, card = await seeded.call("POST", "/v1/lines/09011110003/cards/898100000000000012/activate")
+    assert (status, card["line"]["status"], card["line"]["iccid"], card["reason"]) == (
+        200, "active", "898100000000000012", reason)
+    assert seeded.events == [(LINE3, "suspend"), (LINE3, "card")]
+
+
+@pytest.mark.parametrize("field", ["iccid", "imsi"])
+async def test_r32_new_card_with_an_identifier_in_use_is_409_nothing_written(seeded: Env, field: str) -> None:
+    """R-32 / R-2: a new card whose ICCID or IMSI belongs to another line is refused whole."""
+    taken = {"iccid": "8981000000000000001", "imsi": "440100000000001"}[field]
+    body = card_body(3, "lost", **{field: taken})
+    assert error(await seeded.call("POST", "/v1/lines/09011110003/cards", body=body)) == (409, "conflict", field, "R-2")
+    line = (await seeded.call("GET", "/v1/lines/09011110003"))[1]
+    assert (line["status"], line["iccid"]) == ("active", "8981000000000000003")
+    assert seeded.events == []
+    other = "imsi" if field == "iccid" else "iccid"
+    # The refused request's other identifier was released: a card with it goes in.
+    assert (await seeded.call("POST", "/v1/lines/09011110003/cards",
+                              body=card_body(3, **{other: body[other]})))[0] == 201
+
+
+async def test_r32_one_pending_card_at_a_time(seeded: Env) -> None:
+    assert (await seeded.call("POST", "/v1/lines/09011110003/cards", body=card_body(4)))[0] == 201
+    assert error(await seeded.call("POST", "/v1/lines/09011110003/cards", body=card_body(5))) == (
+        409, "conflict", "iccid", "R-32")
+    assert (await seeded.call("GET", "/v1/lines/by-iccid/898100000000000015"))[0] == 404
+    assert error(await seeded.call("POST", "/v1/lines/09011110003/cards/898100000000000015/activate")) == (
+        404, "not_found", "iccid", "R-32")
+    assert error(await seeded.call("POST", "/v1/lines/09011110001/cards/898100000000000014/activate")) == (
+        404, "not_found", "iccid", "R-32")
+
+
+async def test_r32_card_on_terminated_line_is_409(seeded: Env) -> None:
+    await seeded.store.set_status(LINE3, "terminated", seeded.now)
+    assert error(await seeded.call("POST", "/v1/lines/09011110003/cards", body=card_body(6))) == (
+        409, "conflict", "status", "R-32")
+    assert (await seeded.call("GET", "/v1/lines/by-iccid/898100000000000016"))[0] == 404
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (card_body(7, "stolen"), (422, "invalid_value", "reason", "R-32")),
+    (card_body(7, card_type="mini"), (422, "invalid_value", "card_type", "R-32")),
+    (card_body(7, iccid="89|81"), (400, "invalid_id", "iccid", None)),
+    ({k: v for k, v in card_body(7).items() if k != "imsi"}, (400, "missing_field", "imsi", "R-32")),
+])
+async def test_r32_bad_card_body_is_named(seeded: Env, body: dict[str, Any], expected: tuple[Any, ...]) -> None:
+    assert error(await seeded.call("POST", "/v1/lines/09011110003/cards", body=body)) == expected
+    assert (await seeded.call("GET", "/v1/lines/09011110003"))[1]["status"] == "active"
+
+
 # -- usage (R-35) ---------------------------------------------------------------------------------
 
 
@@ -241,6 +341,9 @@ ALL_CALLS = [
     ("POST", "/v1/lines/by-iccid/8981000000000000001/suspend", None),
     ("POST", "/v1/lines/by-iccid/8981000000000000001/resume", None),
     ("GET", "/v1/lines/09011110001/usage", None),
+    ("POST", "/v1/lines/09011110001/cards", {"iccid": "8981000000000000071", "imsi": "440100000000071",
+                                             "card_type": "micro", "reason": "type-change"}),
+    ("POST", "/v1/lines/09011110001/cards/8981000000000000071/activate", None),
 ]
 
 
@@ -437,7 +540,7 @@ async def test_openapi_document_describes_exactly_the_router(env: Env) -> None:
     assert app is not None
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
     assert documented == served
-    assert len(served) == 14
+    assert len(served) == len(routes.ROUTES) + 1  # and the document's own path
     op = doc["paths"]["/v1/contracts/{contract_id}/charges"]["post"]
     assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ChargeRequest"}
     assert doc["components"]["schemas"]["ChargeRequest"]["properties"]["units"]["minimum"] == 1

@@ -782,11 +782,14 @@ async def test_r32_card_change_rewrites_the_index(store: QuotaStore) -> None:
     ref = await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001")
     await attach(store, ref, "s1", at(2025, 4, 2))
     await store.replace_card(ref, "8981000000000000002", "440100000000002", card_type="micro")
-    assert await store.find_line("440100000000001", None) is None  # the old card resolves to nothing
+    assert await store.find_line("440100000000001", None) == ref  # retired: still names its line...
     assert await store.find_line("440100000000002", None) == ref
-    assert await store.client.get(k.iccid_index("8981000000000000001")) is None
+    retired = k.index_value("C1", "09000000001", k.RETIRED).encode()
+    assert await store.client.get(k.iccid_index("8981000000000000001")) == retired
     old = await attach(store, ref, "s2", at(2025, 4, 2), imsi="440100000000001")
-    assert (old.ok, old.reason) == (False, "card-replaced")
+    assert (old.ok, old.reason) == (False, "card-replaced")  # ... which refuses it (R-3)
+    with pytest.raises(Conflict):  # R-33: a replaced card never becomes another line's
+        await store.add_line("C1", "09000000002", "8981000000000000008", "440100000000001")
     new = await attach(store, ref, "s3", at(2025, 4, 2), imsi="440100000000002")
     assert new.ok and new.facts is not None and new.facts.held == SLICE  # R-13: held data carried over
     line = (await store.contract_view("C1", at(2025, 4, 2))).lines[0]
@@ -801,3 +804,68 @@ async def test_r32_card_change_rewrites_the_index(store: QuotaStore) -> None:
     with pytest.raises(NotFound):
         await store.replace_card(LineRef("C1", "0"), "8981000000000000004", "440100000000004")
     assert await store.client.get(k.imsi_index("440100000000004")) is None
+
+
+async def test_r32_r33_pending_card_then_activation(store: QuotaStore) -> None:
+    """R-32: a pending card's IMSI resolves to the line but cannot attach until activated; the old
+    card works until then. R-33: a lost card suspends the line, which only activation resumes.
+    A process that still maps the old IMSI to the line (its cache) is refused by the attach
+    script. Held data, switch and usage stay with the line."""
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001")
+    assert (await attach(store, ref, "s1", at(2025, 4, 2), imsi="440100000000001")).ok
+    await report(store, ref, "s1", ACCT_INTERIM, 4 * MB, at(2025, 4, 2))
+    await store.set_coupon(ref, False, at(2025, 4, 2))
+    facts = await store.add_card(ref, "8981000000000000002", "440100000000002", "micro", "type-change", at(2025, 4, 2))
+    assert (facts.status, facts.held, facts.coupon_on) == ("active", 6 * MB, False)
+    assert await store.find_line("440100000000002", None) == ref
+    pending = await attach(store, ref, "s2", at(2025, 4, 2), imsi="440100000000002")
+    assert (pending.ok, pending.reason) == (False, "card-pending")
+    assert (await attach(store, ref, "s1", at(2025, 4, 2), imsi="440100000000001")).ok
+    with pytest.raises(Conflict) as info:
+        await store.add_card(ref, "8981000000000000003", "440100000000003", "nano", "lost", at(2025, 4, 2))
+    assert (info.value.field, info.value.rule) == ("iccid", "R-32")
+    assert await store.client.get(k.imsi_index("440100000000003")) is None
+
+    done = await store.activate_card(ref, "8981000000000000002", at(2025, 4, 3))
+    assert done.old is not None and (done.old.imsi, done.card.imsi, done.reason) == (
+        "440100000000001", "440100000000002", "type-change")
+    assert (done.facts.held, done.facts.coupon_on) == (6 * MB, False)
+    assert await store.find_line("440100000000001", None) == ref
+    old = await attach(store, ref, "s3", at(2025, 4, 3), imsi="440100000000001")
+    assert (old.ok, old.reason) == (False, "card-replaced")
+    assert (await attach(store, ref, "s4", at(2025, 4, 3), imsi="440100000000002")).ok
+    again = await store.activate_card(ref, "8981000000000000002", at(2025, 4, 3))
+    assert again.old is None
+    (day,) = await store.line_usage(ref, ["20250402"])
+    assert day.high == 4 * MB  # the usage history is the line's
+
+    # R-33: lost card → suspended; resume refused; activation resumes on the new card.
+    facts = await store.add_card(ref, "8981000000000000005", "440100000000005", "nano", "lost", at(2025, 4, 4))
+    assert facts.status == "suspended"
+    with pytest.raises(Conflict) as info:
+        await store.set_status(ref, "active", at(2025, 4, 4))
+    assert (info.value.field, info.value.rule) == ("status", "R-33")
+    refused = await attach(store, ref, "s5", at(2025, 4, 4), imsi="440100000000002")
+    assert (refused.ok, refused.reason) == (False, "suspended")
+    done = await store.activate_card(ref, "8981000000000000005", at(2025, 4, 4))
+    assert (done.reason, done.facts.status) == ("lost", "active")
+    assert (await attach(store, ref, "s6", at(2025, 4, 4), imsi="440100000000005")).ok
+    with pytest.raises(NotFound) as nf:
+        await store.activate_card(ref, "8981000000000000009", at(2025, 4, 4))
+    assert nf.value.field == "iccid"
+
+
+async def test_r32_activation_restores_a_new_cards_index_lost_with_its_claim(store: QuotaStore) -> None:
+    """R-32: if add_card died after storing the card but before committing its index claims (they
+    lapse), activation still leaves the new card findable and the old one not."""
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001")
+    await store.add_card(ref, "8981000000000000002", "440100000000002", "nano", "broken", at(2025, 4, 2))
+    await store.client.delete(k.iccid_index("8981000000000000002"), k.imsi_index("440100000000002"))
+    await store.activate_card(ref, "8981000000000000002", at(2025, 4, 2))
+    store.forget_index(k.imsi_index("440100000000002"))
+    assert await store.find_line("440100000000002", None) == ref
+    assert await store.client.get(k.iccid_index("8981000000000000002")) == k.index_value("C1", "09000000001").encode()
+    assert await store.client.get(k.imsi_index("440100000000001")) == k.index_value(
+        "C1", "09000000001", k.RETIRED).encode()

@@ -30,10 +30,20 @@ def test_defaults_match_the_issue() -> None:
     assert (c.apns[0].session_timeout, c.apns[0].idle_timeout) == (86400, 7200)
 
 
+def test_r70_coa_defaults() -> None:
+    """R-70 / R-24: CoA to port 3799, 1 s then 3 retries backing off x2 up to 8 s, 10000 pending
+    per gateway; a client without its own CoA port or secret uses coa.port and its RADIUS secret."""
+    c = cfg.Config()
+    assert (c.coa.port, c.coa.timeout, c.coa.retries, c.coa.backoff, c.coa.max_timeout, c.coa.max_pending) == (
+        3799, 1.0, 3, 2.0, 8.0, 10000)
+    assert (c.clients[0].coa_port, str(c.clients[0].coa_secret)) == (0, "")
+
+
 def test_secrets_do_not_show_in_repr() -> None:
     """No secret in a log line: reprs of the config mask them."""
-    text = repr(cfg.Config())
-    assert "testing123" not in text
+    text = repr(cfg.from_dict({"clients": [{"address": "10.0.0.0/8", "secret": "testing123",
+                                            "coa_secret": "coa-secret-xyz"}]}))
+    assert "testing123" not in text and "coa-secret-xyz" not in text
     assert "'iij'" not in text
 
 
@@ -51,6 +61,15 @@ def test_secrets_do_not_show_in_repr() -> None:
         ({"apns": [{"name": "a", "user": "u", "home_networks": ["x"]}]}, "apns[0].home_networks", "MCC-MNC"),
         ({"profiles": {"low": {"down_bps": "fast"}}}, "profiles.low.down_bps", "must be an integer"),
         ({"server": []}, "server", "must be a table"),
+        ({"coa": {"port": 0}}, "coa.port", "between 1 and 65535"),
+        ({"coa": {"timeout": 0}}, "coa.timeout", "must be in (0, 60]"),
+        ({"coa": {"retries": 11}}, "coa.retries", "between 0 and 10"),
+        ({"coa": {"backoff": 0.5}}, "coa.backoff", "between 1 and 10"),
+        ({"coa": {"timeout": 5.0, "max_timeout": 2.0}}, "coa.max_timeout", "between coa.timeout and 300"),
+        ({"coa": {"max_pending": 0}}, "coa.max_pending", "between 1 and 1000000"),
+        ({"coa": {"bogus": 1}}, "coa.bogus", "unknown setting"),
+        ({"clients": [{"address": "10.0.0.0/8", "secret": "s", "coa_port": 70000}]}, "clients[0].coa_port",
+         "between 0 and 65535"),
     ],
 )
 def test_bad_setting_names_key_and_reason(data: dict, key: str, reason: str) -> None:

@@ -1,12 +1,20 @@
 -- A SIM attaches. KEYS: contract, buckets, expiries, line, live set, session, 3 day-usage keys.
--- ARGV[6..]: imsi ('' if none), session id, nas ip, slice bytes, session ttl.
+-- ARGV[6..]: imsi ('' if none), session id, nas ip, slice bytes, session ttl, check identity (1/0).
 if not maintain() then return {'unknown'} end
 local kl, klive, ks = KEYS[4], KEYS[5], KEYS[6]
 local days = {KEYS[7], KEYS[8], KEYS[9]}
-local l = redis.call('HMGET', kl, 'status', 'imsi', 'coupon', 'held')
+local l = redis.call('HMGET', kl, 'status', 'imsi', 'coupon', 'held', 'voice', 'next_imsi')
 if not l[1] then return {'unknown'} end
 if l[1] ~= 'active' then return {l[1]} end
-if ARGV[6] ~= '' and ARGV[6] ~= l[2] then return {'card-replaced'} end
+if ARGV[6] ~= '' and ARGV[6] ~= l[2] then
+  -- R-32/R-33: a new card attaches once activated; an old one never again.
+  if ARGV[6] == l[6] then return {'card-pending'} end
+  return {'card-replaced'}
+end
+-- R-50: a voice line attaches only once its contract holder's identity is verified.
+if ARGV[11] == '1' and l[5] == '1' and redis.call('HGET', KEYS[1], 'identity') ~= 'verified' then
+  return {'identity-unverified'}
+end
 -- R-3 passed: record the live session (a re-authorization keeps its counters).
 local stopped = redis.call('HGET', ks, 'stopped')
 if stopped == false or stopped == '1' then

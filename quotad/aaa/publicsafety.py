@@ -1,0 +1,129 @@
+"""Public-safety lines on the RADIUS path (R-62, R-63): fixed addresses, no capacity throttling,
+usage counted for billing, the heavy-use restriction.
+
+A request is handled here when its APN (Called-Station-Id) is one of `publicsafety.apns`; an
+accounting report without it comes here when the consumer store does not know the line. The
+APN, credential and roaming checks of aaa.access apply first, unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from quotad import log, metrics
+from quotad.aaa.profiles import EncodedProfile
+from quotad.aaa.sessions import target_of
+from quotad.aaa.values import ipv4_bytes, ipv4_text
+from quotad.policy.decide import HIGH, RESTRICTED, profile_name
+from quotad.publicsafety import rules
+from quotad.publicsafety.settings import PublicSafetySettings
+from quotad.publicsafety.store import PublicSafetyStore
+from quotad.quota.model import LineRef
+from quotad.quota.store import QuotaStore
+from quotad.radius import packet as rp
+from quotad.radius.coa import DynamicAuthClient
+
+_log = log.get("quotad.publicsafety")
+
+
+@dataclass(frozen=True, slots=True)
+class PsDecision:
+    """A reject reason, or the attributes of the Access-Accept (profile, fixed addresses)."""
+
+    reason: str | None
+    attributes: bytes = b""
+
+
+def ipv6_prefix_attr(prefix: str) -> bytes:
+    """Framed-IPv6-Prefix (RFC 3162): reserved, prefix length, the prefix's significant octets."""
+    net = ipaddress.IPv6Network(prefix)
+    octets = (net.prefixlen + 7) // 8
+    return rp.attr(rp.FRAMED_IPV6_PREFIX, bytes((0, net.prefixlen)) + net.network_address.packed[:octets])
+
+
+def ipv6_prefix_text(value: bytes | None) -> str | None:
+    """The prefix a request names in Framed-IPv6-Prefix, as text; "" when malformed."""
+    if value is None:
+        return None
+    if len(value) < 2 or value[1] > 128 or len(value) - 2 > 16:
+        return ""
+    try:
+        return str(ipaddress.IPv6Network((value[2:].ljust(16, b"\0"), value[1]), strict=False))
+    except ValueError:
+        return ""
+
+
+class PublicSafetyAaa:
+    """Attach and accounting of public-safety lines."""
+
+    def __init__(self, settings: PublicSafetySettings, store: PublicSafetyStore, quota: QuotaStore,
+                 profiles: dict[str, EncodedProfile], now: Callable[[], float],
+                 coa: DynamicAuthClient | None = None) -> None:
+        self.apns = frozenset(name.lower() for name in settings.apns)
+        self.settings = settings
+        self.store = store
+        self.quota = quota
+        self.profiles = profiles
+        self.now = now
+        self.coa = coa
+        self._counted = metrics.ACCOUNTING_OCTETS.labels("publicsafety")
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def serves(self, apn: str | None) -> bool:
+        """True if the APN carries public-safety lines."""
+        return apn is not None and apn.lower() in self.apns
+
+    def _speed(self, window_bytes: int) -> str:
+        return RESTRICTED if rules.heavy_use_restricted(window_bytes, self.settings.heavy_use_bytes) else HIGH
+
+    async def authorize(self, pkt: rp.Packet, ref: LineRef, imsi: str | None) -> PsDecision:
+        """R-3 / R-62 / R-63: the line attaches with its fixed addresses, at high speed unless heavy use."""
+        found = await self.store.attach(ref.contract_id, ref.msisdn, imsi, self.now(), self.settings.heavy_use_days)
+        if found.reason is not None:
+            return PsDecision(found.reason)
+        asked4 = pkt.get(rp.FRAMED_IP_ADDRESS)
+        asked6 = ipv6_prefix_text(pkt.get(rp.FRAMED_IPV6_PREFIX))
+        if not (rules.requested_address_allowed(ipv4_text(asked4) if asked4 is not None else None, found.ipv4)
+                and rules.requested_address_allowed(asked6, found.ipv6_prefix)):
+            return PsDecision("address-not-allowed")
+        speed = self._speed(found.window_bytes)
+        await self._record_speed(ref, found.speed, speed, push=False)
+        attrs = (self.profiles[profile_name(speed, rp.tgpp_rat_type(pkt))].attributes
+                 + rp.attr(rp.FRAMED_IP_ADDRESS, ipv4_bytes(found.ipv4)) + ipv6_prefix_attr(found.ipv6_prefix))
+        return PsDecision(None, attrs)
+
+    async def account(self, ref: LineRef, session_id: str, status: int, octets: int, nas_ip: str,
+                      acct_session_id: str) -> bool:
+        """R-63 / R-71: count the report once; False if the line is not a public-safety line."""
+        q = self.quota.settings
+        result = await self.store.account(
+            ref.contract_id, ref.msisdn, session_id, status, octets, nas_ip, acct_session_id, self.now(),
+            self.settings.heavy_use_days, (q.session_ttl_seconds, q.stopped_ttl_seconds, q.usage_ttl_days * 86400))
+        if result is None:
+            return False
+        if result.added:
+            self._counted.inc(result.added)
+        await self._record_speed(ref, result.speed, self._speed(result.window_bytes), push=True)
+        return True
+
+    async def _record_speed(self, ref: LineRef, old: str, new: str, push: bool) -> None:
+        """Compare-and-set the line's speed class; the winner pushes it to live sessions by CoA (R-24)."""
+        if old == new or not await self.quota.set_speed(ref, old, new):
+            return
+        metrics.SPEED_CHANGES.labels(new).inc()
+        if push and old and self.coa is not None:
+            # In the background: a slow gateway never delays the accounting answer.
+            task = asyncio.ensure_future(self._push(ref, new))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _push(self, ref: LineRef, speed: str) -> None:
+        assert self.coa is not None
+        sessions = await self.quota.live_sessions(ref)
+        if sessions:
+            attrs = self.profiles[profile_name(speed, None)].attributes
+            outcomes = await self.coa.send_all([target_of(ref, s) for s in sessions], attrs)
+            _log.info("coa_sent", contract=ref.contract_id, speed=speed, outcomes=[o.outcome for o in outcomes])
