@@ -6,7 +6,8 @@ capped at the rate of the session's speed profile and, on a metered profile, at 
 granted (Quotad-Granted-Octets). A used-up slice is reported (Interim-Update) and the next one
 asked for with an Authorize-Only Access-Request. Its RFC 5176 listener applies CoA-Requests (new
 rate and slice, no drop) and Disconnect-Requests (the session ends, Stop sent) and answers ACK, or
-NAK with Error-Cause 503 for a session it does not hold.
+NAK with Error-Cause 503 for a session it does not hold. A retransmitted request gets the same
+answer again without being applied twice (simulators/dedup.py).
 
 Time comes from the caller: ``tick(now, seconds)`` moves every handset ``seconds`` forward to
 ``now``. The real-time runner calls it from a timer; a virtual-time scenario moves a settable
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, cast
@@ -24,6 +26,7 @@ from typing import Any, ClassVar, cast
 from quotad.radius import packet as rp
 from simulators import wire
 from simulators.client import RadiusClient
+from simulators.dedup import ReplyCache
 from simulators.handset import Action, Grant, Handset, State
 from simulators.trace import TraceEvent
 from simulators.traffic import Rate, Traffic, TrafficModel
@@ -75,12 +78,20 @@ class _DynAuth(asyncio.DatagramProtocol):
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.transport: asyncio.DatagramTransport | None = None
+        self.replies = ReplyCache()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = self.gateway.on_dynauth(data)
+        key, now = ReplyCache.key(data, addr), time.monotonic()
+        reply = self.replies.get(key, now) if key is not None else None
+        if reply is not None:
+            self.gateway._count("duplicate")  # a retransmission: the same answer, applied once
+        else:
+            reply = self.gateway.on_dynauth(data)
+            if reply is not None and key is not None:
+                self.replies.put(key, reply, now)
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 

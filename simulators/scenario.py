@@ -138,7 +138,8 @@ def daemon_config(redis_url: str, data_dir: str, coa_port: int, base: cfg.Config
     """quotad's settings (the shipped defaults unless given) on free loopback ports, one worker,
     the simulated gateway as its only client, quiet logs, the run's own Redis, no RadSec or TLS."""
     base = base or cfg.Config()
-    gateway = cfg.ClientSettings("quotad-sim", "127.0.0.1/32", cfg.Secret(SECRET.decode()), coa_port)
+    gateway = cfg.ClientSettings(name="quotad-sim", address="127.0.0.1/32", secret=cfg.Secret(SECRET.decode()),
+                                 coa_port=coa_port)
     return replace(
         base,
         clients=(gateway,),

@@ -4,6 +4,7 @@ R-24), suspending drops it by Disconnect (R-30), and the RFC 5176 listener's ACK
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import socket
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from quotad.app import Daemon
 from quotad.clock import SettableClock
 from quotad.quota.calendar import day_key
 from quotad.quota.model import LineRef
+from quotad.radius import packet as rp
 from quotad.radius.coa import DynamicAuthClient, SessionTarget
 from simulators.gateway import Gateway, GatewaySettings, SessionPlan
 from simulators.handset import Handset, State
@@ -153,3 +155,27 @@ async def test_recorded_trace_replays_the_same_usage(rig: Rig) -> None:
     after = await rig.daemon.store.line_usage(ref, [day_key(T0)])
     assert before[0].high == rig.gateway.devices[0].handset.lifetime_octets > 0
     assert after[0].high == 2 * before[0].high
+
+
+async def test_retransmitted_disconnect_gets_the_same_ack_and_ends_one_session(rig: Rig) -> None:
+    """RFC 5176 §2.3 / RFC 5080: quotad resends an unanswered request as the very same datagram; the
+    copy gets the first answer (ACK, not NAK 503) and the session is ended once (one Stop)."""
+    await rig.run(2)
+    h = rig.gateway.devices[0].handset
+    body = rp.attr(rp.CALLING_STATION_ID, LINE.msisdn.encode()) + rp.attr(rp.ACCT_SESSION_ID, h.session_id.encode())
+    datagram, _ = rp.encode_request(rp.DISCONNECT_REQUEST, 77, SECRET, body)
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # one source port, as quotad's client
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        replies = []
+        for _ in range(2):
+            await loop.sock_sendto(sock, datagram, ("127.0.0.1", rig.gateway.settings.coa_port))
+            replies.append(await asyncio.wait_for(loop.sock_recv(sock, 4096), 2.0))
+    first, second = replies
+    assert first == second
+    assert rp.decode(first).code == rp.DISCONNECT_ACK
+    await rig.gateway.settle()
+    assert rig.gateway.dynauth_counts == {"disconnect-ack": 1, "duplicate": 1}
+    assert [e.kind for e in rig.gateway.events].count("stop") == 1
+    assert h.state is State.DETACHED
