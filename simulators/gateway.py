@@ -182,15 +182,17 @@ class Gateway:
         for _ in range(256):  # bounded: a gateway that keeps granting nothing must not spin
             if remaining <= 0 or h.state is not State.ACTIVE or not h.started or h.grant is None:
                 break
-            down, up = device.traffic.step(remaining, Rate(h.grant.down_bps, h.grant.up_bps))
+            moved = device.traffic.step(remaining, Rate(h.grant.down_bps, h.grant.up_bps), bool(h.grant.exempt_rule))
+            down, up = moved.down, moved.up
             limit = h.room()
             if down + up <= limit:
-                h.used(down, up)
+                h.used(down, up, moved.exempt_down, moved.exempt_up)
                 break
             # The slice runs out within the step: move what it allows, then ask for the next one.
             share = limit / (down + up)
             up_part = min(up, limit - int(down * share))
-            h.used(limit - up_part, up_part)  # exactly the slice: down and up in proportion
+            # exactly the slice: down and up in proportion (and the zero-rated part with them)
+            h.used(limit - up_part, up_part, int(moved.exempt_down * share), int(moved.exempt_up * share))
             remaining -= remaining * share
             await self._act(device, now)
         await self._act(device, now)

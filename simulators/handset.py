@@ -55,6 +55,7 @@ class Grant:
     framed_ip: str | None = None
     interim_interval: int = 600
     session_timeout: int = 86400
+    exempt_rule: str | None = None  # Quotad-Exempt-Rule: zero-rated services pass beside the cap (R-23)
 
 
 @dataclass(slots=True)
@@ -76,7 +77,10 @@ class Handset:
     slice_left: int = 0
     octets_in: int = 0
     octets_out: int = 0
+    exempt_in: int = 0  # the zero-rated part of octets_in / octets_out (R-23)
+    exempt_out: int = 0
     lifetime_octets: int = 0  # both directions over every session
+    lifetime_exempt: int = 0
     started_at: float = 0.0
     next_interim: float = 0.0
     stop_at: float | None = None  # planned end of this session
@@ -132,7 +136,7 @@ class Handset:
         self.attempts = 0
         self.grant = grant
         self.slice_left = grant.granted
-        self.octets_in = self.octets_out = 0
+        self.octets_in = self.octets_out = self.exempt_in = self.exempt_out = 0
         self.started_at = now
         self.next_interim = now + grant.interim_interval
         self.stop_at = None if duration is None else now + duration
@@ -154,18 +158,22 @@ class Handset:
         self._expect(State.ATTACHING)
         self._back_off(now)
 
-    def used(self, down: int, up: int) -> None:
-        """Octets moved; a metered session never moves more than its slice."""
+    def used(self, down: int, up: int, exempt_down: int = 0, exempt_up: int = 0) -> None:
+        """Octets moved: ``down``/``up`` under the profile (a metered session never moves more than
+        its slice), ``exempt_*`` to zero-rated services beside it; all go into the counters."""
         self._expect(State.ACTIVE)
-        if down < 0 or up < 0:
+        if min(down, up, exempt_down, exempt_up) < 0:
             raise ValueError("usage must be ≥ 0")
         if self._grant().metered:
             if down + up > self.slice_left:
                 raise TransitionError(f"{down + up} octets exceed the slice left ({self.slice_left})")
             self.slice_left -= down + up
-        self.octets_out += down
-        self.octets_in += up
-        self.lifetime_octets += down + up
+        self.octets_out += down + exempt_down
+        self.octets_in += up + exempt_up
+        self.exempt_out += exempt_down
+        self.exempt_in += exempt_up
+        self.lifetime_octets += down + up + exempt_down + exempt_up
+        self.lifetime_exempt += exempt_down + exempt_up
 
     def interim_sent(self, now: float) -> None:
         self._expect(State.ACTIVE)

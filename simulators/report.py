@@ -36,8 +36,9 @@ def print_scenario(report: Report, elapsed: float) -> None:
         for ln in report.final.lines:
             used = _mb(report.used.get(ln.msisdn, 0))
             high, low = report.counted.get(ln.msisdn, (0, 0))
-            print(f"  {ln.msisdn}: moved {used} (quotad counted {_mb(high)} high, {_mb(low)} low), "
-                  f"holds {_mb(ln.held)}, speed {ln.speed}, overrun {_mb(ln.overrun)}")
+            exempt = _mb(report.exempt.get(ln.msisdn, 0))
+            print(f"  {ln.msisdn}: moved {used} (quotad counted {_mb(high)} high, {_mb(low)} low; "
+                  f"{exempt} zero-rated), holds {_mb(ln.held)}, speed {ln.speed}, overrun {_mb(ln.overrun)}")
 
 
 def replay_text(result: ReplayResult) -> str:

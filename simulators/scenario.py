@@ -98,6 +98,7 @@ class Report:
     initial_pool: int = 0  # after provisioning, before any traffic
     counted: dict[str, tuple[int, int]] = field(default_factory=dict)  # msisdn → quotad's (high, low) octets
     used: dict[str, int] = field(default_factory=dict)  # msisdn → octets moved over the run
+    exempt: dict[str, int] = field(default_factory=dict)  # msisdn → the zero-rated part of it
     coa: dict[str, int] = field(default_factory=dict)
 
 
@@ -234,6 +235,7 @@ async def _run(
     report.final = await daemon.store.contract_view(scenario.contract_id, clock.now())
     report.coa = dict(gateway.dynauth_counts)
     report.used = {d.handset.msisdn: d.handset.lifetime_octets for d in gateway.devices}
+    report.exempt = {d.handset.msisdn: d.handset.lifetime_exempt for d in gateway.devices}
     report.counted = await _counted(scenario, daemon, end)
     return report
 
@@ -314,6 +316,7 @@ def summary(report: Report) -> dict[str, Any]:
                    for e in report.events if e.kind != "slice"],
         "coa": report.coa,
         "used": report.used,
+        "zero_rated": report.exempt,
         "counted": {m: {"high": hi, "low": lo} for m, (hi, lo) in report.counted.items()},
         "pool_left": final.pool if final else None,
         "lines": {ln.msisdn: {"held": ln.held, "speed": ln.speed, "overrun": ln.overrun} for ln in final.lines}

@@ -5,8 +5,10 @@ idle, browsing, video, bulk update — each with a demand in bit/s, a weight and
 time. :class:`Traffic` is one handset's walk through them. Pure: no I/O, no clock; the caller
 passes the time and the random generator, so runs are reproducible from a seed.
 
-The bound every caller relies on: ``Traffic.step(seconds, cap)`` never returns more than
-``cap * seconds / 8`` octets in either direction.
+The bound every caller relies on: ``Traffic.step(seconds, cap)`` never moves more than
+``cap * seconds / 8`` capped octets in either direction. On a profile with a zero-rating rule
+(R-23: the low-speed profiles' Quotad-Exempt-Rule) an activity's ``zero_rated_share`` of its
+demand (DNS, mail, the provider's web) goes beside the cap and is reported apart.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_FILE = Path(__file__).with_name("traffic.toml")
 ACTIVITIES = ("idle", "browsing", "video", "bulk")
@@ -31,6 +34,16 @@ class Activity:
     up_bps: int
     weight: float
     dwell_seconds: float
+    zero_rated_share: float = 0.0  # part of the demand bound for zero-rated services (R-23)
+
+
+class Moved(NamedTuple):
+    """Octets moved in one step: capped traffic, and the zero-rated traffic beside the cap."""
+
+    down: int
+    up: int
+    exempt_down: int = 0
+    exempt_up: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,24 +87,28 @@ class Traffic:
     left: float = 0.0  # seconds the current activity still lasts
     history: list[str] = field(default_factory=list)
 
-    def step(self, seconds: float, cap: Rate) -> tuple[int, int]:
-        """(down, up) octets moved over the next ``seconds`` at most at ``cap``."""
-        down = up = 0
+    def step(self, seconds: float, cap: Rate, zero_rating: bool = False) -> Moved:
+        """Octets moved over the next ``seconds``: the capped part at most ``cap``; with
+        ``zero_rating`` the activity's zero-rated share goes beside the cap."""
+        down = up = exempt_down = exempt_up = 0
         remaining = seconds
         while remaining > 0:
             if self.activity is None or self.left <= 0:
                 self.activity = self.model.pick(self.rng)
                 self.left = self.model.dwell(self.activity, self.rng)
                 self.history.append(self.activity.name)
+            a = self.activity
             piece = min(remaining, self.left)
-            down += capped_octets(self.activity.down_bps, cap.down_bps, piece)
-            up += capped_octets(self.activity.up_bps, cap.up_bps, piece)
+            share = a.zero_rated_share if zero_rating else 0.0
+            down += capped_octets(a.down_bps * (1 - share), cap.down_bps, piece)
+            up += capped_octets(a.up_bps * (1 - share), cap.up_bps, piece)
+            exempt_down += capped_octets(a.down_bps * share, a.down_bps, piece)
+            exempt_up += capped_octets(a.up_bps * share, a.up_bps, piece)
             self.left -= piece
             remaining -= piece
         # Sums of floors over the pieces stay under the whole; clamp anyway against float drift.
-        return min(down, capped_octets(cap.down_bps, cap.down_bps, seconds)), min(
-            up, capped_octets(cap.up_bps, cap.up_bps, seconds)
-        )
+        return Moved(min(down, capped_octets(cap.down_bps, cap.down_bps, seconds)),
+                     min(up, capped_octets(cap.up_bps, cap.up_bps, seconds)), exempt_down, exempt_up)
 
 
 def load_models(path: Path | str = DEFAULT_FILE) -> dict[str, TrafficModel]:
@@ -110,11 +127,14 @@ def _model(radio: str, table: object) -> TrafficModel:
             raise TrafficModelError(f"{key}: must be a table")
         try:
             activity = Activity(
-                name, int(spec["down_bps"]), int(spec["up_bps"]), float(spec["weight"]), float(spec["dwell_seconds"])
+                name, int(spec["down_bps"]), int(spec["up_bps"]), float(spec["weight"]), float(spec["dwell_seconds"]),
+                float(spec.get("zero_rated_share", 0.0)),
             )
         except KeyError as exc:
             raise TrafficModelError(f"{key}.{exc.args[0]}: missing") from exc
         if min(activity.down_bps, activity.up_bps) < 0 or activity.weight <= 0 or activity.dwell_seconds <= 0:
             raise TrafficModelError(f"{key}: rates must be ≥ 0, weight and dwell_seconds > 0")
+        if not 0.0 <= activity.zero_rated_share <= 1.0:
+            raise TrafficModelError(f"{key}.zero_rated_share: must be between 0 and 1")
         activities.append(activity)
     return TrafficModel(radio, tuple(activities))

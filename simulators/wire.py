@@ -31,6 +31,7 @@ ERROR_UNSUPPORTED_SERVICE = 405
 
 # quotad's vendor attributes (quotad/radius/dictionaries/dictionary.quotad).
 Q_GRANTED_OCTETS, Q_GRANTED_GIGAWORDS, Q_SPEED_PROFILE, Q_RATE_DOWN, Q_RATE_UP = 1, 2, 3, 4, 5
+Q_EXEMPT_IN, Q_EXEMPT_OUT, Q_EXEMPT_RULE, Q_EXEMPT_IN_GIGAWORDS, Q_EXEMPT_OUT_GIGAWORDS = 6, 7, 8, 9, 10
 
 _GIGA = 1 << 32
 
@@ -108,10 +109,21 @@ def accounting_request(
         attrs.append(rp.attr(rp.CLASS, grant.klass))
     if grant is not None and grant.framed_ip:
         attrs.append(rp.attr(rp.FRAMED_IP_ADDRESS, ipaddress.IPv4Address(grant.framed_ip).packed))
+    if h.exempt_in or h.exempt_out:
+        attrs += _exempt_attrs(h.exempt_in, h.exempt_out)
     if status == ACCT_STOP:
         attrs.append(rp.attr_int(rp.ACCT_TERMINATE_CAUSE, h.terminate_cause))
     body = b"".join(attrs)
     return rp.encode_request(rp.ACCOUNTING_REQUEST, identifier, nas.secret, body, message_authenticator=False)
+
+
+def _exempt_attrs(exempt_in: int, exempt_out: int) -> list[bytes]:
+    """The zero-rated part of the counters (R-23), with its Gigawords (docs/gateway-integration.md §4)."""
+    in_low, in_giga = counters(exempt_in)
+    out_low, out_giga = counters(exempt_out)
+    subs = ((Q_EXEMPT_IN, in_low), (Q_EXEMPT_OUT, out_low), (Q_EXEMPT_IN_GIGAWORDS, in_giga),
+            (Q_EXEMPT_OUT_GIGAWORDS, out_giga))
+    return [rp.attr_vsa(rp.VENDOR_QUOTAD, sub, value.to_bytes(4, "big")) for sub, value in subs]
 
 
 def verify_reply(reply: rp.Packet, request_authenticator: bytes, secret: bytes) -> str | None:
@@ -138,6 +150,8 @@ def grant_of(pkt: rp.Packet, previous: Grant | None = None, unmetered: frozenset
     if granted is None and (giga := _vsa_int(pkt, Q_GRANTED_GIGAWORDS)) is not None:
         granted = giga * _GIGA
     framed = pkt.get(rp.FRAMED_IP_ADDRESS)
+    rule = pkt.vsa(rp.VENDOR_QUOTAD, Q_EXEMPT_RULE)
+    profile_changed = raw_profile is not None
     return replace(
         base,
         profile=profile,
@@ -149,6 +163,8 @@ def grant_of(pkt: rp.Packet, previous: Grant | None = None, unmetered: frozenset
         framed_ip=str(ipaddress.IPv4Address(framed)) if framed and len(framed) == 4 else base.framed_ip,
         interim_interval=pkt.get_int(rp.ACCT_INTERIM_INTERVAL) or base.interim_interval,
         session_timeout=pkt.get_int(rp.SESSION_TIMEOUT) or base.session_timeout,
+        # the rule comes with the profile: a new profile without one has none
+        exempt_rule=rule.decode() if rule else (None if profile_changed else base.exempt_rule),
     )
 
 

@@ -24,7 +24,8 @@ def test_scenario_virtual_json_on_a_private_redis(capsys: pytest.CaptureFixture[
     assert [d["date"] for d in out["days"]] == ["2026-11-01", "2026-11-02"]
     assert sorted(out["used"]) == ["819000000101", "819000000102", "819000000103"]
     for msisdn, moved in out["used"].items():
-        assert out["counted"][msisdn]["high"] + out["counted"][msisdn]["low"] == moved
+        counted = out["counted"][msisdn]
+        assert counted["high"] + counted["low"] + out["zero_rated"][msisdn] == moved
 
 
 def test_scenario_needs_virtual(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,15 +49,16 @@ units = 1
 
 
 async def test_three_days_of_a_family_everything_moved_is_counted_once(redis_url: str) -> None:
-    """R-12/R-16/R-71: over 3 virtual days, per line quotad's high+low usage equals the octets the
-    gateway moved, and the pool went down by exactly what was used plus what the SIMs still hold."""
+    """R-12/R-16/R-71: over 3 virtual days, per line quotad's high+low usage plus the zero-rated
+    octets (R-23) equals the octets the gateway moved, and the pool went down by exactly what was
+    used plus what the SIMs still hold."""
     plan = dataclasses.replace(sc.load(FAMILY), days=3)
     report = await sc.run(plan, redis_url)
     assert [d.day for d in report.days] == [1, 2, 3]
     assert report.final is not None
     assert sum(report.used.values()) > 0
     for msisdn, moved in report.used.items():
-        assert sum(report.counted[msisdn]) == moved, msisdn
+        assert sum(report.counted[msisdn]) + report.exempt[msisdn] == moved, msisdn
     high = sum(hi for hi, _ in report.counted.values())
     held = sum(line.held for line in report.final.lines)
     assert report.initial_pool - report.final.pool - held == high
@@ -94,3 +95,44 @@ async def test_quotad_config_of_the_scenario_sets_the_slice(redis_url: str, tmp_
     grants = [int(e.detail.split()[-1]) for e in report.events if e.kind in ("accept", "slice")]
     assert grants[:3] == [50 * MB, 50 * MB, 0], "a slice, the next slice, then the pool is dry"
     assert report.counted["819000000201"][0] == 200 * MB
+
+
+IDLE_TRAFFIC = """
+[lte.idle]
+down_bps = 500
+up_bps = 200
+weight = 1
+dwell_seconds = 1e9
+zero_rated_share = 0.5
+"""
+
+NO_COUPONS = """
+name = "minimum_start without coupons: a day at low speed"
+start = "2026-11-10T00:00:00+09:00"
+days = 1
+traffic_file = "idle.toml"
+
+[contract]
+id = "mini-low"
+plan = "minimum_start"
+start_date = "2026-10-01"
+
+[[lines]]
+msisdn = "819000000301"
+imsi = "440100000000301"
+iccid = "8981100000000003011"
+"""
+
+
+async def test_zero_rated_traffic_at_low_speed_is_reported_and_not_counted(redis_url: str, tmp_path: Path) -> None:
+    """R-23: at `low` (no coupons, R-15) the profile's zero-rating rule lets half of the idle traffic
+    (push mail, DNS) beside the cap; the gateway reports it in Quotad-Exempt-*-Octets and quotad
+    counts only the other half as low-speed usage."""
+    (tmp_path / "idle.toml").write_text(IDLE_TRAFFIC)
+    (tmp_path / "low.toml").write_text(NO_COUPONS)
+    report = await sc.run(sc.load(tmp_path / "low.toml"), redis_url)
+    accepts = [e.detail for e in report.events if e.kind == "accept"]
+    assert accepts == ["low slice 0"]
+    moved, exempt = report.used["819000000301"], report.exempt["819000000301"]
+    assert exempt * 2 == moved > 0
+    assert report.counted["819000000301"] == (0, moved - exempt)

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.traffic import ACTIVITIES, Rate, Traffic, TrafficModelError, capped_octets, load_models
+from simulators.traffic import (
+    ACTIVITIES,
+    Moved,
+    Rate,
+    Traffic,
+    TrafficModel,
+    TrafficModelError,
+    capped_octets,
+    load_models,
+)
 
 MODELS = load_models()
 
@@ -24,19 +33,39 @@ def test_shipped_models_have_the_four_activities_for_lte_and_3g() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    radio=st.sampled_from(["lte", "3g"]),
+    radio=st.sampled_from(["lte", "3g", "lte_heavy"]),
     seed=st.integers(0, 2**32),
     steps=st.lists(st.floats(0.0, 7200.0, allow_nan=False), min_size=1, max_size=20),
     down=st.integers(0, 200_000_000),
     up=st.integers(0, 50_000_000),
+    zero_rating=st.booleans(),
 )
-def test_never_more_than_rate_times_time(radio: str, seed: int, steps: list[float], down: int, up: int) -> None:
-    """Issue 6: whatever the activity, each step moves at most rate * seconds / 8 octets each way."""
+def test_never_more_than_rate_times_time(
+    radio: str, seed: int, steps: list[float], down: int, up: int, zero_rating: bool
+) -> None:
+    """Issue 6: whatever the activity, each step moves at most rate * seconds / 8 capped octets each
+    way; zero-rated octets (R-23) only on a profile with the rule, never more than their share."""
     traffic = Traffic(MODELS[radio], random.Random(seed))
+    top = max(a.down_bps for a in MODELS[radio].activities)
     for seconds in steps:
-        moved_down, moved_up = traffic.step(seconds, Rate(down, up))
-        assert 0 <= moved_down <= down * seconds / 8
-        assert 0 <= moved_up <= up * seconds / 8
+        moved = traffic.step(seconds, Rate(down, up), zero_rating)
+        assert 0 <= moved.down <= down * seconds / 8
+        assert 0 <= moved.up <= up * seconds / 8
+        if not zero_rating:
+            assert moved.exempt_down == moved.exempt_up == 0
+        assert moved.exempt_down <= 0.5 * top * seconds / 8  # the largest shipped share is 0.5
+
+
+def test_zero_rated_share_passes_beside_the_low_cap() -> None:
+    """R-23: an hour idle (500 bit/s down, half of it push mail and DNS) at 200 kbit/s with the rule:
+    the zero-rated half goes beside the cap, reported apart; without the rule it is all capped."""
+    idle = MODELS["lte"].activities[0]
+    assert (idle.name, idle.down_bps, idle.zero_rated_share) == ("idle", 500, 0.5)
+    only_idle = TrafficModel("idle", (idle,))
+    with_rule = Traffic(only_idle, random.Random(1)).step(3600, Rate(200_000, 200_000), zero_rating=True)
+    without = Traffic(only_idle, random.Random(1)).step(3600, Rate(200_000, 200_000), zero_rating=False)
+    assert with_rule == Moved(112_500, 45_000, 112_500, 45_000)
+    assert without == Moved(225_000, 90_000, 0, 0)
 
 
 def test_low_speed_cap_binds_video() -> None:

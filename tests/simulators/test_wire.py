@@ -84,3 +84,22 @@ def test_dynauth_nak_503_for_unknown_session_and_wrong_secret_discarded() -> Non
     assert (reply.code, reply.identifier, reply.get_int(rp.ERROR_CAUSE)) == (rp.DISCONNECT_NAK, 5, 503)
     assert rp.verify_response_authenticator(reply, auth, NAS.secret)
     assert rp.verify_message_authenticator(reply, NAS.secret, auth) is True
+
+
+def test_zero_rated_counters_and_rule() -> None:
+    """R-23: the zero-rated part goes in Quotad-Exempt-*-Octets (with Gigawords), inside the Acct
+    counters; the rule comes with the profile of an accept or CoA."""
+    h = handset()
+    h.attach_sent(0.0)
+    h.accepted(Grant("low", 200_000, 200_000, 0, False, exempt_rule="zero-rated"), 0.0)
+    h.start_acked()
+    h.used(1000, 500, 2**32 + 3, 7)
+    raw, _ = wire.accounting_request(h, NAS, 4, wire.ACCT_INTERIM, 10.0)
+    pkt = rp.decode(raw)
+    assert rp.octets64(pkt.get_int(rp.ACCT_OUTPUT_OCTETS), pkt.get_int(rp.ACCT_OUTPUT_GIGAWORDS)) == 2**32 + 1003
+    exempt = {n: int.from_bytes(pkt.vsa(rp.VENDOR_QUOTAD, n) or b"", "big") for n in (6, 7, 9, 10)}
+    assert exempt == {wire.Q_EXEMPT_IN: 7, wire.Q_EXEMPT_OUT: 3, wire.Q_EXEMPT_IN_GIGAWORDS: 0,
+                      wire.Q_EXEMPT_OUT_GIGAWORDS: 1}
+    high = rp.attr_vsa(rp.VENDOR_QUOTAD, wire.Q_SPEED_PROFILE, b"high-lte")
+    coa = rp.decode(rp.encode_request(rp.COA_REQUEST, 1, NAS.secret, high)[0])
+    assert wire.grant_of(coa, h.grant).exempt_rule is None, "a profile without the rule ends it"
