@@ -31,6 +31,18 @@ from simulators.handset import Action, Grant, Handset, State
 from simulators.trace import TraceEvent
 from simulators.traffic import Rate, Traffic, TrafficModel
 
+# What the radio itself carries at most (LTE category 4; 3G HSPA): a profile above it changes
+# nothing. quotad keeps no radio type per session, so its CoAs carry the LTE figures to 3G
+# sessions too (quotad/aaa/sessions.py); the radio caps them, as a real gateway's would.
+RADIO_MAX = {"lte": Rate(150_000_000, 50_000_000), "3g": Rate(14_400_000, 5_760_000)}
+
+
+def session_rate(h: Handset) -> Rate:
+    """The rate a session moves at: its profile's, capped by its radio's."""
+    assert h.grant is not None
+    radio = RADIO_MAX[h.rat]
+    return Rate(min(h.grant.down_bps, radio.down_bps), min(h.grant.up_bps, radio.up_bps))
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -182,7 +194,7 @@ class Gateway:
         for _ in range(256):  # bounded: a gateway that keeps granting nothing must not spin
             if remaining <= 0 or h.state is not State.ACTIVE or not h.started or h.grant is None:
                 break
-            moved = device.traffic.step(remaining, Rate(h.grant.down_bps, h.grant.up_bps), bool(h.grant.exempt_rule))
+            moved = device.traffic.step(remaining, session_rate(h), bool(h.grant.exempt_rule))
             down, up = moved.down, moved.up
             limit = h.room()
             if down + up <= limit:

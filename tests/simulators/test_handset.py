@@ -211,3 +211,18 @@ def _drive(h: Handset, op: str, n: int, now: float) -> None:
     elif op == "disconnect":
         up = h.state in (State.ACTIVE, State.REAUTHORIZING)
         assert h.disconnected() is up
+
+
+def test_session_rate_is_the_profile_capped_by_the_radio() -> None:
+    """R-6/R-20: an LTE session moves at its profile's rate; a 3G session never above what 3G
+    carries, even when a CoA brings the LTE figures (quotad keeps no radio type per session)."""
+    from simulators.gateway import session_rate
+    from simulators.traffic import Rate
+
+    lte, umts = attached(), Handset("819000000043", "440100000000043", "3534900000000043", rat="3g")
+    umts.attach_sent(0.0)
+    umts.accepted(HIGH, 0.0)
+    assert session_rate(lte) == Rate(112_500_000, 37_500_000)
+    assert session_rate(umts) == Rate(14_400_000, 5_760_000)
+    umts.coa(LOW)
+    assert session_rate(umts) == Rate(200_000, 200_000)
