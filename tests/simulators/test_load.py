@@ -37,13 +37,13 @@ def test_percentiles_nearest_rank() -> None:
     assert [report.percentile(q) for q in load.PERCENTILES] == [500, 900, 990, 999]
 
 
-@pytest.fixture
-def quotad(redis_url: str, tmp_path: Path) -> Iterator[dict[str, int]]:
+@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
+def quotad(redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, int]]:
     ports = {"auth": free_port(2), "acct": free_port(2), "http": free_port()}
     conf = tmp_path / "quotad.toml"
     conf.write_text(
         f'[server]\nauth_port = {ports["auth"]}\nacct_port = {ports["acct"]}\nhttp_port = {ports["http"]}\n'
-        f'log_level = "warning"\n[redis]\nurl = "{redis_url}"\n'
+        f'workers = {request.param}\nlog_level = "warning"\n[redis]\nurl = "{redis_url}"\n'
     )
     subprocess.run([sys.executable, "-m", "simulators.cli", "provision", "--lines", str(LINES), "--redis", redis_url],
                    check=True, capture_output=True)
@@ -67,9 +67,10 @@ def metrics(http_port: int) -> dict[str, float]:
 
 
 def test_short_load_run_zero_errors_and_metrics_match(quotad: dict[str, int]) -> None:
-    """Two processes, open loop at 300/s for 1.5 s, PAP:CHAP:accounting = 2:1:1 over 60 provisioned
-    lines: every request answered and verified, none rejected, and quotad counted exactly the
-    accepts and stored accounting requests the generator saw; nothing dropped."""
+    """Two generator processes, open loop at 300/s for 1.5 s, PAP:CHAP:accounting = 2:1:1 over 60
+    provisioned lines, against quotad with 1 and with 2 workers: every request answered and
+    verified, none rejected, and /metrics (summed over the workers) counted exactly the accepts and
+    stored accounting requests the generator saw; nothing dropped."""
     spec = load.LoadSpec(auth_port=quotad["auth"], acct_port=quotad["acct"], mix=load.parse_mix("pap=2,chap=1,acct=1"),
                          rate=300, window=128, duration=1.5, lines=LINES, processes=2, timeout=5.0)
     report = load.run(spec, progress=None)
