@@ -18,7 +18,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check quotad tests simulators
-	$(BIN)/mypy quotad
+	$(BIN)/mypy quotad simulators
 
 bench: install
 	$(BIN)/python -m simulators.bench --workers 2 --seconds 10 --runs 3

@@ -1,11 +1,12 @@
 """The throughput benchmark (`make bench`, `make bench-quick` in CI).
 
 Starts quotad (``--workers`` processes, its embedded Redis) on free loopback ports, provisions
-``--lines`` simulated lines, builds ../shared/tools/radload.c (the C generator) and runs it:
-closed loop at window 128 for PAP, CHAP and accounting (median of ``--runs``), then open loop at
-10,000 req/s offered for latency. CPU time of quotad, Redis and the generator is read from /proc
-for each run, so the report says who used the two cores. It reports; it fails only when a run
-itself fails (no replies), never on a figure: a loaded CI machine is noisy.
+``--lines`` simulated lines, builds ../shared/tools/radload.c (the C generator;
+$QUOTAD_RADLOAD_SRC overrides the path) and runs it: closed loop at window 128 for PAP, CHAP
+and accounting (median of ``--runs``), then open loop at 10,000 req/s offered for latency. CPU
+time of quotad, Redis and the generator is read from /proc for each run, so the report says who
+used the two cores. It reports; it fails only when a run itself fails (no replies), never on a
+figure: a loaded CI machine is noisy.
 """
 
 from __future__ import annotations
@@ -26,7 +27,19 @@ from pathlib import Path
 from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-RADLOAD_SRC = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "radload.c"
+
+
+def radload_source() -> Path:
+    """radload.c: $QUOTAD_RADLOAD_SRC, else ../shared/tools next to the clone, else /work/shared/tools."""
+    env = os.environ.get("QUOTAD_RADLOAD_SRC")
+    if env:
+        return Path(env)
+    beside = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "radload.c"
+    fallback = Path("/work/shared/tools/radload.c")
+    return beside if beside.exists() or not fallback.exists() else fallback
+
+
+RADLOAD_SRC = radload_source()
 
 
 def free_port(kind: int) -> int:
@@ -128,6 +141,31 @@ def run_radload(radload: Path, q: Quotad, kind: str, seconds: float, lines: int,
     return result
 
 
+def run_quotad_sim(
+    q: Quotad, kind: str, seconds: float, lines: int, rate: int = 0, processes: int = 2
+) -> dict[str, Any]:
+    """The same run with `quotad-sim load` (Python, ``processes`` generator processes) instead of radload."""
+    cmd = [sys.executable, "-m", "simulators.cli", "load", "--json", "--quiet", "--mix", f"{kind}=1",
+           "--window", "128", "--duration", str(seconds), "--lines", str(lines), "--processes", str(processes),
+           "--auth-port", str(q.auth), "--acct-port", str(q.acct)]
+    if rate:
+        cmd += ["--rate", str(rate)]
+    quotad_pids, redis_pids = q.pids()
+    before = cpu_seconds(quotad_pids), cpu_seconds(redis_pids)
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    lat = out["latency_us"]
+    result: dict[str, Any] = {
+        "rps": out["rps"], "recv": out["answered"], "timeouts": out["timeouts"],
+        "bad_auth": sum(out["errors"].values()), "bad_ma": 0, "wall_s": out["elapsed_s"],
+        "p50_us": lat["p50"], "p99_us": lat["p99"], "p999_us": lat["p99.9"], "gen_cpu_s": out["generator_cpu_s"],
+        "quotad_cpu_s": round(cpu_seconds(quotad_pids) - before[0], 2),
+        "redis_cpu_s": round(cpu_seconds(redis_pids) - before[1], 2),
+    }
+    if result["recv"] == 0:
+        raise RuntimeError(f"{kind}: no replies")
+    return result
+
+
 def summarize(kind: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     best = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]  # the median run
     wall = best["wall_s"]
@@ -147,24 +185,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=int, default=10000, help="offered rate of the latency runs")
+    parser.add_argument("--generator", choices=("radload", "quotad-sim", "both"), default="radload",
+                        help="the load generator: radload (C), quotad-sim load (Python, 2 processes), or both")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if not RADLOAD_SRC.exists() or shutil.which("gcc") is None:
+    generators = ("radload", "quotad-sim") if args.generator == "both" else (args.generator,)
+    if "radload" in generators and (not RADLOAD_SRC.exists() or shutil.which("gcc") is None):
         print(f"benchmark skipped: needs gcc and {RADLOAD_SRC}")
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="quotad-bench-"))
     q = Quotad(workdir, args.workers)
     try:
-        radload = build_radload(workdir)
+        radload = build_radload(workdir) if "radload" in generators else None
         q.start()
         provision(q, args.lines)
         rows = []
-        for kind in ("pap", "chap", "acct"):
-            runs = [run_radload(radload, q, kind, args.seconds, args.lines) for _ in range(args.runs)]
-            rows.append(summarize(kind, runs))
-        for kind in ("pap", "acct"):
-            fixed = run_radload(radload, q, kind, args.seconds, args.lines, rate=args.rate)
-            rows.append({**summarize(kind, [fixed]), "kind": f"{kind}@{args.rate}/s"})
+        for generator in generators:
+            def one(kind: str, rate: int = 0, generator: str = generator) -> dict[str, Any]:
+                if generator == "radload":
+                    assert radload is not None
+                    return run_radload(radload, q, kind, args.seconds, args.lines, rate)
+                return run_quotad_sim(q, kind, args.seconds, args.lines, rate)
+
+            tag = "" if generator == "radload" else " (quotad-sim)"
+            for kind in ("pap", "chap", "acct"):
+                rows.append({**summarize(kind, [one(kind) for _ in range(args.runs)]), "kind": kind + tag})
+            for kind in ("pap", "acct"):
+                rows.append({**summarize(kind, [one(kind, args.rate)]), "kind": f"{kind}@{args.rate}/s{tag}"})
     finally:
         q.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -177,7 +224,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print(json.dumps({"workers": args.workers, "seconds": args.seconds, "runs": args.runs, "rows": rows}))
         return
     print(f"quotad benchmark: {args.workers} workers, {args.lines} lines, {args.seconds:g} s runs, "
-          f"median of {args.runs}, radload window 128 (8 sockets)")
+          f"median of {args.runs}, window 128 (radload: 8 sockets; quotad-sim: 2 processes)")
     header = ("kind", "rps", "timeouts", "errors", "p50_us", "p99_us", "p999_us", "cpu_quotad", "cpu_redis",
               "cpu_generator")
     print(" | ".join(header))
