@@ -127,7 +127,7 @@ async def test_r61_number_already_used_refused(tree: Env) -> None:
 
 
 async def test_r64_plan_change_on_31_march_refused_and_nothing_written(tree: Env) -> None:
-    tree.now = at(2026, 3, 31)  # noqa: the API's clock, not the tree's
+    tree.now = at(2026, 3, 31)  # the API's clock, not the tree's
     before = await tree.snapshot()
     status, err = await tree.call("PUT", "/v1/public-safety/contracts/P1/groups/g1/plan", {"plan": "30GB"})
     assert (status, err["error"]["field"], err["error"]["rule"]) == (422, "plan", "R-64")
