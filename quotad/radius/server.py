@@ -6,8 +6,7 @@ a Proxy-State flood (more than a reply could copy back) → missing or bad Messa
 an Access-Request (BlastRADIUS, R-70) → bad Request Authenticator on an Accounting-Request →
 retransmission (RFC 5080: the cached reply is resent, or the copy dropped while the original is
 in progress) → overload (more than ``max_inflight`` requests in progress).
-Everything else is handed to the port's handler, started at once without an asyncio Task (a
-:class:`~quotad.stepper.Stepper`); its reply is sent and cached. A handler
+Everything else is handed to the port's handler as a task; its reply is sent and cached. A handler
 that returns None sends nothing: the gateway retries (used when a reply cannot be stored, R-71).
 """
 
@@ -20,7 +19,7 @@ import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from quotad import log, metrics, stepper
+from quotad import log, metrics
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client, ClientTable
 from quotad.radius.replycache import IN_PROGRESS, ReplyCache
@@ -85,8 +84,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         self.limits = limits
         self.inflight = 0
         self.transport: asyncio.DatagramTransport | None = None
-        self.running: set[stepper.Stepper] = set()
-        self._idle: asyncio.Future[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
         self.drops = Drops()
         self.latency = metrics.RADIUS_LATENCY.labels(self.kind)
         self.closing = False
@@ -129,14 +127,9 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         now = time.monotonic()
         self.cache.begin(key, now)
         self.inflight += 1
-        serving = stepper.Stepper(self._serve(pkt, client, addr, key, now), asyncio.get_running_loop(), self._served)
-        self.running.add(serving)
-        serving.start()
-
-    def _served(self, serving: stepper.Stepper) -> None:
-        self.running.discard(serving)
-        if not self.running and self._idle is not None and not self._idle.done():
-            self._idle.set_result(None)
+        task = asyncio.ensure_future(self._serve(pkt, client, addr, key, now))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def _authentic(self, pkt: rp.Packet, client: Client, addr: tuple[str, int]) -> bool:
         ma = rp.verify_message_authenticator(pkt, client.secret)
@@ -184,21 +177,10 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         self.drops.count(reason, addr[0], detail)
 
     async def drain(self, timeout: float) -> None:
-        """Stop taking requests; wait for those in progress to be answered (clean shutdown).
-
-        Requests still unanswered after ``timeout`` are cancelled: nothing is sent for them, and
-        their cache entries are dropped so a retry (to another worker) is processed afresh."""
+        """Stop taking requests; wait for those in progress to be answered (clean shutdown)."""
         self.closing = True
-        if not self.running:
-            return
-        idle = self._idle = asyncio.get_running_loop().create_future()
-        try:
-            await asyncio.wait_for(asyncio.shield(idle), timeout)
-        except TimeoutError:
-            for serving in list(self.running):
-                serving.cancel()
-            # The cancellations land on the next loop iterations; let their cleanup run.
-            await asyncio.wait([idle], timeout=1.0)
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
 
 
 def proxy_state_octets(pkt: rp.Packet) -> int:
