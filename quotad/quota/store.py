@@ -469,9 +469,7 @@ class QuotaStore:
     # -- sessions -------------------------------------------------------------------------------
 
     def _session_keys(self, ref: LineRef, session_id: str, now: float) -> list[str]:
-        ck = k.ContractKeys(ref.contract_id)
-        return [*ck.pool_keys(), ck.line(ref.msisdn), ck.live(ref.msisdn), ck.session(ref.msisdn, session_id),
-                *self._day_keys(ref, now)]
+        return k.ContractKeys(ref.contract_id).session_keys(ref.msisdn, session_id, self._window_days(now))
 
     async def attach(self, req: AttachRequest) -> AttachResult:
         """R-3/R-12: check the line, record the session, draw a slice if it holds less than one,
