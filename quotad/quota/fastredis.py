@@ -60,8 +60,10 @@ class Encoded:
         return f"Encoded{self.values!r}"
 
 
-def plain(values: list[Any]) -> list[Any]:
+def plain(values: Encoded | list[Any]) -> list[Any]:
     """``values`` with every Encoded replaced by the values it stands for (for redis-py)."""
+    if isinstance(values, Encoded):
+        return list(values.values)
     out: list[Any] = []
     for value in values:
         if type(value) is Encoded:
@@ -69,15 +71,6 @@ def plain(values: list[Any]) -> list[Any]:
         else:
             out.append(value)
     return out
-
-
-def arity(values: list[Any]) -> int:
-    """How many arguments ``values`` stands for (an Encoded counts for its values)."""
-    n = len(values)
-    for value in values:
-        if type(value) is Encoded:
-            n += value.count - 1
-    return n
 
 
 def _bulk(data: bytes) -> bytes:

@@ -23,7 +23,7 @@ from redis.exceptions import NoScriptError, RedisError
 from quotad.policy.plans import PlanCatalog
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
-from quotad.quota.fastredis import Encoded, arity, plain
+from quotad.quota.fastredis import Encoded, plain
 from quotad.quota.model import (
     ACCT_INTERIM,
     ACCT_START,
@@ -54,6 +54,7 @@ CONTRACT_SCRIPTS = (
 )
 PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release")
 SPEED_VALUES = (*SPEEDS, "")  # "" = never decided
+Keys = list[str] | Encoded  # a script's KEYS: plain, or a fixed set encoded once (the IP pool's)
 
 
 class QuotaError(Exception):
@@ -217,7 +218,7 @@ class QuotaStore:
         ck = k.ContractKeys(ref.contract_id)
         return [ck.usage(ref.msisdn, day) for day in self._window_days(now)]
 
-    async def _run(self, name: str, keys: list[Any], args: list[Any]) -> Any:
+    async def _run(self, name: str, keys: Keys, args: list[Any]) -> Any:
         if self.fast is not None:
             try:
                 return await self._send(name, keys, args)
@@ -227,11 +228,13 @@ class QuotaStore:
         async with self._in_flight:
             return await self._scripts[name](keys=plain(keys), args=plain(args))
 
-    def _send(self, name: str, keys: list[Any], args: list[Any]) -> Any:
+    def _send(self, name: str, keys: Keys, args: list[Any]) -> Any:
         """Fast path: send a script call now, return its future (pipelines with other sends).
 
-        Keys and arguments may hold Encoded runs of values (encoded once, reused)."""
-        return self.fast.evalsha(self._scripts[name].sha, arity(keys), *keys, *args)
+        The arguments may hold Encoded runs of values, and the keys be one (encoded once, reused)."""
+        if isinstance(keys, Encoded):
+            return self.fast.evalsha(self._scripts[name].sha, keys.count, keys, *args)
+        return self.fast.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
 
     @staticmethod
     def _check(res: list[Any], rule: str | None, message: str) -> list[Any]:
@@ -483,7 +486,7 @@ class QuotaStore:
                 int(req.check_identity)]
         owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
         lease = [owner, repr(req.now), repr(req.now + s.lease_seconds), self._ip_span]
-        res, ip = await self._pair(("attach", keys, args), ("ip_alloc", [self._ip_pool], lease), sequential=True)
+        res, ip = await self._pair(("attach", keys, args), ("ip_alloc", self._ip_pool, lease), sequential=True)
         if _text(res[0]) != "ok":
             if ip is not None:
                 await self._run("ip_release", self._ip_keys, [owner])
@@ -497,7 +500,7 @@ class QuotaStore:
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted,
                             framed_ip=str(ipaddress.IPv4Address(int(_text(ip)))))
 
-    Call = tuple[str, list[Any], list[Any]]
+    Call = tuple[str, Keys, list[Any]]
 
     async def _pair(self, first: Call, second: Call | None, sequential: bool = False) -> tuple[Any, Any]:
         """Two script calls: pipelined on the fast path; else one after the other (``sequential``:
@@ -541,9 +544,9 @@ class QuotaStore:
     def _lease_call(self, report: AccountingReport) -> Call | None:
         owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status == ACCT_STOP:
-            return ("ip_release", [self._ip_pool], [owner])
+            return ("ip_release", self._ip_pool, [owner])
         if report.status in (ACCT_START, ACCT_INTERIM):
-            return ("ip_renew", [self._ip_pool], [owner, repr(report.now + self.settings.lease_seconds)])
+            return ("ip_renew", self._ip_pool, [owner, repr(report.now + self.settings.lease_seconds)])
         return None
 
     async def set_speed(self, ref: LineRef, expected: str, new: str) -> bool:
