@@ -11,7 +11,7 @@ import hmac
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Packet codes (RFC 2865 §3, RFC 2866 §3, RFC 5176 §2, RFC 5997).
@@ -114,16 +114,23 @@ class Packet:
     authenticator: bytes
     attrs: list[tuple[int, bytes]]
     raw: bytes
+    # First value of each attribute type, built on the first lookup (handlers look up several).
+    _first: dict[int, bytes] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _index(self) -> dict[int, bytes]:
+        first = self._first
+        if first is None:
+            first = self._first = dict(reversed(self.attrs))  # earlier values win
+        return first
 
     def get(self, type_: int) -> bytes | None:
         """The first value of attribute ``type_``, or None."""
-        for t, v in self.attrs:
-            if t == type_:
-                return v
-        return None
+        return self._index().get(type_)
 
     def get_all(self, type_: int) -> list[bytes]:
         """Every value of attribute ``type_``, in wire order."""
+        if type_ not in self._index():
+            return []
         return [v for t, v in self.attrs if t == type_]
 
     def get_int(self, type_: int) -> int | None:
@@ -143,6 +150,8 @@ class Packet:
 
         A Vendor-Specific whose inner layout is malformed is passed over as a whole.
         """
+        if VENDOR_SPECIFIC not in self._index():
+            return None
         prefix = vendor.to_bytes(4, "big")
         for t, v in self.attrs:
             if t == VENDOR_SPECIFIC and v[:4] == prefix:
