@@ -92,6 +92,13 @@ def _script_source(name: str) -> str:
     return resources.files("quotad.quota").joinpath("scripts", f"{name}.lua").read_text()
 
 
+def _ipv4(address: int) -> str:
+    """Dotted quad of an address the lease scripts keep as an integer."""
+    if not 0 <= address <= 0xFFFFFFFF:
+        raise ValueError(f"{address} is not an IPv4 address")
+    return f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}"
+
+
 def _no_line(ref: LineRef) -> NotFound:
     return NotFound(f"no line {ref.msisdn} in contract {ref.contract_id}", field="msisdn", rule="R-2")
 
@@ -498,7 +505,7 @@ class QuotaStore:
                 AccountingReport(req.ref, req.session_id, ACCT_STOP, 0, req.nas_ip, req.now)))
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted,
-                            framed_ip=str(ipaddress.IPv4Address(int(_text(ip)))))
+                            framed_ip=_ipv4(int(ip)))
 
     Call = tuple[str, Keys, list[Any]]
 
