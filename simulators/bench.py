@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-RADLOAD_SRC = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "radload.c"
+# The generator's source: ../shared/tools/radload.c next to the checkout, or QUOTAD_RADLOAD_SRC.
+RADLOAD_SRC = Path(os.environ.get("QUOTAD_RADLOAD_SRC")
+                   or Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "radload.c")
 
 
 def free_port(kind: int) -> int:
