@@ -518,8 +518,12 @@ class QuotaStore:
                 return res, None
             return res, await self._run(*second)
         futures = [self._send(*first)] + ([self._send(*second)] if second else [])
+        try:  # the usual case: both answered
+            return await futures[0], (await futures[1] if second else None)
+        except RedisError:
+            pass
         results: list[Any] = []
-        for future in futures:
+        for future in futures:  # a failure: collect both (a done future awaited again gives the same)
             try:
                 results.append(await future)
             except RedisError as exc:
