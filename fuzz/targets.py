@@ -88,11 +88,15 @@ class EdgeTarget:
         self.protocol.transport = self.transport
 
     def __call__(self, data: bytes) -> None:
-        self.protocol.datagram_received(data, ("127.0.0.1", 40000))  # must not raise
-        self.loop.run_until_complete(self._drain())
+        self.loop.run_until_complete(self._feed(data))
         for reply in self.transport.sent:
             rp.decode(reply)  # what it sends is a packet
         self.transport.sent.clear()
+
+    async def _feed(self, data: bytes) -> None:
+        """One datagram, delivered from inside the running loop as the transport delivers it."""
+        self.protocol.datagram_received(data, ("127.0.0.1", 40000))  # must not raise
+        await self._drain()
 
     async def _drain(self) -> None:
         if self.protocol.tasks:

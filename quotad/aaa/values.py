@@ -15,4 +15,4 @@ def ipv4_text(value: bytes | None) -> str:
 
 
 def ipv4_bytes(address: str) -> bytes:
-    return bytes(int(part) for part in address.split("."))
+    return bytes(map(int, address.split(".")))

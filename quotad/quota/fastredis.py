@@ -43,30 +43,76 @@ def _arg(value: Any) -> bytes:
     return str(value).encode()
 
 
+class Encoded:
+    """Arguments encoded once as RESP bulk strings, for values that repeat from call to call (a
+    script's SHA, the month's calendar arguments, fixed settings, the IP pool's keys). Stands for
+    ``len(values)`` arguments wherever it appears in a command's arguments."""
+
+    __slots__ = ("count", "resp", "text", "values")
+
+    def __init__(self, *values: Any) -> None:
+        self.values = values
+        self.count = len(values)
+        self.resp = b"".join([_bulk(_arg(v)) for v in values])
+        self.text = self.resp.decode() if self.resp.isascii() else None  # for the all-text fast path
+
+    def __repr__(self) -> str:
+        return f"Encoded{self.values!r}"
+
+
+def plain(values: Encoded | list[Any]) -> list[Any]:
+    """``values`` with every Encoded replaced by the values it stands for (for redis-py)."""
+    if isinstance(values, Encoded):
+        return list(values.values)
+    out: list[Any] = []
+    for value in values:
+        if type(value) is Encoded:
+            out.extend(value.values)
+        else:
+            out.append(value)
+    return out
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
 def encode_command(args: tuple[Any, ...]) -> bytes:
     """RESP array of bulk strings (fast path: all-ASCII str/int/float arguments, one encode)."""
     parts: list[str] = []
+    n = 0
     for value in args:
         kind = type(value)
         if kind is str:
-            parts.append(value)
+            parts.append(f"${len(value)}\r\n{value}\r\n")
         elif kind is int:
-            parts.append(str(value))
+            text = str(value)
+            parts.append(f"${len(text)}\r\n{text}\r\n")
+        elif kind is Encoded and value.text is not None:
+            parts.append(value.text)
+            n += value.count - 1
         elif kind is float:
-            parts.append(repr(value))
+            text = repr(value)
+            parts.append(f"${len(text)}\r\n{text}\r\n")
         else:
             return _encode_bytes(args)
-    if not "".join(parts).isascii():
+    body = "".join(parts)
+    if not body.isascii():
         return _encode_bytes(args)
-    return (f"*{len(parts)}\r\n" + "".join([f"${len(p)}\r\n{p}\r\n" for p in parts])).encode()
+    return f"*{n + len(args)}\r\n{body}".encode()
 
 
 def _encode_bytes(args: tuple[Any, ...]) -> bytes:
-    parts = [b"*%d\r\n" % len(args)]
+    parts = []
+    n = 0
     for value in args:
-        data = _arg(value)
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+        if type(value) is Encoded:
+            parts.append(value.resp)
+            n += value.count
+        else:
+            parts.append(_bulk(_arg(value)))
+            n += 1
+    return b"*%d\r\n%b" % (n, b"".join(parts))
 
 
 class _Protocol(asyncio.Protocol):
@@ -120,6 +166,7 @@ class FastRedis:
         self._flush_scheduled = False
         self._watchdog: asyncio.TimerHandle | None = None
         self._replies = 0
+        self._evalsha: dict[str, Encoded] = {}
         self.latency = metrics.REDIS_LATENCY.labels("pipeline")
 
     # -- connection ----------------------------------------------------------------------------
@@ -225,7 +272,10 @@ class FastRedis:
         self._watchdog = asyncio.get_running_loop().call_later(self.timeout / 4, self._check_timeouts)
 
     def evalsha(self, sha: str, numkeys: int, *args: Any) -> asyncio.Future[Any]:
-        return self.call("EVALSHA", sha, numkeys, *args)
+        head = self._evalsha.get(sha)
+        if head is None:
+            head = self._evalsha[sha] = Encoded("EVALSHA", sha)
+        return self.call(head, numkeys, *args)
 
     async def script_load(self, script: str) -> str:
         sha = await self.execute_command("SCRIPT", "LOAD", script)

@@ -101,6 +101,13 @@ class ContractKeys:
         """The three keys every contract script starts with: contract, buckets, expiries."""
         return [self.contract, self.buckets, self.expiries]
 
+    def session_keys(self, msisdn: str, session_id: str, days: list[str]) -> list[str]:
+        """KEYS of the attach and accounting scripts (the hot path, so the prefix is built once):
+        the pool keys, the line, its live set, the session, and the line's usage on each day."""
+        base = self._base
+        return [f"{base}:c", f"{base}:bk", f"{base}:bx", f"{base}:l:{msisdn}", f"{base}:live:{msisdn}",
+                f"{base}:s:{msisdn}:{session_id}", *[f"{base}:u:{msisdn}:{day}" for day in days]]
+
 
 def imsi_index(imsi: str) -> str:
     return f"{PREFIX}:imsi:{imsi}"

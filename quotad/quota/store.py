@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError, RedisError
 from quotad.policy.plans import PlanCatalog
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
+from quotad.quota.fastredis import Encoded, plain
 from quotad.quota.model import (
     ACCT_INTERIM,
     ACCT_START,
@@ -53,6 +54,7 @@ CONTRACT_SCRIPTS = (
 )
 PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release")
 SPEED_VALUES = (*SPEEDS, "")  # "" = never decided
+Keys = list[str] | Encoded  # a script's KEYS: plain, or a fixed set encoded once (the IP pool's)
 
 
 class QuotaError(Exception):
@@ -90,6 +92,13 @@ def _script_source(name: str) -> str:
     return resources.files("quotad.quota").joinpath("scripts", f"{name}.lua").read_text()
 
 
+def _ipv4(address: int) -> str:
+    """Dotted quad of an address the lease scripts keep as an integer."""
+    if not 0 <= address <= 0xFFFFFFFF:
+        raise ValueError(f"{address} is not an IPv4 address")
+    return f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}"
+
+
 def _no_line(ref: LineRef) -> NotFound:
     return NotFound(f"no line {ref.msisdn} in contract {ref.contract_id}", field="msisdn", rule="R-2")
 
@@ -124,7 +133,7 @@ class QuotaStore:
         scripts and index lookups on a single Redis; everything else goes through ``client``."""
         self.client = client
         self.fast = fast
-        self._month: tuple[float, float, list[str]] = (0.0, -1.0, [])
+        self._month: tuple[float, float, Encoded] = (0.0, -1.0, Encoded())
         self._days: tuple[float, float, list[str]] = (0.0, -1.0, [])
         self._index_cache: dict[str, tuple[float, LineRef | None]] = {}
         self.settings = settings
@@ -135,6 +144,12 @@ class QuotaStore:
         self._ip_first = int(net.network_address) + 1  # skip the network address
         self._ip_count = net.num_addresses - 2  # ... and the broadcast address
         self._ip_keys = k.IpPoolKeys(str(net)).all()
+        # Runs of arguments that never change, encoded once for the hot path's script calls.
+        self._ip_pool = Encoded(*self._ip_keys)
+        self._ip_span = Encoded(self._ip_first, self._ip_count)
+        self._attach_limits = Encoded(settings.slice_bytes, settings.session_ttl_seconds)
+        self._account_limits = Encoded(settings.slice_bytes, settings.session_ttl_seconds,
+                                       settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400)
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         lib = _script_source("_lib")
         self._scripts = {name: client.register_script(lib + "\n" + _script_source(name))
@@ -172,19 +187,20 @@ class QuotaStore:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _clock(self, now: float) -> list[str]:
+    def _clock(self, now: float) -> list[Any]:
         """ARGV[1..5] of every contract script: now, month, previous month, their bundle expiries.
 
-        The calendar part is computed once per Japan month and reused until the month turns."""
+        The calendar part is computed (and encoded) once per Japan month and reused until the
+        month turns."""
         start, end, parts = self._month
         if not start <= now < end:
-            parts = self._month_parts(now)
+            parts = Encoded(*self._month_parts(now))
             day = cal.local(now, self.settings.timezone)
             nyear, nmonth = cal.add_months(day.year, day.month, 1)
             tz = self.settings.timezone
             self._month = (cal.month_start_instant(day.year, day.month, tz),
                            cal.month_start_instant(nyear, nmonth, tz), parts)
-        return [repr(float(now)), *parts]
+        return [repr(float(now)), parts]
 
     def _window_days(self, now: float) -> list[str]:
         """The 3-day window's day keys (R-22), computed once per Japan day."""
@@ -209,7 +225,7 @@ class QuotaStore:
         ck = k.ContractKeys(ref.contract_id)
         return [ck.usage(ref.msisdn, day) for day in self._window_days(now)]
 
-    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+    async def _run(self, name: str, keys: Keys, args: list[Any]) -> Any:
         if self.fast is not None:
             try:
                 return await self._send(name, keys, args)
@@ -217,10 +233,14 @@ class QuotaStore:
                 await self.load_scripts()
                 return await self._send(name, keys, args)
         async with self._in_flight:
-            return await self._scripts[name](keys=keys, args=args)
+            return await self._scripts[name](keys=plain(keys), args=plain(args))
 
-    def _send(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Fast path: send a script call now, return its future (pipelines with other sends)."""
+    def _send(self, name: str, keys: Keys, args: list[Any]) -> Any:
+        """Fast path: send a script call now, return its future (pipelines with other sends).
+
+        The arguments may hold Encoded runs of values, and the keys be one (encoded once, reused)."""
+        if isinstance(keys, Encoded):
+            return self.fast.evalsha(self._scripts[name].sha, keys.count, keys, *args)
         return self.fast.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
 
     @staticmethod
@@ -459,9 +479,7 @@ class QuotaStore:
     # -- sessions -------------------------------------------------------------------------------
 
     def _session_keys(self, ref: LineRef, session_id: str, now: float) -> list[str]:
-        ck = k.ContractKeys(ref.contract_id)
-        return [*ck.pool_keys(), ck.line(ref.msisdn), ck.live(ref.msisdn), ck.session(ref.msisdn, session_id),
-                *self._day_keys(ref, now)]
+        return k.ContractKeys(ref.contract_id).session_keys(ref.msisdn, session_id, self._window_days(now))
 
     async def attach(self, req: AttachRequest) -> AttachResult:
         """R-3/R-12: check the line, record the session, draw a slice if it holds less than one,
@@ -471,11 +489,11 @@ class QuotaStore:
         gives its address back."""
         s = self.settings
         keys = self._session_keys(req.ref, req.session_id, req.now)
-        args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, s.slice_bytes,
-                s.session_ttl_seconds, int(req.check_identity)]
+        args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, self._attach_limits,
+                int(req.check_identity)]
         owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
-        lease = [owner, repr(req.now), repr(req.now + s.lease_seconds), self._ip_first, self._ip_count]
-        res, ip = await self._pair(("attach", keys, args), ("ip_alloc", self._ip_keys, lease), sequential=True)
+        lease = [owner, repr(req.now), repr(req.now + s.lease_seconds), self._ip_span]
+        res, ip = await self._pair(("attach", keys, args), ("ip_alloc", self._ip_pool, lease), sequential=True)
         if _text(res[0]) != "ok":
             if ip is not None:
                 await self._run("ip_release", self._ip_keys, [owner])
@@ -487,9 +505,9 @@ class QuotaStore:
                 AccountingReport(req.ref, req.session_id, ACCT_STOP, 0, req.nas_ip, req.now)))
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted,
-                            framed_ip=str(ipaddress.IPv4Address(int(_text(ip)))))
+                            framed_ip=_ipv4(int(ip)))
 
-    Call = tuple[str, list[str], list[Any]]
+    Call = tuple[str, Keys, list[Any]]
 
     async def _pair(self, first: Call, second: Call | None, sequential: bool = False) -> tuple[Any, Any]:
         """Two script calls: pipelined on the fast path; else one after the other (``sequential``:
@@ -500,8 +518,12 @@ class QuotaStore:
                 return res, None
             return res, await self._run(*second)
         futures = [self._send(*first)] + ([self._send(*second)] if second else [])
+        try:  # the usual case: both answered
+            return await futures[0], (await futures[1] if second else None)
+        except RedisError:
+            pass
         results: list[Any] = []
-        for future in futures:
+        for future in futures:  # a failure: collect both (a done future awaited again gives the same)
             try:
                 results.append(await future)
             except RedisError as exc:
@@ -515,10 +537,8 @@ class QuotaStore:
         return results[0], results[1] if second else None
 
     def _account_args(self, report: AccountingReport) -> list[Any]:
-        s = self.settings
         return [*self._clock(report.now), report.session_id, report.status, max(0, report.octets),
-                max(0, report.exempt_octets), report.nas_ip, s.slice_bytes, s.session_ttl_seconds,
-                s.stopped_ttl_seconds, s.usage_ttl_days * 86400, report.framed_ip or "",
+                max(0, report.exempt_octets), report.nas_ip, self._account_limits, report.framed_ip or "",
                 report.acct_session_id]
 
     async def account(self, report: AccountingReport) -> AccountResult:
@@ -535,9 +555,9 @@ class QuotaStore:
     def _lease_call(self, report: AccountingReport) -> Call | None:
         owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status == ACCT_STOP:
-            return ("ip_release", self._ip_keys, [owner])
+            return ("ip_release", self._ip_pool, [owner])
         if report.status in (ACCT_START, ACCT_INTERIM):
-            return ("ip_renew", self._ip_keys, [owner, repr(report.now + self.settings.lease_seconds)])
+            return ("ip_renew", self._ip_pool, [owner, repr(report.now + self.settings.lease_seconds)])
         return None
 
     async def set_speed(self, ref: LineRef, expected: str, new: str) -> bool:

@@ -11,7 +11,8 @@ import hmac
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 # Packet codes (RFC 2865 §3, RFC 2866 §3, RFC 5176 §2, RFC 5997).
 ACCESS_REQUEST = 1
@@ -113,16 +114,23 @@ class Packet:
     authenticator: bytes
     attrs: list[tuple[int, bytes]]
     raw: bytes
+    # First value of each attribute type, built on the first lookup (handlers look up several).
+    _first: dict[int, bytes] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _index(self) -> dict[int, bytes]:
+        first = self._first
+        if first is None:
+            first = self._first = dict(reversed(self.attrs))  # earlier values win
+        return first
 
     def get(self, type_: int) -> bytes | None:
         """The first value of attribute ``type_``, or None."""
-        for t, v in self.attrs:
-            if t == type_:
-                return v
-        return None
+        return self._index().get(type_)
 
     def get_all(self, type_: int) -> list[bytes]:
         """Every value of attribute ``type_``, in wire order."""
+        if type_ not in self._index():
+            return []
         return [v for t, v in self.attrs if t == type_]
 
     def get_int(self, type_: int) -> int | None:
@@ -142,6 +150,8 @@ class Packet:
 
         A Vendor-Specific whose inner layout is malformed is passed over as a whole.
         """
+        if VENDOR_SPECIFIC not in self._index():
+            return None
         prefix = vendor.to_bytes(4, "big")
         for t, v in self.attrs:
             if t == VENDOR_SPECIFIC and v[:4] == prefix:
@@ -213,6 +223,33 @@ def octets64(octets: int | None, gigawords: int | None) -> int:
 # --- authenticators -------------------------------------------------------------------------
 
 
+# HMAC-MD5 key pads, hashed once per secret (gateways are few): HMAC costs two hash-state copies
+# instead of preparing the key on every packet. Cleared if something floods it with keys.
+_PADS: dict[bytes, tuple[Any, Any]] = {}
+_PADS_LIMIT = 1024
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def _pads(key: bytes) -> tuple[Any, Any]:
+    block = (hashlib.md5(key).digest() if len(key) > 64 else key).ljust(64, b"\x00")
+    pads = (hashlib.md5(block.translate(_IPAD)), hashlib.md5(block.translate(_OPAD)))
+    if len(_PADS) >= _PADS_LIMIT:
+        _PADS.clear()
+    _PADS[key] = pads
+    return pads
+
+
+def hmac_md5(key: bytes, msg: bytes) -> bytes:
+    """HMAC-MD5 (RFC 2104), as ``hmac.digest(key, msg, "md5")``."""
+    pads = _PADS.get(key) or _pads(key)
+    inner = pads[0].copy()
+    inner.update(msg)
+    outer = pads[1].copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
 def _ma_vector(packet: Packet, request_authenticator: bytes | None, request_code: int | None) -> bytes:
     code = packet.code
     if code in _SIGNED_REQUESTS:
@@ -250,7 +287,7 @@ def verify_message_authenticator(
     raw = packet.raw
     vector = _ma_vector(packet, request_authenticator, request_code)
     msg = b"".join((raw[:4], vector, raw[20 : offset + 2], _ZERO16, raw[offset + 18 :]))
-    return hmac.compare_digest(hmac.digest(secret, msg, "md5"), raw[offset + 2 : offset + 18])
+    return hmac.compare_digest(hmac_md5(secret, msg), raw[offset + 2 : offset + 18])
 
 
 def verify_request_authenticator(packet: Packet, secret: bytes) -> bool:
@@ -373,7 +410,7 @@ def encode_response(
     hdr = _header(code, identifier, 38 + len(attrs))
     zero_vector = code == ACCOUNTING_RESPONSE and request_code != STATUS_SERVER
     vector = _ZERO16 if zero_vector else request_authenticator
-    ma = hmac.digest(secret, b"".join((hdr, vector, _MA_ZERO_ATTR, attrs)), "md5")
+    ma = hmac_md5(secret, b"".join((hdr, vector, _MA_ZERO_ATTR, attrs)))
     body = b"\x50\x12" + ma + attrs
     auth = hashlib.md5(b"".join((hdr, request_authenticator, body, secret))).digest()
     return b"".join((hdr, auth, body))
@@ -397,7 +434,7 @@ def encode_request(
     hdr = _header(code, identifier, length)
     if code in _SIGNED_REQUESTS:
         if message_authenticator:
-            ma = hmac.digest(secret, b"".join((hdr, _ZERO16, _MA_ZERO_ATTR, attrs)), "md5")
+            ma = hmac_md5(secret, b"".join((hdr, _ZERO16, _MA_ZERO_ATTR, attrs)))
             attrs = b"\x50\x12" + ma + attrs
         auth = hashlib.md5(b"".join((hdr, _ZERO16, attrs, secret))).digest()
         return hdr + auth + attrs, auth
@@ -405,6 +442,6 @@ def encode_request(
     if len(auth) != 16:
         raise ValueError("authenticator must be 16 octets")
     if message_authenticator:
-        ma = hmac.digest(secret, b"".join((hdr, auth, _MA_ZERO_ATTR, attrs)), "md5")
+        ma = hmac_md5(secret, b"".join((hdr, auth, _MA_ZERO_ATTR, attrs)))
         attrs = b"\x50\x12" + ma + attrs
     return hdr + auth + attrs, auth

@@ -127,7 +127,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         now = time.monotonic()
         self.cache.begin(key, now)
         self.inflight += 1
-        task = asyncio.ensure_future(self._serve(pkt, client, addr, key, now))
+        task = asyncio.get_running_loop().create_task(self._serve(pkt, client, addr, key, now))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

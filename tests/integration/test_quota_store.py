@@ -869,3 +869,33 @@ async def test_r32_activation_restores_a_new_cards_index_lost_with_its_claim(sto
     assert await store.client.get(k.iccid_index("8981000000000000002")) == k.index_value("C1", "09000000001").encode()
     assert await store.client.get(k.imsi_index("440100000000001")) == k.index_value(
         "C1", "09000000001", k.RETIRED).encode()
+
+
+# -- the hot path's pipelining client --------------------------------------------------------------
+
+
+async def test_fast_path_gives_the_same_answers_and_reloads_flushed_scripts(redis_url: str) -> None:
+    """R-3/R-16 on the pipelining client (encoded argument runs, paired calls): the same results as
+    the smoke test, and a Redis that lost its scripts (restart, SCRIPT FLUSH) is given them again."""
+    from quotad.quota.fastredis import FastRedis
+
+    fast = FastRedis(redis_url)
+    store = QuotaStore(make_client(redis_url, max_connections=4), QuotaSettings(), catalog(), fast)
+    await store.load_scripts()
+    try:
+        now = at(2025, 4, 15, 12)
+        await store.create_contract("F1", "family_share", dt.date(2025, 4, 15), now)
+        ref = await store.add_line("F1", "09011113333", "8981000000000000091", "440101234567891", now=now)
+        res = await attach(store, ref, "s1", now, imsi="440101234567891")
+        assert res.ok and res.granted == SLICE and res.facts is not None and res.facts.held == SLICE
+        assert res.framed_ip is not None
+        assert ipaddress.IPv4Address(res.framed_ip) in ipaddress.ip_network("100.64.0.0/10")
+        sync_redis.Redis.from_url(redis_url).script_flush()
+        acc = await report(store, ref, "s1", ACCT_INTERIM, 25 * MB, now + 60)
+        assert (acc.added, acc.debited, acc.granted, acc.overrun_added) == (25 * MB, 25 * MB, 2 * SLICE, 0)
+        sync_redis.Redis.from_url(redis_url).script_flush()
+        again = await attach(store, ref, "s2", now + 120, imsi="440101234567891")
+        assert again.ok and again.framed_ip not in (None, res.framed_ip)
+    finally:
+        await fast.aclose()
+        await store.close()

@@ -6,6 +6,7 @@ pyrad is the independent peer: it encodes, we decode and verify, and back.
 from __future__ import annotations
 
 import hashlib
+import hmac as std_hmac
 import struct
 
 import pytest
@@ -473,3 +474,32 @@ def test_r72_mutated_valid_packets_only_packet_error(edits: list[tuple[int, int]
         data[pos] = val
     _exercise(bytes(data[:cut]))
     _exercise(bytes(data))
+
+
+@pytest.mark.parametrize("key_len", [0, 1, 10, 63, 64, 65, 200])
+def test_hmac_md5_matches_the_standard_library(key_len: int) -> None:
+    """R-70: Message-Authenticator is HMAC-MD5 (RFC 3579 §3.2); the cached key pads give the same digest."""
+    key = bytes(range(key_len))
+    for msg in (b"", b"x", bytes(range(256)) * 3):
+        assert rp.hmac_md5(key, msg) == std_hmac.digest(key, msg, "md5")
+        assert rp.hmac_md5(key, msg) == std_hmac.digest(key, msg, "md5")  # from the cache
+
+
+def test_hmac_md5_key_cache_is_bounded() -> None:
+    for i in range(rp._PADS_LIMIT + 5):
+        rp.hmac_md5(b"secret-%d" % i, b"m")
+    assert len(rp._PADS) <= rp._PADS_LIMIT
+
+
+def test_lookups_give_the_first_value_and_every_value_in_order() -> None:
+    """R-72: a repeated attribute's first value is the one used; Proxy-States are all kept in order."""
+    attrs = rp.attr(rp.USER_NAME, b"a") + rp.attr(rp.PROXY_STATE, b"p1") + rp.attr(rp.USER_NAME, b"b") + rp.attr(
+        rp.PROXY_STATE, b"p2") + rp.attr_vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI, b"4401")
+    data, _ = rp.encode_request(rp.ACCESS_REQUEST, 1, b"s", attrs)
+    pkt = decode(data)
+    assert pkt.get(rp.USER_NAME) == b"a"
+    assert pkt.get_all(rp.PROXY_STATE) == [b"p1", b"p2"]
+    assert pkt.get_all(rp.CLASS) == [] and pkt.get(rp.CLASS) is None
+    assert pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) == b"4401"
+    bare = decode(rp.encode_request(rp.ACCESS_REQUEST, 2, b"s", rp.attr(rp.USER_NAME, b"a"))[0])
+    assert bare.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) is None

@@ -1,0 +1,24 @@
+"""Small conversions on the hot path: leased addresses (R-5) between Redis integers and attributes."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from quotad.aaa.values import ipv4_bytes, ipv4_text
+from quotad.quota.store import _ipv4
+
+
+@pytest.mark.parametrize("address", [0, 1, 0x64400001, 0xC0A80101, 0xFFFFFFFF])
+def test_leased_address_text_and_bytes(address: int) -> None:
+    text = _ipv4(address)
+    assert text == str(ipaddress.IPv4Address(address))
+    assert ipv4_bytes(text) == address.to_bytes(4, "big")
+    assert ipv4_text(ipv4_bytes(text)) == text
+
+
+@pytest.mark.parametrize("address", [-1, 1 << 32])
+def test_out_of_range_lease_is_refused(address: int) -> None:
+    with pytest.raises(ValueError):
+        _ipv4(address)
