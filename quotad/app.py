@@ -7,6 +7,7 @@ Nothing imports this module but the CLI and tests.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -264,10 +265,20 @@ async def run(config: Config, before_serving: list[object] | None = None) -> Non
         await daemon.start()
         for hook in before_serving or []:
             await hook(daemon)  # type: ignore[operator]
+        settle_heap()
         await daemon.wait()
     finally:
         await daemon.stop()
         await _cancel_leftovers()
+
+
+def settle_heap() -> None:
+    """Move everything built at start (modules, dictionaries, config, scripts: most of the heap)
+    out of the cyclic garbage collector's reach. Without it every full collection scans them all
+    again, a pause of up to ~200 ms measured under load; with it a full collection scans only what
+    requests left behind."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _cancel_leftovers(timeout: float = 2.0) -> None:
