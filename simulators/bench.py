@@ -68,6 +68,14 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def _comm(pid: int) -> str | None:
+    """The process's command name, or None if it has exited since it was listed."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(errors="replace")
+    except OSError:
+        return None
+
+
 def build_radload(workdir: Path) -> Path:
     binary = workdir / "radload"
     cmd = ["gcc", "-O2", "-o", str(binary), str(RADLOAD_SRC), "-lcrypto"]
@@ -105,9 +113,10 @@ class Quotad:
     def pids(self) -> tuple[list[int], list[int]]:
         """(quotad processes, redis-server processes)."""
         assert self.proc is not None
-        tree = [self.proc.pid, *children(self.proc.pid)]
-        redis = [p for p in tree if "redis-server" in Path(f"/proc/{p}/comm").read_text(errors="replace")]
-        return [p for p in tree if p not in redis], redis
+        names = {pid: _comm(pid) for pid in [self.proc.pid, *children(self.proc.pid)]}
+        live = [pid for pid, name in names.items() if name is not None]  # Redis's AOF rewrite child comes and goes
+        redis = [pid for pid in live if "redis" in (names[pid] or "")]
+        return [pid for pid in live if pid not in redis], redis
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
