@@ -12,7 +12,9 @@ from dataclasses import replace
 from quotad import config as cfg
 from quotad.app import Daemon
 from quotad.clock import SettableClock
+from quotad.quota.model import LineRef
 from quotad.radius import packet as rp
+from tests.conftest import free_port
 
 SECRET = b"testing123"
 # 2026-11-10 12:00 Japan time
@@ -108,3 +110,52 @@ def accounting_request(
     if klass is not None:
         attrs += rp.attr(rp.CLASS, klass)
     return rp.encode_request(rp.ACCOUNTING_REQUEST, identifier, SECRET, attrs, message_authenticator=False)
+
+
+# --- the CoA scenario: one minimum_start line with one coupon, and a gateway on a free port -----
+
+LINE = LineRef("mini", "819000000021")
+
+
+class Gateway(asyncio.DatagramProtocol):
+    """Answers every CoA/Disconnect with an ACK and keeps what it received."""
+
+    def __init__(self) -> None:
+        self.received: list[rp.Packet] = []
+        self.arrived = asyncio.Event()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        pkt = rp.decode(data)
+        assert rp.verify_request_authenticator(pkt, SECRET)
+        assert rp.verify_message_authenticator(pkt, SECRET) is True
+        self.received.append(pkt)
+        ack = rp.COA_ACK if pkt.code == rp.COA_REQUEST else rp.DISCONNECT_ACK
+        self.transport.sendto(rp.encode_response(ack, pkt.identifier, pkt.authenticator, SECRET), addr)  # type: ignore[attr-defined]
+        self.arrived.set()
+
+    async def next(self, timeout: float = 3.0) -> rp.Packet:
+        await asyncio.wait_for(self.arrived.wait(), timeout)
+        self.arrived.clear()
+        return self.received[-1]
+
+
+@asynccontextmanager
+async def mini_with_gateway(redis_url: str) -> AsyncIterator[tuple[Daemon, Gateway]]:
+    """A daemon whose CoA/Disconnect requests go to a Gateway on a free port; LINE provisioned
+    (minimum_start, no bundle) with one 100 MB coupon."""
+    port = free_port(socket.SOCK_DGRAM)
+    gateway = Gateway()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: gateway, local_addr=("127.0.0.1", port))
+    try:
+        async with running_daemon(daemon_config(redis_url, coa_port=port)) as d:
+            assert d.store is not None
+            await d.store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
+            await d.store.add_line("mini", LINE.msisdn, "8981100000000000219", "440100000000021", "nano", False, T0)
+            await d.store.charge("mini", 1, "test", T0)
+            yield d, gateway
+    finally:
+        transport.close()

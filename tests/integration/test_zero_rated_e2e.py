@@ -3,9 +3,6 @@ the quotad exempt-octet VSAs; what they count is not debited, at high or at low 
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,35 +10,28 @@ from pyrad import packet as pp
 from pyrad.dictionary import Dictionary as PyradDictionary
 
 from quotad.app import Daemon
-from quotad.quota.model import LineRef
 from quotad.radius import packet as rp
 from quotad.radius.dictionary import default_dictionary_path
-from tests.conftest import free_port
-from tests.integration.daemon_fixture import SECRET, T0, access_request, daemon_config, exchange, running_daemon
-from tests.integration.test_coa_e2e import Gateway
+from tests.integration.daemon_fixture import (
+    LINE,
+    SECRET,
+    T0,
+    Gateway,
+    access_request,
+    exchange,
+    mini_with_gateway,
+)
 
 MB = 1_000_000
 GIGAWORD = 1 << 32
-LINE = LineRef("mini", "819000000021")
 DICT = PyradDictionary(str(default_dictionary_path()))
 DAY = "20261110"  # T0's Japan day
 
 
 @pytest.fixture
 async def setup(redis_url: str) -> AsyncIterator[tuple[Daemon, Gateway]]:
-    port = free_port(socket.SOCK_DGRAM)
-    gateway = Gateway()
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: gateway, local_addr=("127.0.0.1", port))
-    try:
-        async with running_daemon(daemon_config(redis_url, coa_port=port)) as d:
-            assert d.store is not None
-            await d.store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
-            await d.store.add_line("mini", LINE.msisdn, "8981100000000000219", "440100000000021", "nano", False, T0)
-            await d.store.charge("mini", 1, "test", T0)
-            yield d, gateway
-    finally:
-        transport.close()
+    async with mini_with_gateway(redis_url) as pair:
+        yield pair
 
 
 def pyrad_accounting(
