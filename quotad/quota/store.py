@@ -135,7 +135,10 @@ class QuotaStore:
         self.fast = fast
         self._month: tuple[float, float, Encoded] = (0.0, -1.0, Encoded())
         self._days: tuple[float, float, list[str]] = (0.0, -1.0, [])
-        self._index_cache: dict[str, tuple[float, LineRef | None]] = {}
+        # index key → (expiry, contract_id, msisdn), "" for an unknown card: only str and float,
+        # which the cyclic garbage collector stops tracking, so the cache's size (up to
+        # index_cache_entries) never lengthens a collection's pause.
+        self._index_cache: dict[str, tuple[float, str, str]] = {}
         self.settings = settings
         self.catalog = catalog
         net = ipaddress.ip_network(settings.ip_range)
@@ -415,12 +418,13 @@ class QuotaStore:
         now = time.monotonic()
         cached = self._index_cache.get(key)
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return LineRef(cached[1], cached[2]) if cached[1] else None
         ref = await self._lookup(key)
         if self.settings.index_cache_seconds > 0:
             if len(self._index_cache) >= self.settings.index_cache_entries:
                 self._index_cache.clear()
-            self._index_cache[key] = (now + self.settings.index_cache_seconds, ref)
+            expiry = now + self.settings.index_cache_seconds
+            self._index_cache[key] = (expiry, ref.contract_id, ref.msisdn) if ref else (expiry, "", "")
         return ref
 
     def forget_index(self, *keys: str) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from quotad import log, metrics
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client, ClientTable
-from quotad.radius.replycache import IN_PROGRESS, ReplyCache
+from quotad.radius.replycache import IN_PROGRESS, Key, ReplyCache, request_key
 
 Handler = Callable[[rp.Packet, Client], Awaitable[bytes | None]]
 
@@ -116,7 +116,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             return
         if not self._authentic(pkt, client, addr):
             return
-        key = (addr[0], addr[1], pkt.code, pkt.identifier, pkt.authenticator)
+        key = request_key(addr[0], addr[1], data)
         cached = self.cache.lookup(key)
         if cached is not None:
             self._duplicate(cached, addr)
@@ -155,7 +155,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(cached, addr)
 
     async def _serve(
-        self, pkt: rp.Packet, client: Client, addr: tuple[str, int], key: tuple[str, int, int, int, bytes],
+        self, pkt: rp.Packet, client: Client, addr: tuple[str, int], key: Key,
         started: float,
     ) -> None:
         reply: bytes | None = None

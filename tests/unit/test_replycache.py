@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from quotad.radius.replycache import IN_PROGRESS, ReplyCache
+import gc
 
-KEY = ("127.0.0.1", 40000, 1, 7, bytes(16))
+from quotad.radius.replycache import IN_PROGRESS, ReplyCache, request_key
+
+HEADER = bytes([1, 7, 0, 20]) + bytes(16)
+KEY = request_key("127.0.0.1", 40000, HEADER)
 
 
 def test_new_in_progress_answered() -> None:
@@ -20,10 +23,10 @@ def test_entries_expire_after_window() -> None:
     cache = ReplyCache(window=30)
     cache.begin(KEY, now=100.0)
     cache.finish(KEY, b"reply")
-    other = ("127.0.0.1", 40001, 1, 7, bytes(16))
+    other = request_key("127.0.0.1", 40001, HEADER)
     cache.begin(other, now=129.9)
     assert cache.lookup(KEY) == b"reply"
-    cache.begin(("x", 1, 1, 1, b""), now=130.0)
+    cache.begin(request_key("x", 1, HEADER), now=130.0)
     assert cache.lookup(KEY) is None
     assert cache.lookup(other) == IN_PROGRESS
 
@@ -39,7 +42,33 @@ def test_no_reply_forgets_so_a_retry_is_processed() -> None:
 def test_bounded() -> None:
     cache = ReplyCache(window=30, max_entries=100)
     for i in range(1000):
-        cache.begin(("127.0.0.1", i, 1, 1, b""), now=1.0)
+        cache.begin(request_key("127.0.0.1", i, HEADER), now=1.0)
     assert len(cache) == 100
-    assert cache.lookup(("127.0.0.1", 999, 1, 1, b"")) == IN_PROGRESS
-    assert cache.lookup(("127.0.0.1", 0, 1, 1, b"")) is None
+    assert cache.lookup(request_key("127.0.0.1", 999, HEADER)) == IN_PROGRESS
+    assert cache.lookup(request_key("127.0.0.1", 0, HEADER)) is None
+
+
+def test_key_is_the_rfc5080_tuple() -> None:
+    """R-70: source address, source port, code, Identifier and Request Authenticator each tell
+    requests apart; the Length octets and anything past the header do not."""
+    auth = bytes(range(16))
+    base = request_key("10.0.0.1", 1812, bytes([1, 7, 0, 40]) + auth)
+    assert request_key("10.0.0.1", 1812, bytes([1, 7, 0, 44]) + auth + b"attrs") == base
+    assert request_key("10.0.0.2", 1812, bytes([1, 7, 0, 40]) + auth) != base
+    assert request_key("10.0.0.1", 1813, bytes([1, 7, 0, 40]) + auth) != base
+    assert request_key("10.0.0.1", 1812, bytes([4, 7, 0, 40]) + auth) != base
+    assert request_key("10.0.0.1", 1812, bytes([1, 8, 0, 40]) + auth) != base
+    assert request_key("10.0.0.1", 1812, bytes([1, 7, 0, 40]) + auth[:15] + b"x") != base
+    assert request_key("10.0.0.11", 812, bytes([1, 7, 0, 40]) + auth) != base
+
+
+def test_holds_nothing_the_cyclic_collector_tracks() -> None:
+    """A full window of entries must not lengthen garbage-collector pauses (R-70 under load):
+    keys, replies and the expiry order are all untracked objects."""
+    cache = ReplyCache(window=30)
+    for i in range(100):
+        key = request_key("127.0.0.1", 40000 + i, HEADER)
+        cache.begin(key, now=float(i))
+        cache.finish(key, b"reply")
+    held = [cache._entries, *cache._entries, *cache._entries.values(), *cache._expiry, *cache._keys]
+    assert [o for o in held[1:] if gc.is_tracked(o)] == []
