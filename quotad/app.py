@@ -210,6 +210,8 @@ class Daemon:
         while True:
             inflight = sum(p.inflight for p in (self.auth, self.acct) if p is not None)
             metrics.RADIUS_INFLIGHT.set(inflight)
+            if self.sessions is not None:
+                metrics.SPEED_PUSH_PENDING.set(self.sessions.pending)
             if self.store is not None and loop.time() >= next_check:
                 next_check = loop.time() + redis_check_seconds
                 metrics.REDIS_UP.set(1 if await self.store.ping() else 0)

@@ -169,6 +169,12 @@ COA_DURATION = Histogram(
     buckets=_COA_BUCKETS,
     registry=REGISTRY,
 )
+SPEED_PUSH_PENDING = Gauge(
+    "quotad_speed_push_pending",
+    "Lines whose speed change waits to be pushed to their sessions (sampled every second).",
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
 COA_QUEUE_DEPTH = Gauge(
     "quotad_coa_queue_depth",
     "CoA and Disconnect requests outstanding: sent and awaiting a reply, or awaiting an Identifier.",

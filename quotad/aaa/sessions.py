@@ -2,9 +2,16 @@
 
 R-21 / R-24: every change of a live session's speed is pushed at once; R-30: suspending drops
 the line's sessions. The speed change itself is a compare-and-set in Redis (store.set_speed), so
-of several quotad processes exactly one sends the CoA for a transition. Sends run as background
-tasks: a slow or silent gateway never delays the RADIUS reply that caused the change; the CoA
-client bounds retries and outstanding requests.
+of several quotad processes exactly one sends the CoA for a transition. Sends run in the
+background: a slow or silent gateway never delays the RADIUS reply that caused the change; the
+CoA client bounds retries and outstanding requests.
+
+Pushes wait in a queue with one entry per line (a newer change of a line replaces its older one,
+keeping its place); at most ``max_pushers`` tasks read the queued lines' sessions from Redis and
+hand the CoA-Requests to the CoA client. A burst of transitions (a pool running out for thousands
+of lines in the same minute, a day window moving) so costs a bounded number of tasks and Redis
+connections, however large it is, and no change is lost before the CoA client: each line gets
+its latest speed.
 """
 
 from __future__ import annotations
@@ -43,13 +50,22 @@ class SessionControl:
         profiles: dict[str, EncodedProfile],
         coa: DynamicAuthClient,
         now: Callable[[], float],
+        max_pushers: int = 16,
     ):
         self.store = store
         self.catalog = catalog
         self.profiles = profiles
         self.coa = coa
         self.now = now
+        self.max_pushers = max_pushers
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._queued: dict[LineRef, str] = {}  # line → latest speed to push, oldest first
+        self._pushers = 0
+
+    @property
+    def pending(self) -> int:
+        """Lines whose speed change waits to be pushed."""
+        return len(self._queued)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -63,7 +79,24 @@ class SessionControl:
 
     async def speed_changed(self, ref: LineRef, old: str, new: str) -> None:
         """The line's speed class moved from old to new (this process won the CAS): CoA its sessions."""
-        self._spawn(self._push(ref, new))
+        self._queued[ref] = new
+        if self._pushers < self.max_pushers:
+            self._pushers += 1
+            self._spawn(self._pusher())
+
+    async def _pusher(self) -> None:
+        """Push queued changes, oldest first, until none is left."""
+        queued = self._queued
+        try:
+            while queued:
+                ref = next(iter(queued))
+                speed = queued.pop(ref)
+                try:
+                    await self._push(ref, speed)
+                except Exception as exc:  # one line's failure must not stop the queue
+                    _log.warning("session_control_failed", contract=ref.contract_id, error=repr(exc))
+        finally:
+            self._pushers -= 1
 
     async def _push(self, ref: LineRef, speed: str) -> None:
         sessions = await self.store.live_sessions(ref)
@@ -73,7 +106,12 @@ class SessionControl:
         # The session's radio type is not kept; a 3G session gets the LTE figures until it
         # re-authorizes (the gateway caps at the radio's own rate anyway).
         attrs = self.profiles[profile_name(speed, None)].attributes + granted_attr(facts.held)
-        outcomes = await self.coa.send_all([target_of(ref, s) for s in sessions], attrs)
+        # Not awaited: a silent gateway must not hold up the queue behind it. The CoA client
+        # bounds these (max_pending per gateway; beyond it a request finishes at once, counted).
+        self._spawn(self._send(ref, speed, [target_of(ref, s) for s in sessions], attrs))
+
+    async def _send(self, ref: LineRef, speed: str, targets: list[SessionTarget], attrs: bytes) -> None:
+        outcomes = await self.coa.send_all(targets, attrs)
         _log.info("coa_sent", contract=ref.contract_id, speed=speed, outcomes=[o.outcome for o in outcomes])
 
     async def settle(self, ref: LineRef) -> str:
@@ -104,5 +142,10 @@ class SessionControl:
             await self.settle(ref)
 
     async def drain(self, timeout: float) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait (at most ``timeout``) for the queued pushes and the sends they start."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.wait(set(self._tasks), timeout=left)

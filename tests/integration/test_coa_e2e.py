@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
 
 from quotad.app import Daemon
+from quotad.quota.model import LineRef
 from quotad.radius import packet as rp
 from tests.integration.daemon_fixture import (
     LINE,
@@ -100,3 +102,45 @@ async def test_suspend_sends_disconnect(setup: tuple[Daemon, Gateway]) -> None:
     assert raw is not None
     reject = rp.decode(raw)
     assert reject.code == rp.ACCESS_REJECT and reject.get(rp.REPLY_MESSAGE) == b"Line is suspended"
+
+
+async def test_r24_changes_queued_for_one_line_push_only_its_latest_speed(setup: tuple[Daemon, Gateway]) -> None:
+    """R-24: two changes of a line queued before either is pushed → one CoA, with the later speed."""
+    d, gateway = setup
+    assert d.sessions is not None
+    await start_session(d)
+    await d.sessions.speed_changed(LINE, "high", "low")
+    await d.sessions.speed_changed(LINE, "low", "high")
+    assert d.sessions.pending == 1
+    await d.sessions.drain(5.0)
+    assert [p.get(rp.FILTER_ID) for p in gateway.received] == [b"high-lte"]
+    assert d.sessions.pending == 0
+
+
+async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(setup: tuple[Daemon, Gateway]) -> None:
+    """R-21 / R-24 under a burst: 40 lines change speed at once; at most max_pushers tasks read
+    their sessions, and every session still gets exactly one CoA, acknowledged."""
+    d, gateway = setup
+    assert d.store is not None and d.sessions is not None
+    lines = []
+    for i in range(40):
+        ref = LineRef(f"burst{i}", f"8190000010{i:02d}")
+        await d.store.create_contract(ref.contract_id, "minimum_start", dt.date(2026, 10, 1), T0)
+        await d.store.add_line(ref.contract_id, ref.msisdn, f"89811000000010{i:05d}", f"4401000000100{i:02d}",
+                               "nano", False, T0)
+        datagram, _ = access_request(msisdn=ref.msisdn, extra=rp.attr(rp.ACCT_SESSION_ID, f"burst-{i}".encode()))
+        raw = await exchange(d.auth_port, datagram)
+        assert raw is not None and (accept := rp.decode(raw)).code == rp.ACCESS_ACCEPT
+        req, _ = accounting_request(f"burst-{i}", 1, identifier=i, msisdn=ref.msisdn, klass=accept.get(rp.CLASS))
+        assert await exchange(d.acct_port, req) is not None
+        lines.append(ref)
+    d.sessions.max_pushers = 4
+    before = len(gateway.received)
+    for ref in lines:
+        await d.sessions.speed_changed(ref, "high", "low")
+    assert d.sessions.pending == 40 and d.sessions._pushers == 4
+    await d.sessions.drain(10.0)
+    pushed = gateway.received[before:]
+    assert sorted(p.get(rp.ACCT_SESSION_ID) for p in pushed) == sorted(f"burst-{i}".encode() for i in range(40))
+    assert {p.get(rp.FILTER_ID) for p in pushed} == {b"low"}
+    assert d.sessions.pending == 0 and d.sessions._pushers == 0
