@@ -130,7 +130,9 @@ async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(set
                                "nano", False, T0)
         datagram, _ = access_request(msisdn=ref.msisdn, extra=rp.attr(rp.ACCT_SESSION_ID, f"burst-{i}".encode()))
         raw = await exchange(d.auth_port, datagram)
-        assert raw is not None and (accept := rp.decode(raw)).code == rp.ACCESS_ACCEPT
+        assert raw is not None
+        accept = rp.decode(raw)
+        assert accept.code == rp.ACCESS_ACCEPT
         req, _ = accounting_request(f"burst-{i}", 1, identifier=i, msisdn=ref.msisdn, klass=accept.get(rp.CLASS))
         assert await exchange(d.acct_port, req) is not None
         lines.append(ref)
