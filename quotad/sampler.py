@@ -4,6 +4,11 @@ Every ``interval`` seconds one quotad process (whichever takes a short Redis loc
 the round) walks up to ``limit`` contracts with SCAN and sets the gauges. Below the limit the
 figures are exact; above it they cover the contracts sampled, which quotad_contracts_sampled
 says. It runs off the hot path, at a bounded cost to Redis.
+
+The walk is paced: after each batch of contracts it rests ``(1 - duty) / duty`` times as long as
+the batch took, so it takes at most ``duty`` (20 %) of the worker's time however long the walk.
+Unpaced, 10,000 contracts cost one worker about 5 s of CPU in one go every minute (measured), and
+the requests that worker served meanwhile waited: the soak's p99 rose 3-5x in those seconds.
 """
 
 from __future__ import annotations
@@ -26,11 +31,16 @@ SPEEDS = ("high", "low", "restricted", "")
 
 
 class PoolSampler:
-    def __init__(self, store: QuotaStore, now: Callable[[], float], interval: float = 60.0, limit: int = 10000):
+    def __init__(
+        self, store: QuotaStore, now: Callable[[], float], interval: float = 60.0, limit: int = 10000,
+        duty: float = 0.2, batch: int = 20,
+    ):
         self.store = store
         self.now = now
         self.interval = interval
         self.limit = limit
+        self.duty = duty
+        self.batch = batch
 
     async def run(self) -> None:
         while True:
@@ -51,6 +61,9 @@ class PoolSampler:
         counts: Counter[str] = Counter()
         speeds: Counter[str] = Counter()
         seen = 0
+        loop = asyncio.get_running_loop()
+        rest = (1 - self.duty) / self.duty
+        batch_started = loop.time()
         async for key in self.store.client.scan_iter(match=f"{k.PREFIX}:{{c:*}}:c", count=1000):
             contract_id = _contract_of(key)
             if contract_id is None:
@@ -65,6 +78,9 @@ class PoolSampler:
             seen += 1
             if seen >= self.limit:
                 break
+            if seen % self.batch == 0 and rest > 0:
+                await asyncio.sleep((loop.time() - batch_started) * rest)
+                batch_started = loop.time()
         self._publish(pools, counts, speeds)
         return seen
 

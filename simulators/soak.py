@@ -5,7 +5,8 @@ Starts `quotad serve` (``--workers`` processes, embedded Redis with AOF) on free
 provisions ``--lines`` simulated lines, builds ../shared/tools/radload.c and runs it open loop at
 ``--rate`` requests/s for ``--minutes``, in back-to-back segments of ``--segment`` seconds. After
 each segment it records the segment's throughput, timeouts and errors, p50/p99/p99.9 latency, and
-the resident memory (VmRSS) of quotad's processes and of Redis. ``--kind mixed`` runs PAP and
+the resident memory (VmRSS) of quotad's processes and of Redis, and from quotad's /metrics the
+segment's speed changes and CoA/Disconnect requests (what a tail in that segment may come from). ``--kind mixed`` runs PAP and
 accounting generators side by side at half the rate each.
 
 The report compares the end with the start: the first segment is warm-up (caches, the reply
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,20 @@ def rss_kib(pids: list[int]) -> int:
     return total
 
 
+def counters(q: Quotad) -> dict[str, float]:
+    """Totals from quotad's /metrics that explain a segment's tail: speed changes (each may push
+    CoA-Requests) and CoA/Disconnect requests by outcome."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{q.http}/metrics", timeout=5).read().decode()
+    totals = {"speed_changes": 0.0, "coa_requests": 0.0}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name == "quotad_speed_changes_total":
+            totals["speed_changes"] += float(line.rsplit(" ", 1)[1])
+        elif name == "quotad_coa_requests_total":
+            totals["coa_requests"] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
 def radload_cmd(radload: Path, q: Quotad, kind: str, seconds: float, rate: float, lines: int) -> list[str]:
     port = q.acct if kind == "acct" else q.auth
     return [str(radload), "-p", str(port), "-s", "testing123", "-k", kind, "-d", str(seconds), "-w", "512",
@@ -55,10 +71,12 @@ def segment(radload: Path, q: Quotad, kinds: list[str], seconds: float, rate: fl
     """One segment: the generators side by side; their results merged (latencies: the worst kind's)."""
     quotad_pids, redis_pids = q.pids()
     cpu_before = cpu_seconds(quotad_pids)
+    counted = counters(q)
     procs = [subprocess.Popen(radload_cmd(radload, q, kind, seconds, rate / len(kinds), lines),
                               stdout=subprocess.PIPE, text=True) for kind in kinds]
     results = [json.loads(p.communicate()[0]) for p in procs]
     quotad_pids, redis_pids = q.pids()
+    now = counters(q)
     return {
         "rps": round(sum(r["rps"] for r in results)),
         "sent": sum(r["sent"] for r in results),
@@ -70,6 +88,7 @@ def segment(radload: Path, q: Quotad, kinds: list[str], seconds: float, rate: fl
         "quotad_rss_mb": round(rss_kib(quotad_pids) / 1024, 1),
         "redis_rss_mb": round(rss_kib(redis_pids) / 1024, 1),
         "quotad_cpu": round((cpu_seconds(quotad_pids) - cpu_before) / seconds, 2),
+        **{name: round(now[name] - counted[name]) for name in now},
     }
 
 
