@@ -6,8 +6,8 @@ provisions ``--lines`` simulated lines, builds ../shared/tools/radload.c and run
 ``--rate`` requests/s for ``--minutes``, in back-to-back segments of ``--segment`` seconds. After
 each segment it records the segment's throughput, timeouts and errors, p50/p99/p99.9 latency, and
 the resident memory (VmRSS) of quotad's processes and of Redis, and from quotad's /metrics the
-segment's speed changes and CoA/Disconnect requests (what a tail in that segment may come from). ``--kind mixed`` runs PAP and
-accounting generators side by side at half the rate each.
+segment's speed changes and CoA/Disconnect requests (what a tail in that segment may come from).
+``--kind mixed`` runs PAP and accounting generators side by side at half the rate each.
 
 The report compares the end with the start: the first segment is warm-up (caches, the reply
 cache filling to its window, Redis growing its keyspace), so growth is measured from the end of
