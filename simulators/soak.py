@@ -16,6 +16,7 @@ zero errors and timeouts, quotad RSS growth under ``--max-growth-mb``, every seg
 2x the reference. Exit status 1 if the verdict fails.
 
     .venv/bin/python -m simulators.soak --minutes 10 --rate 5000 --kind mixed
+    .venv/bin/python -m simulators.soak --minutes 10 --rate 0 --kind mixed   # at half the measured max
 """
 
 from __future__ import annotations
@@ -62,9 +63,17 @@ def counters(q: Quotad) -> dict[str, float]:
 
 
 def radload_cmd(radload: Path, q: Quotad, kind: str, seconds: float, rate: float, lines: int) -> list[str]:
+    """Open loop at ``rate`` (window 512), or closed loop at window 128 (the benchmark's) for rate 0."""
     port = q.acct if kind == "acct" else q.auth
-    return [str(radload), "-p", str(port), "-s", "testing123", "-k", kind, "-d", str(seconds), "-w", "512",
+    window = "512" if rate > 0 else "128"
+    return [str(radload), "-p", str(port), "-s", "testing123", "-k", kind, "-d", str(seconds), "-w", window,
             "-n", "8", "-m", str(lines), "-r", str(int(rate)), "-t", "2000"]
+
+
+def measure_max(radload: Path, q: Quotad, kinds: list[str], lines: int, runs: int = 3, seconds: float = 10.0) -> float:
+    """The maximum throughput of this quotad for these kinds: closed loop, median of ``runs``."""
+    totals = sorted(segment(radload, q, kinds, seconds, 0, lines)["rps"] for _ in range(runs))
+    return float(totals[len(totals) // 2])
 
 
 def segment(radload: Path, q: Quotad, kinds: list[str], seconds: float, rate: float, lines: int) -> dict[str, Any]:
@@ -113,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="simulators.soak", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rate", type=float, default=5000.0, help="offered requests/s (all generators)")
+    parser.add_argument("--rate", type=float, default=5000.0,
+                        help="offered requests/s (all generators); 0: half the maximum, measured first")
     parser.add_argument("--kind", choices=["pap", "chap", "acct", "mixed"], default="mixed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--lines", type=int, default=10000)
@@ -133,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         radload = args.radload.resolve() if args.radload else build_radload(workdir)
         q.start()
         provision(q, args.lines)
+        measured_max = None
+        if args.rate <= 0:
+            measured_max = measure_max(radload, q, kinds, args.lines)
+            args.rate = round(measured_max / 2)
+            if not args.json:
+                print(f"measured maximum {measured_max:.0f} req/s (closed loop, median of 3 x 10 s): "
+                      f"soak at {args.rate:.0f} req/s", flush=True)
         segments = max(2, round(args.minutes * 60 / args.segment))
         started = time.monotonic()
         for i in range(segments):
@@ -147,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         q.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     result = verdict(rows, args.max_growth_mb)
-    summary = {"minutes": args.minutes, "rate": args.rate, "kind": args.kind, "workers": args.workers,
-               "lines": args.lines, **result}
+    summary = {"minutes": args.minutes, "measured_max": measured_max, "rate": args.rate, "kind": args.kind,
+               "workers": args.workers, "lines": args.lines, **result}
     print(json.dumps({"summary": summary, "segments": rows} if args.json else summary), flush=True)
     return 0 if result["ok"] else 1
 
