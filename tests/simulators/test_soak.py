@@ -33,3 +33,10 @@ def test_r71_any_error_or_timeout_fails() -> None:
 def test_r73_memory_growth_past_the_bound_fails() -> None:
     result = verdict([row(5.0, 100.0), row(5.0, 100.0), row(5.0, 120.5)], 20.0)
     assert result["ok"] is False and result["quotad_rss_growth_mb"] == 20.5
+
+
+def test_r73_short_run_reference_replaces_the_second_segment() -> None:
+    rows = [row(500.0, 100.0), row(300.0, 100.0), row(30.0, 100.0)]
+    assert verdict(rows, 20.0)["ok"] is True  # judged against a poor second segment, it passes
+    judged = verdict(rows, 20.0, reference_p99=10.0)
+    assert judged["ok"] is False and judged["p99_reference_ms"] == 10.0 and judged["p99_ratio"] == 30.0
