@@ -32,9 +32,25 @@ _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 def prepare_multiprocess_metrics() -> Path:
     """Must run before anything imports prometheus_client."""
-    directory = Path(tempfile.mkdtemp(prefix="quotad-metrics-"))
+    directory = metrics_directory()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     return directory
+
+
+def metrics_directory(memory_backed: tuple[Path, ...] = (Path("/dev/shm"),)) -> Path:
+    """A fresh directory for the workers' metric files: in memory (tmpfs) where possible.
+
+    Every worker maps its metric files and writes them on each request. On a disk-backed /tmp
+    the kernel writes those pages back, and a page under writeback cannot be written: while
+    Redis rewrote its append-only file (heavy disk I/O), both workers' loops stalled 20-50 ms
+    (measured; none over 15 ms with the files on /dev/shm). Falls back to the temporary
+    directory when no memory-backed one is writable.
+    """
+    for base in memory_backed:
+        if base.is_dir() and os.access(base, os.W_OK | os.X_OK):
+            with contextlib.suppress(OSError):
+                return Path(tempfile.mkdtemp(prefix="quotad-metrics-", dir=base))
+    return Path(tempfile.mkdtemp(prefix="quotad-metrics-"))
 
 
 def _worker(config: Config, index: int) -> None:
