@@ -67,6 +67,11 @@ class SessionControl:
         """Lines whose speed change waits to be pushed."""
         return len(self._queued)
 
+    @property
+    def active_pushers(self) -> int:
+        """Tasks draining the queue now (at most ``max_pushers``)."""
+        return self._pushers
+
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)

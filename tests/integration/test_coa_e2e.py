@@ -140,9 +140,9 @@ async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(set
     before = len(gateway.received)
     for ref in lines:
         await d.sessions.speed_changed(ref, "high", "low")
-    assert d.sessions.pending == 40 and d.sessions._pushers == 4
+    assert d.sessions.pending == 40 and d.sessions.active_pushers == 4
     await d.sessions.drain(10.0)
     pushed = gateway.received[before:]
     assert sorted(p.get(rp.ACCT_SESSION_ID) for p in pushed) == sorted(f"burst-{i}".encode() for i in range(40))
     assert {p.get(rp.FILTER_ID) for p in pushed} == {b"low"}
-    assert d.sessions.pending == 0 and d.sessions._pushers == 0
+    assert d.sessions.pending == 0 and d.sessions.active_pushers == 0

@@ -577,6 +577,23 @@ async def test_plan_line_limit_4th_family_line_refused_nothing_half_written(stor
     assert await new_line(store, "F2", 4) == LineRef("F2", "09010000004")
 
 
+async def test_r2_cached_lookups_answer_alike_and_hold_nothing_the_collector_tracks(store: QuotaStore) -> None:
+    """R-2 lookups from the in-process cache give the same answers as from Redis (a line, or None
+    for an unknown card), and the cache holds only untracked values once a collection has seen
+    them: its size, up to index_cache_entries, never lengthens a garbage-collection pause."""
+    import gc
+
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1", 1)
+    for _ in range(2):  # from Redis, then from the cache
+        assert await store.find_line("44010" + "1".zfill(10), None) == ref
+        assert await store.find_line(None, "0901" + "1".zfill(7)) == ref
+        assert await store.find_line("44010" + "9".zfill(10), None) is None
+    assert len(store._index_cache) == 3
+    gc.collect()
+    assert [v for v in store._index_cache.values() if gc.is_tracked(v)] == []
+
+
 async def test_light_start_takes_one_line(store: QuotaStore) -> None:
     await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
     await new_line(store, "C1", 1)
