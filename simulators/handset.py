@@ -126,7 +126,8 @@ class Handset:
 
     def attach_sent(self, now: float) -> None:
         self._expect(State.IDLE)
-        self.session_seq += 1
+        self.session_seq += 1  # a new session: its counters start at zero with its number
+        self.octets_in = self.octets_out = self.exempt_in = self.exempt_out = 0
         self.state = State.ATTACHING
 
     def accepted(self, grant: Grant, now: float, duration: float | None = None) -> None:
@@ -136,7 +137,6 @@ class Handset:
         self.attempts = 0
         self.grant = grant
         self.slice_left = grant.granted
-        self.octets_in = self.octets_out = self.exempt_in = self.exempt_out = 0
         self.started_at = now
         self.next_interim = now + grant.interim_interval
         self.stop_at = None if duration is None else now + duration

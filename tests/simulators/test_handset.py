@@ -226,3 +226,21 @@ def test_session_rate_is_the_profile_capped_by_the_radio() -> None:
     assert session_rate(umts) == Rate(14_400_000, 5_760_000)
     umts.coa(LOW)
     assert session_rate(umts) == Rate(200_000, 200_000)
+
+
+def test_a_new_session_starts_its_counters_with_its_number() -> None:
+    """The sequence hypothesis found: attach, use, disconnect, stop, attach again. The second
+    session's number was taken at the attach but its counters still held the first session's
+    octets until the Accept; counters and number now change together."""
+    h = Handset("819012345678", "440100000000001", "3534900000000001")
+    h.attach_sent(1.0)
+    h.accepted(HIGH, 2.0)
+    h.start_acked()
+    h.used(1, 0)
+    assert h.disconnected() is True
+    h.stop_sent(6.0)
+    h.stopped(6.0, 7.0)
+    h.attach_sent(7.0)
+    assert (h.session_seq, h.octets_in, h.octets_out) == (2, 0, 0)
+    h.accepted(HIGH, 8.0)
+    assert (h.session_seq, h.octets_in, h.octets_out) == (2, 0, 0)
