@@ -60,18 +60,24 @@ StoreFactory = Callable[..., Awaitable[QuotaStore]]
 # -- Redis Cluster (R-73): three primaries on free ports, same redis-server binary --------------------
 
 
-def _free_cluster_port() -> int:
-    """A port free on 127.0.0.1 together with its cluster-bus port (+10000)."""
-    for _ in range(200):
+def _free_cluster_ports(n: int) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1, each with its cluster-bus port (+10000). Distinct:
+    two random draws can pick the same free port, and two nodes on one port never form a cluster."""
+    ports: list[int] = []
+    for _ in range(200 * n):
         port = random.randrange(20000, 29000)
+        if port in ports:
+            continue
         try:
             for p in (port, port + 10000):
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", p))
         except OSError:
             continue
-        return port
-    raise RuntimeError("no free port pair")
+        ports.append(port)
+        if len(ports) == n:
+            return ports
+    raise RuntimeError("no free port pairs")
 
 
 def _start_node(binary: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -128,7 +134,7 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     except EmbeddedRedisError as exc:
         pytest.skip(f"no redis-server: {exc}")
     base = tmp_path_factory.mktemp("cluster")
-    ports = [_free_cluster_port() for _ in range(3)]
+    ports = _free_cluster_ports(3)
     procs = [_start_node(binary, base / str(port), port) for port in ports]
     clients = [sync_redis.Redis(host="127.0.0.1", port=port) for port in ports]
     try:

@@ -25,7 +25,7 @@ import redis as sync_redis
 from quotad.quota import keys as k
 from quotad.quota.embedded import EmbeddedRedisError, find_redis_server
 from tests.integration.daemon_fixture import daemon_config, running_daemon
-from tests.integration.test_quota_store import _free_cluster_port
+from tests.integration.test_quota_store import _free_cluster_ports
 from tests.reliability.gateway import Gateway, Session, counted_octets
 
 CONTRACT = "fo-c1"
@@ -36,7 +36,7 @@ class Cluster:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.binary = find_redis_server()
-        self.ports = [_free_cluster_port() for _ in range(6)]
+        self.ports = _free_cluster_ports(6)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
