@@ -39,7 +39,8 @@ local function drop_expired(kb, kx, now)
 end
 
 -- Lazy time: grant the bundles of this month (and of the previous one, still valid, if the
--- contract was not touched then) and drop expired buckets. Returns false for no contract.
+-- contract was not touched then) and drop expired buckets. Returns the contract's plan, or false
+-- for no contract.
 local function maintain()
   local kc, kb, kx = KEYS[1], KEYS[2], KEYS[3]
   local now, month, prev = ARGV[1], ARGV[2], ARGV[3]
@@ -52,14 +53,17 @@ local function maintain()
     redis.call('HSET', kc, 'bundle_month', month)
   end
   drop_expired(kb, kx, now)
-  return true
+  return c[5]
 end
 
--- Sum of what is left in unexpired buckets (maintain() has dropped the expired ones).
+-- Sum of what is left in unexpired buckets (maintain() has dropped the expired ones): one read
+-- of the bucket hash, whose '<id>.left' fields are the buckets' balances.
 local function pool_left()
-  local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
+  local h = redis.call('HGETALL', KEYS[2])
   local total = 0
-  for _, id in ipairs(ids) do total = total + num(redis.call('HGET', KEYS[2], id .. '.left')) end
+  for i = 1, #h, 2 do
+    if string.sub(h[i], -5) == '.left' then total = total + num(h[i + 1]) end
+  end
   return total
 end
 
@@ -87,9 +91,13 @@ local function low_window(day_keys)
   return total
 end
 
--- Facts as returned to Python: plan, status, coupon, held, pool, low_3day, speed.
+-- Facts as returned to Python: plan, status, coupon, held, pool, low_3day, speed. The hot-path
+-- scripts pass the line fields they have already read (the held balance as they left it).
+local function facts_of(plan, status, coupon, held, speed, day_keys)
+  return {plan, status, coupon, held, pool_left(), low_window(day_keys), speed or ''}
+end
+
 local function facts(kl, day_keys)
   local l = redis.call('HMGET', kl, 'status', 'coupon', 'held', 'speed')
-  return {redis.call('HGET', KEYS[1], 'plan'), l[1], l[2], num(l[3]), pool_left(),
-    low_window(day_keys), l[4] or ''}
+  return facts_of(redis.call('HGET', KEYS[1], 'plan'), l[1], l[2], num(l[3]), l[4], day_keys)
 end

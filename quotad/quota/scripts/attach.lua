@@ -1,9 +1,10 @@
 -- A SIM attaches. KEYS: contract, buckets, expiries, line, live set, session, 3 day-usage keys.
 -- ARGV[6..]: imsi ('' if none), session id, nas ip, slice bytes, session ttl, check identity (1/0).
-if not maintain() then return {'unknown'} end
+local plan = maintain()
+if not plan then return {'unknown'} end
 local kl, klive, ks = KEYS[4], KEYS[5], KEYS[6]
 local days = {KEYS[7], KEYS[8], KEYS[9]}
-local l = redis.call('HMGET', kl, 'status', 'imsi', 'coupon', 'held', 'voice', 'next_imsi')
+local l = redis.call('HMGET', kl, 'status', 'imsi', 'coupon', 'held', 'voice', 'next_imsi', 'speed')
 if not l[1] then return {'unknown'} end
 if l[1] ~= 'active' then return {l[1]} end
 if ARGV[6] ~= '' and ARGV[6] ~= l[2] then
@@ -19,9 +20,11 @@ end
 local stopped = redis.call('HGET', ks, 'stopped')
 if stopped == false or stopped == '1' then
   redis.call('DEL', ks)
-  redis.call('HSET', ks, 'started', ARGV[1], 'octets', 0, 'exempt', 0, 'stopped', '0')
+  redis.call('HSET', ks, 'started', ARGV[1], 'octets', 0, 'exempt', 0, 'stopped', '0', 'nas', ARGV[8],
+    'imsi', ARGV[6])
+else
+  redis.call('HSET', ks, 'nas', ARGV[8], 'imsi', ARGV[6])
 end
-redis.call('HSET', ks, 'nas', ARGV[8], 'imsi', ARGV[6])
 redis.call('EXPIRE', ks, ARGV[10])
 redis.call('SADD', klive, ARGV[7])
 -- R-12: a SIM holding less than a slice draws one.
@@ -30,6 +33,9 @@ local granted = 0
 local held = num(l[4])
 if l[3] == '1' and held < slice then
   granted = draw(slice)
-  if granted > 0 then redis.call('HSET', kl, 'held', s(held + granted)) end
+  if granted > 0 then
+    held = held + granted
+    redis.call('HSET', kl, 'held', s(held))
+  end
 end
-return {'ok', granted, facts(kl, days)}
+return {'ok', granted, facts_of(plan, l[1], l[3], held, l[7], days)}
