@@ -47,6 +47,7 @@ from quotad.quota.model import (
     QuotaSettings,
     Session,
 )
+from quotad.quota.renewals import RenewalMemo
 
 CONTRACT_SCRIPTS = (
     "create_contract", "add_line", "attach", "account", "line_facts", "set_line", "charge", "view",
@@ -154,6 +155,7 @@ class QuotaStore:
         self._account_limits = Encoded(settings.slice_bytes, settings.session_ttl_seconds,
                                        settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400)
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+        self.renewals = RenewalMemo(settings.lease_seconds)  # leases this process renewed lately
         lib = _script_source("_lib")
         self._scripts = {name: client.register_script(lib + "\n" + _script_source(name))
                          for name in CONTRACT_SCRIPTS}
@@ -503,6 +505,8 @@ class QuotaStore:
                 await self._run("ip_release", self._ip_keys, [owner])
             return AttachResult(ok=False, reason=_text(res[0]), facts=None, granted=0, framed_ip=None)
         granted, facts = int(res[1]), _facts(res[2])
+        if ip is not None:
+            self.renewals.renewed(owner, req.now)
         if ip is None:
             # No address, no session: forget it again (the slice drawn stays the line's own, R-13).
             await self._run("account", keys, self._account_args(
@@ -549,7 +553,10 @@ class QuotaStore:
         """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says;
         renew the session's address lease on Start/Interim, release it on Stop (R-5)."""
         keys = self._session_keys(report.ref, report.session_id, report.now)
-        res, _ = await self._pair(("account", keys, self._account_args(report)), self._lease_call(report))
+        lease = self._lease_call(report)
+        res, renewed = await self._pair(("account", keys, self._account_args(report)), lease)
+        if lease is not None and lease[0] == "ip_renew" and renewed is not None:
+            self.renewals.renewed(lease[2][0], report.now)
         if _text(res[0]) != "ok":
             raise _no_line(report.ref)
         added, debited, low, overrun, granted = (int(v) for v in res[1:6])
@@ -557,10 +564,13 @@ class QuotaStore:
                              overrun_added=overrun, granted=granted)
 
     def _lease_call(self, report: AccountingReport) -> Call | None:
+        """The lease script a report needs: release on Stop; renew on Start/Interim unless this
+        process renewed the lease within a quarter of its length (quota.renewals)."""
         owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status == ACCT_STOP:
+            self.renewals.forget(owner)
             return ("ip_release", self._ip_pool, [owner])
-        if report.status in (ACCT_START, ACCT_INTERIM):
+        if report.status in (ACCT_START, ACCT_INTERIM) and self.renewals.due(owner, report.now):
             return ("ip_renew", self._ip_pool, [owner, repr(report.now + self.settings.lease_seconds)])
         return None
 

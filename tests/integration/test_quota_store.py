@@ -774,6 +774,37 @@ async def test_r5_ip_released_on_stop_and_reclaimed_after_lapse(make_store: Stor
     assert sessions["s0"] == "10.0.0.1" and sessions["n0"] in reclaimed
 
 
+async def test_r5_interim_renews_a_lease_at_most_once_a_quarter_lease(make_store: StoreFactory) -> None:
+    store = await make_store(lease_seconds=600)  # renewals within 150 s of the last one are skipped
+    await store.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    now = at(2025, 4, 2)
+    leases, _, byowner, _ = k.IpPoolKeys("100.64.0.0/16").all()
+
+    async def expiry() -> float:
+        ip = await store.client.hget(byowner, k.session_owner("C1", ref.msisdn, "s0"))
+        return float(await store.client.zscore(leases, ip))
+
+    await attach(store, ref, "s0", now)
+    assert await expiry() == now + 600
+    await report(store, ref, "s0", ACCT_START, 0, now + 5)  # the attach leased it 5 s ago: not renewed
+    await report(store, ref, "s0", ACCT_INTERIM, 10, now + 149)
+    assert await expiry() == now + 600
+    await report(store, ref, "s0", ACCT_INTERIM, 20, now + 150)  # a quarter lease on: renewed
+    assert await expiry() == now + 750
+    await report(store, ref, "s0", ACCT_INTERIM, 30, now + 200)
+    assert await expiry() == now + 750
+    # A second store (another worker) has no memo of its own renewals: it renews.
+    other = await make_store(lease_seconds=600)
+    await report(other, ref, "s0", ACCT_INTERIM, 40, now + 201)
+    assert await expiry() == now + 801
+    # Stop releases the lease; the session's usage was counted on every report regardless.
+    stopped = await report(store, ref, "s0", ACCT_STOP, 50, now + 202)
+    assert stopped.added == 10
+    assert await store.client.hget(byowner, k.session_owner("C1", ref.msisdn, "s0")) is None
+    assert len(store.renewals) == 0
+
+
 # -- queries ---------------------------------------------------------------------------------------
 
 
