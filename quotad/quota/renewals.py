@@ -4,7 +4,9 @@ Every Accounting Start/Interim renews its session's address lease (R-5), and on 
 renewal is a second script call on the IP pool's slot: a third of the Redis work of a report. A
 lease is ``lease_seconds`` long, so renewing it again within a quarter of that changes nothing that
 matters: the lease still has at least three quarters of its length to run. This memo remembers
-when this process last renewed (or leased) each owner's address and says when a renewal is due.
+when this process last renewed (or leased) each owner's address, or tried to renew one that had
+no lease, and says when a renewal is due. A lease made after such a try (by an attach) starts
+with its full length, so skipping its renewals for a quarter of it is as safe.
 
 A memo entry only ever *skips* a renewal. It never stands in for a lease: an address is still
 leased, released and reclaimed by the scripts alone. A stale entry (the session stopped in another

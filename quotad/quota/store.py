@@ -554,8 +554,9 @@ class QuotaStore:
         renew the session's address lease on Start/Interim, release it on Stop (R-5)."""
         keys = self._session_keys(report.ref, report.session_id, report.now)
         lease = self._lease_call(report)
-        res, renewed = await self._pair(("account", keys, self._account_args(report)), lease)
-        if lease is not None and lease[0] == "ip_renew" and renewed is not None:
+        res, _ = await self._pair(("account", keys, self._account_args(report)), lease)
+        if lease is not None and lease[0] == "ip_renew":
+            # Renewed, or no lease to renew: a lease made later by an attach starts at full length.
             self.renewals.renewed(lease[2][0], report.now)
         if _text(res[0]) != "ok":
             raise _no_line(report.ref)

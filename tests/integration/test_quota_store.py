@@ -803,6 +803,13 @@ async def test_r5_interim_renews_a_lease_at_most_once_a_quarter_lease(make_store
     assert stopped.added == 10
     assert await store.client.hget(byowner, k.session_owner("C1", ref.msisdn, "s0")) is None
     assert len(store.renewals) == 0
+    # A session the gateway reports without an attach here holds no lease: a renewal found none,
+    # and the next quarter lease of Interims does not ask again (nor does it lease one).
+    await report(store, ref, "g1", ACCT_START, 0, now + 300)
+    owner = k.session_owner("C1", ref.msisdn, "g1")
+    assert store.renewals.due(owner, now + 449) is False and store.renewals.due(owner, now + 450) is True
+    await report(store, ref, "g1", ACCT_INTERIM, 10, now + 310)
+    assert await store.client.hget(byowner, owner) is None
 
 
 # -- queries ---------------------------------------------------------------------------------------
