@@ -276,6 +276,35 @@ async def test_r10_contract_starting_later_gets_nothing_before(store: QuotaStore
     assert (await store.contract_view("C1", at(2025, 5, 31))).pool == 32 * MB
 
 
+async def test_r14_next_expiry_hint_follows_the_buckets(store: QuotaStore) -> None:
+    """The contract's next_exp field lets every request skip the search for expired buckets
+    until the earliest expiry; a contract written without it gets it at its next touch."""
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 15), at(2025, 4, 15, 9))
+    ck = k.ContractKeys("C1")
+    ref = await new_line(store, "C1", 1)
+
+    async def hint() -> str:
+        return (await store.client.hget(ck.contract, "next_exp")).decode()
+
+    assert float(await hint()) == at(2025, 6, 1)  # April's pro-rated bundle
+    coupon = await store.charge("C1", 1, "op", at(2025, 4, 20))
+    assert float(await hint()) == at(2025, 6, 1)  # the coupon expires later (end of July)
+    # May's bundle (to end of June) does not move the earliest; at 1 June April's expires.
+    assert (await store.line_facts(ref, at(2025, 5, 31))).pool == 533 * MB + GB + 100 * MB
+    assert (await store.line_facts(ref, at(2025, 6, 1) - 0.001)).pool == 533 * MB + GB + 100 * MB
+    # 1 June: April's bundle expires and June's is granted (to end of July) in the same touch.
+    assert (await store.line_facts(ref, at(2025, 6, 1))).pool == GB + GB + 100 * MB
+    assert float(await hint()) == at(2025, 7, 1)
+    # A contract stored before the hint existed: the next touch looks for expired buckets itself.
+    await store.client.hdel(ck.contract, "next_exp")
+    assert (await store.line_facts(ref, at(2025, 7, 1))).pool == GB + GB + 100 * MB  # May's bundle gone
+    view = await store.contract_view("C1", at(2025, 7, 1))
+    assert sorted((b.kind, b.expires_at) for b in view.buckets) == [
+        ("bundle", at(2025, 8, 1)), ("bundle", at(2025, 9, 1)), ("coupon", at(2025, 8, 1))]
+    assert coupon.id in {b.id for b in view.buckets}
+    assert float(await hint()) == at(2025, 8, 1)
+
+
 async def test_create_contract_refusals(store: QuotaStore) -> None:
     await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
     with pytest.raises(Conflict):
@@ -810,6 +839,39 @@ async def test_r5_interim_renews_a_lease_at_most_once_a_quarter_lease(make_store
     assert store.renewals.due(owner, now + 449) is False and store.renewals.due(owner, now + 450) is True
     await report(store, ref, "g1", ACCT_INTERIM, 10, now + 310)
     assert await store.client.hget(byowner, owner) is None
+
+
+async def redis_commands(store: QuotaStore) -> dict[str, int]:
+    stats = await store.client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items() if name != "cmdstat_config"}
+
+
+async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, backend: tuple[str, bool]) -> None:
+    """The Redis work of a re-authorization and of an Interim, command by command (issue 7: each
+    command inside a script costs ~1-2 µs of Redis CPU). R-3/R-12/R-16 run in full."""
+    if backend[1]:
+        pytest.skip("per-node statistics; one Redis is enough to count")
+    store = await make_store()
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    now = at(2025, 4, 2)
+    await attach(store, ref, "s1", now)
+    await report(store, ref, "s1", ACCT_START, 0, now + 1)
+    await store.client.config_resetstat()
+    again = await attach(store, ref, "s1", now + 2)  # a re-authorization of the live session
+    assert again.ok and again.granted == 0 and again.facts is not None and again.facts.held == SLICE
+    assert await redis_commands(store) == {
+        "evalsha": 2,  # attach, ip_alloc
+        "hmget": 3, "expire": 1, "hgetall": 1, "hget": 4,  # contract, line, session; pool; 3 days + lease
+        "zadd": 1,  # the lease's renewal
+    }
+    await store.client.config_resetstat()
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, now + 60)
+    assert (acc.added, acc.debited, acc.facts.held) == (5 * MB, 5 * MB, SLICE - 5 * MB)
+    assert await redis_commands(store) == {
+        "evalsha": 1,  # account; the lease was renewed within a quarter lease (RenewalMemo)
+        "hmget": 3, "hset": 2, "expire": 2, "hincrby": 1, "hgetall": 1, "hget": 3,
+    }
 
 
 # -- queries ---------------------------------------------------------------------------------------

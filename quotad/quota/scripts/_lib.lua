@@ -13,11 +13,16 @@ local function s(n)
   return string.format('%.0f', n)
 end
 
+-- The contract's 'next_exp' field is the earliest expiry among its buckets ('' for none), so
+-- that the scripts of every request need not look for expired buckets before that instant.
+-- Contracts written before the field existed lack it: the next maintain() looks and sets it.
 local function new_bucket(kc, kb, kx, kind, size, exp)
   local id = string.format('%08d', redis.call('HINCRBY', kc, 'seq', 1))
   redis.call('HSET', kb, id .. '.kind', kind, id .. '.size', s(size), id .. '.left', s(size),
     id .. '.exp', exp)
   redis.call('ZADD', kx, exp, id)
+  local nxt = redis.call('HGET', kc, 'next_exp')
+  if nxt and (nxt == '' or tonumber(exp) < tonumber(nxt)) then redis.call('HSET', kc, 'next_exp', exp) end
   return id
 end
 
@@ -29,13 +34,15 @@ local function grant_bundle(kc, kb, kx, c, month, exp)
   if size > 0 then new_bucket(kc, kb, kx, 'bundle', size, exp) end
 end
 
--- R-14: expired buckets leave the pool at their expiry instant.
-local function drop_expired(kb, kx, now)
+-- R-14: expired buckets leave the pool at their expiry instant; then note the next expiry.
+local function drop_expired(kc, kb, kx, now)
   local gone = redis.call('ZRANGEBYSCORE', kx, '-inf', now)
   for _, id in ipairs(gone) do
     redis.call('HDEL', kb, id .. '.kind', id .. '.size', id .. '.left', id .. '.exp')
   end
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', kx, '-inf', now) end
+  local first = redis.call('ZRANGE', kx, 0, 0, 'WITHSCORES')
+  redis.call('HSET', kc, 'next_exp', first[2] or '')
 end
 
 -- Lazy time: grant the bundles of this month (and of the previous one, still valid, if the
@@ -44,15 +51,18 @@ end
 local function maintain()
   local kc, kb, kx = KEYS[1], KEYS[2], KEYS[3]
   local now, month, prev = ARGV[1], ARGV[2], ARGV[3]
-  local c = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle', 'bundle_month', 'plan')
+  local c = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle', 'bundle_month', 'plan',
+    'next_exp')
   if not c[5] then return false end
   local last = num(c[4])
+  local nxt = c[6]
   if last < tonumber(month) then
     if last < tonumber(prev) then grant_bundle(kc, kb, kx, c, prev, ARGV[5]) end
     grant_bundle(kc, kb, kx, c, month, ARGV[4])
     redis.call('HSET', kc, 'bundle_month', month)
+    nxt = false  -- new buckets: look again
   end
-  drop_expired(kb, kx, now)
+  if nxt == false or (nxt ~= '' and tonumber(now) >= tonumber(nxt)) then drop_expired(kc, kb, kx, now) end
   return c[5]
 end
 

@@ -37,7 +37,7 @@ if status == 2 then
   redis.call('SREM', klive, sid)
   redis.call('EXPIRE', ks, ARGV[13])
 elseif sess[3] ~= '1' then
-  redis.call('SADD', klive, sid)
+  if sess[3] == false then redis.call('SADD', klive, sid) end  -- a live one is in the set already
   redis.call('EXPIRE', ks, ARGV[12])
 end
 -- R-16 / R-17: where the usage goes depends on the line's speed class.

@@ -16,17 +16,18 @@ end
 if ARGV[11] == '1' and l[5] == '1' and redis.call('HGET', KEYS[1], 'identity') ~= 'verified' then
   return {'identity-unverified'}
 end
--- R-3 passed: record the live session (a re-authorization keeps its counters).
-local stopped = redis.call('HGET', ks, 'stopped')
-if stopped == false or stopped == '1' then
+-- R-3 passed: record the live session (a re-authorization keeps its counters). A session whose
+-- 'stopped' is '0' is in the live set already: every script that writes '0' adds it there.
+local sess = redis.call('HMGET', ks, 'stopped', 'nas', 'imsi')
+if sess[1] == false or sess[1] == '1' then
   redis.call('DEL', ks)
   redis.call('HSET', ks, 'started', ARGV[1], 'octets', 0, 'exempt', 0, 'stopped', '0', 'nas', ARGV[8],
     'imsi', ARGV[6])
-else
+  redis.call('SADD', klive, ARGV[7])
+elseif sess[2] ~= ARGV[8] or sess[3] ~= ARGV[6] then
   redis.call('HSET', ks, 'nas', ARGV[8], 'imsi', ARGV[6])
 end
 redis.call('EXPIRE', ks, ARGV[10])
-redis.call('SADD', klive, ARGV[7])
 -- R-12: a SIM holding less than a slice draws one.
 local slice = tonumber(ARGV[9])
 local granted = 0
