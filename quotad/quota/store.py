@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import itertools
 import json
 import secrets
 import time
@@ -156,6 +157,9 @@ class QuotaStore:
                                        settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400)
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         self.renewals = RenewalMemo(settings.lease_seconds)  # leases this process renewed lately
+        # Session generations (attach.lua): unique across processes and hosts sharing the Redis.
+        self._generation_prefix = secrets.token_hex(4)
+        self._generations = itertools.count(1)
         lib = _script_source("_lib")
         self._scripts = {name: client.register_script(lib + "\n" + _script_source(name))
                          for name in CONTRACT_SCRIPTS}
@@ -492,28 +496,41 @@ class QuotaStore:
         and lease an address (R-5) on the IP pool's slot; a refused attach holds none.
 
         On the fast path both scripts go out together (one round trip); a refused attach then
-        gives its address back."""
-        s = self.settings
+        gives its address back. A re-authorization of a session this process leased an address
+        to within a quarter lease sends the attach script alone (quota.renewals)."""
         keys = self._session_keys(req.ref, req.session_id, req.now)
-        args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, self._attach_limits,
-                int(req.check_identity)]
         owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
-        lease = [owner, repr(req.now), repr(req.now + s.lease_seconds), self._ip_span]
-        res, ip = await self._pair(("attach", keys, args), ("ip_alloc", self._ip_pool, lease), sequential=True)
+        noted = self.renewals.lease(owner, req.now)
+        args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, self._attach_limits,
+                int(req.check_identity), f"{self._generation_prefix}.{next(self._generations)}",
+                noted[1] if noted else ""]
+        if noted is None:
+            res, ip = await self._pair(("attach", keys, args), self._alloc_call(owner, req.now), sequential=True)
+        else:
+            res, _ = await self._pair(("attach", keys, args), None)
+            ip = noted[0] if _text(res[0]) == "ok" and int(res[4]) == 1 else None
         if _text(res[0]) != "ok":
-            if ip is not None:
+            if ip is not None or noted is not None:
+                self.renewals.forget(owner)
                 await self._run("ip_release", self._ip_keys, [owner])
             return AttachResult(ok=False, reason=_text(res[0]), facts=None, granted=0, framed_ip=None)
         granted, facts = int(res[1]), _facts(res[2])
-        if ip is not None:
-            self.renewals.renewed(owner, req.now)
+        if ip is None and noted is not None:  # not the session the note was of: lease as usual
+            ip = await self._run(*self._alloc_call(owner, req.now))
+            noted = None
         if ip is None:
             # No address, no session: forget it again (the slice drawn stays the line's own, R-13).
+            self.renewals.forget(owner)
             await self._run("account", keys, self._account_args(
                 AccountingReport(req.ref, req.session_id, ACCT_STOP, 0, req.nas_ip, req.now)))
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
-        return AttachResult(ok=True, reason=None, facts=facts, granted=granted,
-                            framed_ip=_ipv4(int(ip)))
+        if noted is None:
+            ip = _text(ip)
+            self.renewals.renewed(owner, req.now, ip, _text(res[3]))
+        return AttachResult(ok=True, reason=None, facts=facts, granted=granted, framed_ip=_ipv4(int(ip)))
+
+    def _alloc_call(self, owner: str, now: float) -> Call:
+        return ("ip_alloc", self._ip_pool, [owner, repr(now), repr(now + self.settings.lease_seconds), self._ip_span])
 
     Call = tuple[str, Keys, list[Any]]
 
@@ -554,9 +571,11 @@ class QuotaStore:
         renew the session's address lease on Start/Interim, release it on Stop (R-5)."""
         keys = self._session_keys(report.ref, report.session_id, report.now)
         lease = self._lease_call(report)
-        res, _ = await self._pair(("account", keys, self._account_args(report)), lease)
+        res, renewed = await self._pair(("account", keys, self._account_args(report)), lease)
         if lease is not None and lease[0] == "ip_renew":
             # Renewed, or no lease to renew: a lease made later by an attach starts at full length.
+            if renewed is None:
+                self.renewals.forget(lease[2][0])
             self.renewals.renewed(lease[2][0], report.now)
         if _text(res[0]) != "ok":
             raise _no_line(report.ref)

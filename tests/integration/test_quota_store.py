@@ -156,27 +156,32 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
             proc.wait(10)
 
 
-@pytest.fixture(params=["redis", "cluster"])
-def backend(request: pytest.FixtureRequest) -> tuple[str, bool]:
-    """Each store test runs on a single Redis and on a Redis Cluster (R-73), flushed first."""
-    if request.param == "redis":
-        return request.getfixturevalue("redis_url"), False
+@pytest.fixture(params=["redis", "fast", "cluster"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, bool, bool]:
+    """Each store test runs on a single Redis through redis-py, on a single Redis through the
+    daemon's pipelining client (the hot path's), and on a Redis Cluster (R-73), flushed first.
+    Returns (url, cluster, fast)."""
+    if request.param != "cluster":
+        return request.getfixturevalue("redis_url"), False, request.param == "fast"
     url = request.getfixturevalue("redis_cluster_url")
     cluster = sync_redis.RedisCluster.from_url(url)
     cluster.flushall(target_nodes=sync_redis.RedisCluster.PRIMARIES)
     cluster.close()
-    return url, True
+    return url, True, False
 
 
 @pytest.fixture
-async def make_store(backend: tuple[str, bool]) -> AsyncIterator[StoreFactory]:
+async def make_store(backend: tuple[str, bool, bool]) -> AsyncIterator[StoreFactory]:
     """Build stores on the test's Redis (settings may be overridden per test)."""
-    url, cluster = backend
+    from quotad.quota.fastredis import FastRedis
+
+    url, cluster, fast = backend
     made: list[QuotaStore] = []
 
     async def make(**overrides: Any) -> QuotaStore:
         client = make_client(url, cluster=cluster, max_connections=16)
-        store = QuotaStore(client, replace(QuotaSettings(), **overrides), catalog())
+        store = QuotaStore(client, replace(QuotaSettings(), **overrides), catalog(),
+                           FastRedis(url) if fast else None)
         await store.load_scripts()
         made.append(store)
         return store
@@ -184,6 +189,8 @@ async def make_store(backend: tuple[str, bool]) -> AsyncIterator[StoreFactory]:
     yield make
     for store in made:
         await store.close()
+        if store.fast is not None:
+            await store.fast.aclose()
 
 
 @pytest.fixture
@@ -841,17 +848,46 @@ async def test_r5_interim_renews_a_lease_at_most_once_a_quarter_lease(make_store
     assert await store.client.hget(byowner, owner) is None
 
 
+async def test_r5_reauth_reuses_a_noted_lease_only_for_the_same_live_session(make_store: StoreFactory) -> None:
+    """A re-authorization within a quarter lease reuses the address this process leased; after a
+    Stop or a refusal in another process (which give the address back) it leases afresh, and
+    never hands out an address that another session holds by then."""
+    a = await make_store(ip_range="10.0.0.0/29", lease_seconds=600)  # one worker
+    b = await make_store(ip_range="10.0.0.0/29", lease_seconds=600)  # another worker
+    await a.create_contract("C1", "family_share", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref, other = await new_line(a, "C1"), await new_line(a, "C1")
+    now = at(2025, 4, 2)
+    assert (await attach(a, ref, "s1", now)).framed_ip == "10.0.0.1"
+    assert (await attach(a, ref, "s1", now + 1)).framed_ip == "10.0.0.1"  # from the note
+    # Stop in the other worker gives .1 back, and another session takes it at once.
+    await report(b, ref, "s1", ACCT_STOP, 0, now + 2)
+    assert (await attach(b, other, "t1", now + 3)).framed_ip == "10.0.0.1"
+    again = await attach(a, ref, "s1", now + 4)  # a new session under the same id: not .1
+    assert (again.ok, again.framed_ip) == (True, "10.0.0.2")
+    assert (await attach(a, ref, "s1", now + 5)).framed_ip == "10.0.0.2"  # noted again
+    # A refusal in the other worker releases the address too; the note is no longer trusted.
+    await a.set_status(ref, "suspended", now=now + 6)
+    assert (await attach(b, ref, "s1", now + 7)).reason == "suspended"
+    await a.set_status(ref, "active", now=now + 8)
+    t2 = (await attach(b, other, "t2", now + 9)).framed_ip
+    back = await attach(a, ref, "s1", now + 10)
+    assert back.ok and back.framed_ip not in {"10.0.0.1", t2}
+    _, _, byowner, _ = k.IpPoolKeys("10.0.0.0/29").all()
+    held = await a.client.hget(byowner, k.session_owner("C1", ref.msisdn, "s1"))
+    assert str(ipaddress.IPv4Address(int(held))) == back.framed_ip  # what the pool says s1 holds
+
+
 async def redis_commands(store: QuotaStore) -> dict[str, int]:
     stats = await store.client.info("commandstats")
     return {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items() if name != "cmdstat_config"}
 
 
-async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, backend: tuple[str, bool]) -> None:
+async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, backend: tuple[str, bool, bool]) -> None:
     """The Redis work of a re-authorization and of an Interim, command by command (issue 7: each
     command inside a script costs ~1-2 µs of Redis CPU). R-3/R-12/R-16 run in full."""
     if backend[1]:
         pytest.skip("per-node statistics; one Redis is enough to count")
-    store = await make_store()
+    store = await make_store(lease_seconds=600)
     await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
     ref = await new_line(store, "C1")
     now = at(2025, 4, 2)
@@ -860,13 +896,17 @@ async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, bac
     await store.client.config_resetstat()
     again = await attach(store, ref, "s1", now + 2)  # a re-authorization of the live session
     assert again.ok and again.granted == 0 and again.facts is not None and again.facts.held == SLICE
+    assert again.framed_ip == "100.64.0.1"
     assert await redis_commands(store) == {
-        "evalsha": 2,  # attach, ip_alloc
-        "hmget": 3, "expire": 1, "hgetall": 1, "hget": 4,  # contract, line, session; pool; 3 days + lease
-        "zadd": 1,  # the lease's renewal
+        "evalsha": 1,  # attach; this process leased the address within a quarter lease (RenewalMemo)
+        "hmget": 3, "expire": 1, "hgetall": 1, "hget": 3,  # contract, line, session; pool; 3 days
     }
     await store.client.config_resetstat()
-    acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, now + 60)
+    later = await attach(store, ref, "s1", now + 160)  # a quarter lease (150 s) on: renewed
+    assert later.framed_ip == "100.64.0.1"
+    assert (await redis_commands(store))["evalsha"] == 2
+    await store.client.config_resetstat()
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, now + 161)
     assert (acc.added, acc.debited, acc.facts.held) == (5 * MB, 5 * MB, SLICE - 5 * MB)
     assert await redis_commands(store) == {
         "evalsha": 1,  # account; the lease was renewed within a quarter lease (RenewalMemo)
