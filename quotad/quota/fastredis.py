@@ -167,6 +167,9 @@ class FastRedis:
         self._watchdog: asyncio.TimerHandle | None = None
         self._replies = 0
         self._evalsha: dict[str, Encoded] = {}
+        # Counts connections made and lost: a new one may be to a Redis that restarted (and lost
+        # the last writes), so what a caller noted about Redis's state in an older epoch is suspect.
+        self.epoch = 0
         self.latency = metrics.REDIS_LATENCY.labels("pipeline")
 
     # -- connection ----------------------------------------------------------------------------
@@ -186,6 +189,7 @@ class FastRedis:
                 self.timeout,
             )
         self._transport, self._protocol = transport, protocol
+        self.epoch += 1
         await self._handshake(p)
 
     async def _handshake(self, p: Any) -> None:
@@ -220,6 +224,7 @@ class FastRedis:
     def _fail_all(self, error: Exception) -> None:
         transport = self._transport
         self._transport = None
+        self.epoch += 1
         self._protocol = None
         self._outbox.clear()
         pending, self._pending = self._pending, deque()

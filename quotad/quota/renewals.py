@@ -10,12 +10,16 @@ address, or tried to renew one that had no lease, and says when a renewal is due
 after such a try (by an attach) starts with its full length, so skipping its renewals for a
 quarter of it is as safe.
 
-For an attach the memo also keeps the address and the session's generation (a token the attach
-script writes when it records a session). A re-authorization within the window sends only the
-attach script, with the generation it expects; the script confirms the session is the same live
-one. Every way a lease is given back before it lapses changes that: a Stop marks the session
-stopped (the next attach records a new generation) and a refused attach clears the generation.
-If the script does not confirm, the store leases as before.
+For an attach on a single Redis (the pipelining client) the memo also keeps the address and the
+session's generation (a token the attach script writes when it records a session). A
+re-authorization within the window sends only the attach script, with the generation it
+expects; the script confirms the session is the same live one. Every way a lease is given back
+before it lapses changes that: a Stop marks the session stopped (the next attach records a new
+generation) and a refused attach clears the generation. If the script does not confirm, the
+store leases as before. Notes are only taken and trusted on one connection to Redis: a
+reconnect (Redis restarted, perhaps without its last second of writes) clears them. On Redis
+Cluster, where the lease and the session live on different nodes that fail over apart, no notes
+are taken; renewals are still skipped, which is safe anywhere.
 
 A memo entry only ever *skips* a renewal. It never stands in for a lease: an address is still
 leased, released and reclaimed by the scripts alone.
@@ -73,6 +77,11 @@ class RenewalMemo:
             if known is not None:
                 address, generation = known[1], known[2]
         self._current[owner] = (now, address, generation)
+
+    def clear(self) -> None:
+        """Forget everything (Redis may have restarted and lost the last leases)."""
+        self._current.clear()
+        self._previous.clear()
 
     def forget(self, owner: str) -> None:
         """The owner's lease was released (or found missing): its next lease starts afresh."""

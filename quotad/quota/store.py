@@ -160,6 +160,7 @@ class QuotaStore:
         # Session generations (attach.lua): unique across processes and hosts sharing the Redis.
         self._generation_prefix = secrets.token_hex(4)
         self._generations = itertools.count(1)
+        self._notes_epoch = -1  # the fast client's connection epoch the notes were taken under
         lib = _script_source("_lib")
         self._scripts = {name: client.register_script(lib + "\n" + _script_source(name))
                          for name in CONTRACT_SCRIPTS}
@@ -500,7 +501,7 @@ class QuotaStore:
         to within a quarter lease sends the attach script alone (quota.renewals)."""
         keys = self._session_keys(req.ref, req.session_id, req.now)
         owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
-        noted = self.renewals.lease(owner, req.now)
+        noted, epoch = self._noted_lease(owner, req.now)
         args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, self._attach_limits,
                 int(req.check_identity), f"{self._generation_prefix}.{next(self._generations)}",
                 noted[1] if noted else ""]
@@ -526,8 +527,23 @@ class QuotaStore:
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
         if noted is None:
             ip = _text(ip)
-            self.renewals.renewed(owner, req.now, ip, _text(res[3]))
+            if epoch is not None and self.fast is not None and self.fast.epoch == epoch:
+                self.renewals.renewed(owner, req.now, ip, _text(res[3]))
+            else:
+                self.renewals.renewed(owner, req.now)
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted, framed_ip=_ipv4(int(ip)))
+
+    def _noted_lease(self, owner: str, now: float) -> tuple[tuple[str, str] | None, int | None]:
+        """The (address, generation) this process noted for the owner, and the connection epoch
+        a new note would be taken under; no notes without the pipelining client (quota.renewals)."""
+        if self.fast is None:
+            return None, None
+        epoch = self.fast.epoch
+        if epoch != self._notes_epoch:
+            self.renewals.clear()
+            self._notes_epoch = epoch
+            return None, epoch
+        return self.renewals.lease(owner, now), epoch
 
     def _alloc_call(self, owner: str, now: float) -> Call:
         return ("ip_alloc", self._ip_pool, [owner, repr(now), repr(now + self.settings.lease_seconds), self._ip_span])
