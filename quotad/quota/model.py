@@ -52,6 +52,8 @@ class QuotaSettings:
     # is harmless: the attach script checks the card's IMSI against the line (card-replaced).
     index_cache_seconds: float = 5.0
     index_cache_entries: int = 200_000
+    # Leases this process renewed lately, per generation (quota.renewals; ~340 bytes an entry).
+    lease_memo_entries: int = 100_000
 
 
 @dataclass(slots=True)

@@ -25,8 +25,10 @@ A memo entry only ever *skips* a renewal. It never stands in for a lease: an add
 leased, released and reclaimed by the scripts alone.
 
 Memory is bounded by two generations of entries: entries move to the old generation after one
-window and are gone after two, so only owners renewed within the last two windows are held. Keys
-are str and values tuples of float and str, which the cyclic garbage collector stops tracking.
+window and are gone after two, so only owners renewed within the last two windows are held, and
+by ``max_entries`` per generation (about 340 bytes an entry): past it, new owners are not noted
+and their renewals simply go to Redis as before. Keys are str and values tuples of float and
+str, which the cyclic garbage collector stops tracking.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ Entry = tuple[float, str, str]  # renewed at, address ('' if unknown), session g
 class RenewalMemo:
     """Owner → when this process last renewed its lease; ``due`` after ``window`` seconds."""
 
-    __slots__ = ("_current", "_previous", "_rotated_at", "window")
+    __slots__ = ("_current", "_previous", "_rotated_at", "max_entries", "window")
 
-    def __init__(self, lease_seconds: float) -> None:
+    def __init__(self, lease_seconds: float, max_entries: int = 100_000) -> None:
         self.window = lease_seconds / 4
+        self.max_entries = max_entries
         self._current: dict[str, Entry] = {}
         self._previous: dict[str, Entry] = {}
         self._rotated_at: float | None = None
@@ -72,10 +75,14 @@ class RenewalMemo:
         elif now - self._rotated_at >= self.window:
             self._previous, self._current = self._current, {}
             self._rotated_at = now
-        if not address:
-            known = self._current.get(owner) or self._previous.get(owner)
-            if known is not None:
-                address, generation = known[1], known[2]
+        known = self._current.get(owner)
+        if known is None:
+            known = self._previous.get(owner)
+            if len(self._current) >= self.max_entries:  # full: this owner's renewals go to Redis
+                self._previous.pop(owner, None)
+                return
+        if not address and known is not None:
+            address, generation = known[1], known[2]
         self._current[owner] = (now, address, generation)
 
     def clear(self) -> None:

@@ -156,7 +156,8 @@ class QuotaStore:
         self._account_limits = Encoded(settings.slice_bytes, settings.session_ttl_seconds,
                                        settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400)
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
-        self.renewals = RenewalMemo(settings.lease_seconds)  # leases this process renewed lately
+        # Leases this process renewed lately (quota.renewals).
+        self.renewals = RenewalMemo(settings.lease_seconds, settings.lease_memo_entries)
         # Session generations (attach.lua): unique across processes and hosts sharing the Redis.
         self._generation_prefix = secrets.token_hex(4)
         self._generations = itertools.count(1)

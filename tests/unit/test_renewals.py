@@ -46,3 +46,18 @@ def test_r5_memo_holds_nothing_the_garbage_collector_tracks() -> None:
         memo.renewed(f"C{i}\t0900\ts{i}", float(i))
     gc.collect()
     assert all(not gc.is_tracked(v) for v in memo._current.values())
+
+
+def test_r5_a_full_memo_notes_no_new_owner_and_keeps_the_known_ones() -> None:
+    memo = RenewalMemo(lease_seconds=400, max_entries=2)  # window 100
+    memo.renewed("a", 0.0, "1", "g1")
+    memo.renewed("b", 1.0)
+    memo.renewed("c", 2.0, "3", "g3")  # full: not noted; its renewals go to Redis
+    assert memo.due("c", 3.0) is True and memo.lease("c", 3.0) is None
+    memo.renewed("a", 4.0)  # a known owner is still updated (and keeps its note)
+    assert memo.lease("a", 5.0) == ("1", "g1") and len(memo) == 2
+    memo.renewed("d", 150.0)  # rotation: "a" and "b" to the previous generation, room again
+    memo.renewed("a", 160.0, "9", "g9")
+    assert memo.lease("a", 161.0) == ("9", "g9")
+    memo.renewed("e", 170.0)  # the current generation is full ("d", "a"): "e" is not noted
+    assert memo.due("e", 171.0) is True and len(memo) == 4  # "a" and "b" linger in the previous one
