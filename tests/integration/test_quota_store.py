@@ -927,19 +927,49 @@ async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, bac
     assert again.framed_ip == "100.64.0.1"
     assert await redis_commands(store) == {
         "evalsha": 1,  # attach; this process leased the address within a quarter lease (RenewalMemo)
-        "hmget": 3, "expire": 1, "hgetall": 1, "hget": 3,  # contract, line, session; pool; 3 days
+        "hmget": 3, "hgetall": 1, "hget": 3,  # contract, line, session; pool; 3 days: no write at all
     }
     await store.client.config_resetstat()
     later = await attach(store, ref, "s1", now + 160)  # a quarter lease (150 s) on: renewed
     assert later.framed_ip == "100.64.0.1"
     assert (await redis_commands(store))["evalsha"] == 2
+    await report(store, ref, "s1", ACCT_INTERIM, 2 * MB, now + 161)  # today's first usage
     await store.client.config_resetstat()
-    acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, now + 161)
-    assert (acc.added, acc.debited, acc.facts.held) == (5 * MB, 5 * MB, SLICE - 5 * MB)
+    acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, now + 162)
+    assert (acc.added, acc.debited, acc.facts.held) == (3 * MB, 3 * MB, SLICE - 5 * MB)
     assert await redis_commands(store) == {
         "evalsha": 1,  # account; the lease was renewed within a quarter lease (RenewalMemo)
-        "hmget": 3, "hset": 2, "expire": 2, "hincrby": 1, "hgetall": 1, "hget": 3,
+        "hmget": 3, "hset": 2, "hincrby": 1, "hgetall": 1, "hget": 3,  # session, held; today's usage
     }
+
+
+async def test_session_and_day_ttls_are_set_without_a_write_per_request(store: QuotaStore) -> None:
+    """A live session's expiry (quota.session_ttl_seconds, 2 days) is pushed back at most once an
+    hour (1/48 of it); a day's usage key gets its TTL with its first usage."""
+    await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
+    ref = await new_line(store, "C1")
+    now = at(2025, 4, 2)
+    ck = k.ContractKeys("C1")
+    session = ck.session(ref.msisdn, "s1")
+
+    async def ttl_at() -> float:
+        return float(await store.client.hget(session, "ttl_at"))
+
+    await attach(store, ref, "s1", now)
+    assert await ttl_at() == now and 0 < await store.client.ttl(session) <= 2 * 86400
+    await store.client.persist(session)  # so that a refresh shows as a TTL again
+    await attach(store, ref, "s1", now + 3599)
+    await report(store, ref, "s1", ACCT_INTERIM, MB, now + 3599)
+    assert await ttl_at() == now and await store.client.ttl(session) == -1  # not pushed back yet
+    await report(store, ref, "s1", ACCT_INTERIM, 2 * MB, now + 3600)
+    assert await ttl_at() == now + 3600 and 0 < await store.client.ttl(session) <= 2 * 86400
+    await store.client.persist(session)
+    await attach(store, ref, "s1", now + 7200)
+    assert await ttl_at() == now + 7200 and 0 < await store.client.ttl(session) <= 2 * 86400
+    day = ck.usage(ref.msisdn, "20250402")
+    assert 0 < await store.client.ttl(day) <= 8 * 86400  # set with the day's first usage
+    await report(store, ref, "s1", ACCT_STOP, 3 * MB, now + 7201)
+    assert 0 < await store.client.ttl(session) <= 86400  # a stopped session: quota.stopped_ttl_seconds
 
 
 # -- queries ---------------------------------------------------------------------------------------

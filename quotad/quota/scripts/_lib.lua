@@ -94,6 +94,14 @@ local function draw(want)
   return got
 end
 
+-- A live session's expiry is pushed back at most once per 1/48 of its TTL (its 'ttl_at' field says
+-- when it last was), so that a steady re-authorization writes nothing at all.
+local function ttl_due(ttl_at, ttl)
+  if ttl_at == false then return true end
+  local since = tonumber(ARGV[1]) - tonumber(ttl_at)
+  return since < 0 or since >= tonumber(ttl) / 48
+end
+
 -- Low-speed usage over the R-22 window: the day keys given (current day and the two before).
 local function low_window(day_keys)
   local total = 0

@@ -15,7 +15,7 @@ if status ~= 1 and status ~= 2 and status ~= 3 then
   return {'ok', 0, 0, 0, 0, 0, facts_of(plan, l[1], l[4], held, l[3], days)}
 end
 -- R-71: cumulative counters; only the positive difference counts.
-local sess = redis.call('HMGET', ks, 'octets', 'exempt', 'stopped')
+local sess = redis.call('HMGET', ks, 'octets', 'exempt', 'stopped', 'ttl_at')
 local octets, exempt = tonumber(ARGV[8]), tonumber(ARGV[9])
 local last_o, last_e = num(sess[1]), num(sess[2])
 local added = math.max(0, octets - last_o)
@@ -32,20 +32,23 @@ if sess[3] == false or status == 2 then
 end
 if ARGV[15] ~= '' then put[#put + 1] = 'ip'; put[#put + 1] = ARGV[15] end
 if ARGV[16] ~= '' then put[#put + 1] = 'asid'; put[#put + 1] = ARGV[16] end
+local live_ttl = status ~= 2 and sess[3] ~= '1' and ttl_due(sess[4], ARGV[12])
+if live_ttl then put[#put + 1] = 'ttl_at'; put[#put + 1] = ARGV[1] end
 redis.call('HSET', ks, unpack(put))
 if status == 2 then
   redis.call('SREM', klive, sid)
   redis.call('EXPIRE', ks, ARGV[13])
-elseif sess[3] ~= '1' then
-  if sess[3] == false then redis.call('SADD', klive, sid) end  -- a live one is in the set already
-  redis.call('EXPIRE', ks, ARGV[12])
+elseif sess[3] == false then
+  redis.call('SADD', klive, sid)  -- a live one is in the set already
 end
+if live_ttl then redis.call('EXPIRE', ks, ARGV[12]) end
 -- R-16 / R-17: where the usage goes depends on the line's speed class.
 local debited, low_added, overrun, granted = 0, 0, 0, 0
 if charge > 0 then
+  local today
   if l[3] == 'low' or l[3] == 'restricted' then
     low_added = charge
-    redis.call('HINCRBY', kday, 'low', s(charge))
+    today = redis.call('HINCRBY', kday, 'low', s(charge))
   else
     local slice = tonumber(ARGV[11])
     if charge > held then
@@ -57,8 +60,9 @@ if charge > 0 then
     held = held - debited
     redis.call('HSET', kl, 'held', s(held))
     if overrun > 0 then redis.call('HINCRBY', kl, 'overrun', s(overrun)) end
-    redis.call('HINCRBY', kday, 'high', s(charge))
+    today = redis.call('HINCRBY', kday, 'high', s(charge))
   end
-  redis.call('EXPIRE', kday, ARGV[14])
+  -- The day's usage key gets its TTL with its first usage (the day is over long before it ends).
+  if today == charge then redis.call('EXPIRE', kday, ARGV[14]) end
 end
 return {'ok', added, debited, low_added, overrun, granted, facts_of(plan, l[1], l[4], held, l[3], days)}

@@ -26,24 +26,30 @@ if ARGV[11] == '1' and l[5] == '1' and redis.call('HGET', KEYS[1], 'identity') ~
 end
 -- R-3 passed: record the live session (a re-authorization keeps its counters). A session whose
 -- 'stopped' is '0' is in the live set already: every script that writes '0' adds it there.
-local sess = redis.call('HMGET', ks, 'stopped', 'nas', 'imsi', 'gen')
+local sess = redis.call('HMGET', ks, 'stopped', 'nas', 'imsi', 'gen', 'ttl_at')
 local gen, same = sess[4], 0
 if sess[1] == false or sess[1] == '1' then
   gen = ARGV[12]
   redis.call('DEL', ks)
   redis.call('HSET', ks, 'started', ARGV[1], 'octets', 0, 'exempt', 0, 'stopped', '0', 'nas', ARGV[8],
-    'imsi', ARGV[6], 'gen', gen)
+    'imsi', ARGV[6], 'gen', gen, 'ttl_at', ARGV[1])
+  redis.call('EXPIRE', ks, ARGV[10])
   redis.call('SADD', klive, ARGV[7])
 else
   if gen and gen == ARGV[13] then same = 1 end
+  local put = {}
   if not gen then
     gen = ARGV[12]
-    redis.call('HSET', ks, 'nas', ARGV[8], 'imsi', ARGV[6], 'gen', gen)
+    put = {'nas', ARGV[8], 'imsi', ARGV[6], 'gen', gen}
   elseif sess[2] ~= ARGV[8] or sess[3] ~= ARGV[6] then
-    redis.call('HSET', ks, 'nas', ARGV[8], 'imsi', ARGV[6])
+    put = {'nas', ARGV[8], 'imsi', ARGV[6]}
   end
+  if ttl_due(sess[5], ARGV[10]) then
+    put[#put + 1] = 'ttl_at'; put[#put + 1] = ARGV[1]
+    redis.call('EXPIRE', ks, ARGV[10])
+  end
+  if #put > 0 then redis.call('HSET', ks, unpack(put)) end
 end
-redis.call('EXPIRE', ks, ARGV[10])
 -- R-12: a SIM holding less than a slice draws one.
 local slice = tonumber(ARGV[9])
 local granted = 0
