@@ -528,7 +528,7 @@ class QuotaStore:
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
         if noted is None:
             ip = _text(ip)
-            if epoch is not None and self.fast is not None and self.fast.epoch == epoch:
+            if self.fast is not None and self.fast.epoch == epoch:
                 self.renewals.renewed(owner, req.now, ip, _text(res[3]))
             else:
                 self.renewals.renewed(owner, req.now)
