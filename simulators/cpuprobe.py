@@ -3,7 +3,8 @@
 Runs the real daemon in this process (embedded Redis, the pipelining client), provisions
 ``--lines`` lines, and feeds radload-shaped requests straight to the RADIUS protocol objects,
 closed loop at ``--window`` in flight; replies are taken from a stand-in transport. It prints
-the process CPU time per request. Under ``valgrind --tool=callgrind`` the difference between two
+the process CPU time per request, and the embedded Redis's (from /proc, in clock ticks: use a
+large ``--n``). Under ``valgrind --tool=callgrind`` the difference between two
 runs of different ``--n`` gives instructions per request, a figure that does not move when the
 machine is shared:
 
@@ -105,6 +106,7 @@ async def probe(args: argparse.Namespace) -> None:
     await daemon.start()
     assert daemon.store is not None and daemon.auth is not None and daemon.acct is not None
     daemon.store.settings = dataclasses.replace(daemon.store.settings, index_cache_seconds=1e6)
+    redis_pids = [daemon.embedded.process.pid] if daemon.embedded and daemon.embedded.process else []
     try:
         await asyncio.to_thread(bench.provision, quotad, args.lines)
         for kind in args.kinds.split(","):
@@ -113,15 +115,16 @@ async def probe(args: argparse.Namespace) -> None:
             for phase, total in (("warm-up", args.warm or args.lines), ("run", args.n)):
                 gen = Generator(proto, kind, args.lines, total, args.window)
                 proto.transport = gen  # type: ignore[assignment]
-                cpu, wall = time.process_time(), time.perf_counter()
+                cpu, wall, redis = time.process_time(), time.perf_counter(), bench.cpu_seconds(redis_pids)
                 for _ in range(args.window):
                     gen.fire()
                 await gen.done
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                redis = bench.cpu_seconds(redis_pids) - redis
                 await asyncio.sleep(0.2)  # the last requests' replies
                 if phase == "run":
-                    print(f"{kind}: {cpu / total * 1e6:.1f} µs CPU a request, {total / wall:.0f} requests/s",
-                          flush=True)
+                    print(f"{kind}: {cpu / total * 1e6:.1f} µs CPU a request, {total / wall:.0f} requests/s; "
+                          f"Redis {redis / total * 1e6:.1f} µs a request", flush=True)
             proto.transport = transport
     finally:
         await daemon.stop(1.0)
