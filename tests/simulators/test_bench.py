@@ -1,0 +1,19 @@
+"""simulators.bench: the report's summary of a kind's runs (pure; the runs themselves need radload)."""
+
+from simulators.bench import summarize
+
+
+def _run(rps: float, recv: int, quotad_s: float, redis_s: float) -> dict:
+    return {"rps": rps, "recv": recv, "timeouts": 0, "bad_auth": 0, "bad_ma": 0, "wall_s": 10.0,
+            "p50_us": 9000, "p99_us": 20000, "p999_us": 30000, "quotad_cpu_s": quotad_s,
+            "redis_cpu_s": redis_s, "gen_cpu_s": 2.0}
+
+
+def test_summary_takes_the_median_run_and_gives_cpu_per_request() -> None:
+    runs = [_run(12000, 120000, 11.0, 5.0), _run(14000, 140000, 11.2, 4.9), _run(13000, 130000, 11.7, 5.2)]
+    row = summarize("pap", runs)
+    assert row == {
+        "kind": "pap", "rps": 13000, "timeouts": 0, "errors": 0, "p50_us": 9000, "p99_us": 20000,
+        "p999_us": 30000, "cpu_quotad": "117%", "cpu_redis": "52%", "cpu_generator": "20%",
+        "us_quotad": 90.0, "us_redis": 40.0,
+    }
