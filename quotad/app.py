@@ -177,9 +177,9 @@ class Daemon:
         self._sampler = asyncio.ensure_future(self._sample_gauges())
         pools = PoolSampler(self.store, self.clock.now, cfg.server.sample_seconds, cfg.server.sample_limit)
         self._pool_sampler = asyncio.ensure_future(pools.run())
-        transport, self.auth_port = await listen(cfg.server.bind, cfg.server.auth_port, self.auth)
+        transport, self.auth_port = await listen(cfg.server.bind, cfg.server.auth_port, self.auth, cfg.server.workers)
         self._transports.append(transport)
-        transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct)
+        transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct, cfg.server.workers)
         self._transports.append(transport)
         # --- RadSec (RFC 6614): the same handlers behind a TLS listener -------------------------
         if cfg.radsec.enabled:

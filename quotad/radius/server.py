@@ -23,6 +23,7 @@ from quotad import log, metrics
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client, ClientTable
 from quotad.radius.replycache import IN_PROGRESS, Key, ReplyCache, request_key
+from quotad.radius.reuseport import spread_by_identifier
 
 Handler = Callable[[rp.Packet, Client], Awaitable[bytes | None]]
 
@@ -189,15 +190,21 @@ def proxy_state_octets(pkt: rp.Packet) -> int:
 
 
 async def listen(
-    host: str, port: int, protocol: RadiusProtocol
+    host: str, port: int, protocol: RadiusProtocol, workers: int = 1
 ) -> tuple[asyncio.DatagramTransport, int]:
-    """Bind a UDP socket (SO_REUSEPORT so several workers may share it); return transport and port."""
+    """Bind a UDP socket (SO_REUSEPORT so several workers may share it); return transport and port.
+
+    With ``workers`` > 1 the group's requests are spread over the workers by Identifier
+    (quotad.radius.reuseport), so one gateway socket's load reaches every worker."""
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     if hasattr(socket, "SO_REUSEPORT"):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
+    if workers > 1 and not spread_by_identifier(sock, workers):
+        _log.warning("reuseport_spread_unavailable", port=port, workers=workers,
+                     detail="requests spread by source address and port")
     sock.setblocking(False)
     transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=sock)
     return transport, int(sock.getsockname()[1])

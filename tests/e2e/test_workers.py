@@ -31,6 +31,11 @@ def _comm(pid: str) -> str:
         return "redis (gone)"
 
 
+def _sample(body: str, key: str) -> float | None:
+    line = [ln for ln in body.splitlines() if ln.startswith(key)]
+    return float(line[0].rsplit(" ", 1)[1]) if line else None
+
+
 def test_two_workers_share_the_port(tmp_path: Path) -> None:
     ports = {"auth": free_port(socket.SOCK_DGRAM), "acct": free_port(socket.SOCK_DGRAM), "http": free_port()}
     conf = tmp_path / "quotad.toml"
@@ -63,11 +68,22 @@ def test_two_workers_share_the_port(tmp_path: Path) -> None:
                 assert rp.verify_response_authenticator(reply, auth, SECRET)
                 answered += reply.code == rp.ACCESS_ACCEPT
         assert answered == 40
+        # one gateway socket, as most gateways send: the Identifier spreads its requests
+        # over both workers (quotad.radius.reuseport), and a retransmission still reaches the
+        # worker that answered it, which resends its cached reply byte for byte.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(2)
+            for i in range(64):
+                datagram, auth = access_request(identifier=100 + i)
+                sock.sendto(datagram, ("127.0.0.1", ports["auth"]))
+                first = sock.recv(4096)
+                assert rp.decode(first).code == rp.ACCESS_ACCEPT
+                sock.sendto(datagram, ("127.0.0.1", ports["auth"]))
+                assert sock.recv(4096) == first
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/metrics", timeout=2) as resp:
             body = resp.read().decode()
-        key = 'quotad_radius_requests_total{kind="access",outcome="accept"}'
-        line = [ln for ln in body.splitlines() if ln.startswith(key)]
-        assert line and float(line[0].rsplit(" ", 1)[1]) == 40.0
+        assert _sample(body, 'quotad_radius_requests_total{kind="access",outcome="accept"}') == 104.0
+        assert _sample(body, 'quotad_radius_duplicates_total{action="resent"}') == 64.0
         # a worker that dies is replaced
         workers = _workers(proc.pid)
         assert len(workers) == 2
