@@ -68,9 +68,10 @@ def test_two_workers_share_the_port(tmp_path: Path) -> None:
                 assert rp.verify_response_authenticator(reply, auth, SECRET)
                 answered += reply.code == rp.ACCESS_ACCEPT
         assert answered == 40
-        # one gateway socket, as most gateways send: the Identifier spreads its requests
-        # over both workers (quotad.radius.reuseport), and a retransmission still reaches the
-        # worker that answered it, which resends its cached reply byte for byte.
+        # one gateway socket, as most gateways send, its requests spread over both
+        # workers by Identifier (the spread itself: tests/integration/test_reuseport.py). Here: a
+        # retransmission keeps its Identifier, so it reaches the worker that answered it, which
+        # resends its cached reply byte for byte and counts it, instead of processing it again.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(2)
             for i in range(64):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+import time
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_without_the_filter_one_source_socket_reaches_one_worker() -> None:
     socks = _group(2)
     try:
         _send_from_one_socket(socks[0].getsockname()[1], range(40))
-        asyncio.run(asyncio.sleep(0.1))
+        time.sleep(0.1)  # loopback delivers at once; a margin for a loaded machine
         counts = sorted(len(_drain(s)) for s in socks)
         assert counts == [0, 40]
     finally:
@@ -71,7 +72,7 @@ def test_with_the_filter_identifiers_spread_over_the_workers() -> None:
     try:
         assert spread_by_identifier(socks[-1], 3) is True
         _send_from_one_socket(socks[0].getsockname()[1], range(60))
-        asyncio.run(asyncio.sleep(0.1))
+        time.sleep(0.1)  # loopback delivers at once; a margin for a loaded machine
         assert [_drain(s) for s in socks] == [list(range(k, 60, 3)) for k in range(3)]
     finally:
         for s in socks:
