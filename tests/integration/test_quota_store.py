@@ -6,22 +6,14 @@ import asyncio
 import datetime as dt
 import ipaddress
 import random
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable
 
 import pytest
 import redis as sync_redis
 
 from quotad.policy.decide import decide_speed
-from quotad.policy.plans import GB, MB, Plan, PlanCatalog, default_catalog
+from quotad.policy.plans import GB, MB
 from quotad.quota import keys as k
-from quotad.quota.embedded import EmbeddedRedisError, find_redis_server
 from quotad.quota.model import (
     ACCT_INTERIM,
     ACCT_ON,
@@ -35,186 +27,7 @@ from quotad.quota.model import (
     QuotaSettings,
 )
 from quotad.quota.store import Conflict, LimitExceeded, NotFound, QuotaError, QuotaStore, make_client
-
-JST = dt.timezone(dt.timedelta(hours=9))
-SLICE = 10 * MB
-
-
-def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
-    """Epoch of a Japan wall-clock time."""
-    return dt.datetime(year, month, day, hour, minute, second, tzinfo=JST).timestamp()
-
-
-def catalog() -> PlanCatalog:
-    """The shipped plans plus small ones that make exact amounts easy to set up."""
-    plans = dict(default_catalog().plans)
-    plans["tiny"] = Plan("tiny", max_lines=3, bundle_bytes=4 * MB, low_limit_3day_bytes=366 * MB)
-    plans["small_family"] = Plan("small_family", max_lines=3, bundle_bytes=200 * MB,
-                                 low_limit_3day_bytes=366 * MB)
-    return PlanCatalog(plans)
-
-
-StoreFactory = Callable[..., Awaitable[QuotaStore]]
-
-
-# -- Redis Cluster (R-73): three primaries on free ports, same redis-server binary --------------------
-
-
-def _free_cluster_ports(n: int) -> list[int]:
-    """``n`` distinct ports free on 127.0.0.1, each with its cluster-bus port (+10000). Distinct:
-    two random draws can pick the same free port, and two nodes on one port never form a cluster."""
-    ports: list[int] = []
-    for _ in range(200 * n):
-        port = random.randrange(20000, 29000)
-        if port in ports:
-            continue
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        ports.append(port)
-        if len(ports) == n:
-            return ports
-    raise RuntimeError("no free port pairs")
-
-
-def _start_node(binary: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--logfile", str(data_dir / "redis.log")]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except (OSError, sync_redis.RedisError):
-            pass
-        time.sleep(0.1)
-    return False
-
-
-def _join_by_hand(clients: list[sync_redis.Redis]) -> None:
-    """CLUSTER ADDSLOTS / MEET from Python, for when there is no redis-cli."""
-    per = 16384 // len(clients) + 1
-    for i, client in enumerate(clients):
-        client.execute_command("CLUSTER ADDSLOTS", *range(i * per, min(16384, (i + 1) * per)))
-    port0 = clients[0].connection_pool.connection_kwargs["port"]
-    for client in clients[1:]:
-        client.execute_command("CLUSTER MEET", "127.0.0.1", port0)
-
-
-def _create_cluster(ports: list[int], clients: list[sync_redis.Redis]) -> None:
-    cli = shutil.which("redis-cli") or str(Path(find_redis_server()).with_name("redis-cli"))
-    if Path(cli).is_file():
-        nodes = [f"127.0.0.1:{port}" for port in ports]
-        subprocess.run([cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=60)
-    else:
-        _join_by_hand(clients)
-
-
-def _cluster_ok(clients: list[sync_redis.Redis]) -> bool:
-    infos = [client.execute_command("CLUSTER INFO") for client in clients]  # parsed into a dict
-    return all(str(i["cluster_state"]) == "ok" and int(i["cluster_known_nodes"]) == len(clients) for i in infos)
-
-
-@pytest.fixture(scope="module")
-def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 3-primary Redis Cluster; the tests that use it are skipped if it cannot start."""
-    try:
-        binary = find_redis_server()
-    except EmbeddedRedisError as exc:
-        pytest.skip(f"no redis-server: {exc}")
-    base = tmp_path_factory.mktemp("cluster")
-    ports = _free_cluster_ports(3)
-    procs = [_start_node(binary, base / str(port), port) for port in ports]
-    clients = [sync_redis.Redis(host="127.0.0.1", port=port) for port in ports]
-    try:
-        if not all(_wait(client.ping, 10) for client in clients):
-            pytest.skip("cluster nodes did not start")
-        try:
-            _create_cluster(ports, clients)
-        except (subprocess.SubprocessError, sync_redis.RedisError) as exc:
-            pytest.skip(f"cluster could not be created: {exc}")
-        if not _wait(lambda: _cluster_ok(clients), 30):
-            pytest.skip("cluster did not reach state ok")
-        yield f"redis://127.0.0.1:{ports[0]}/0"
-    finally:
-        for client in clients:
-            client.close()
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(10)
-
-
-@pytest.fixture(params=["redis", "fast", "cluster"])
-def backend(request: pytest.FixtureRequest) -> tuple[str, bool, bool]:
-    """Each store test runs on a single Redis through redis-py, on a single Redis through the
-    daemon's pipelining client (the hot path's), and on a Redis Cluster (R-73), flushed first.
-    Returns (url, cluster, fast)."""
-    if request.param != "cluster":
-        return request.getfixturevalue("redis_url"), False, request.param == "fast"
-    url = request.getfixturevalue("redis_cluster_url")
-    cluster = sync_redis.RedisCluster.from_url(url)
-    cluster.flushall(target_nodes=sync_redis.RedisCluster.PRIMARIES)
-    cluster.close()
-    return url, True, False
-
-
-@pytest.fixture
-async def make_store(backend: tuple[str, bool, bool]) -> AsyncIterator[StoreFactory]:
-    """Build stores on the test's Redis (settings may be overridden per test)."""
-    from quotad.quota.fastredis import FastRedis
-
-    url, cluster, fast = backend
-    made: list[QuotaStore] = []
-
-    async def make(**overrides: Any) -> QuotaStore:
-        client = make_client(url, cluster=cluster, max_connections=16)
-        store = QuotaStore(client, replace(QuotaSettings(), **overrides), catalog(),
-                           FastRedis(url) if fast else None)
-        await store.load_scripts()
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        await store.close()
-        if store.fast is not None:
-            await store.fast.aclose()
-
-
-@pytest.fixture
-async def store(make_store: StoreFactory) -> QuotaStore:
-    return await make_store()
-
-
-_counter = iter(range(1, 1_000_000))
-
-
-async def new_line(store: QuotaStore, contract_id: str, n: int | None = None, now: float = 0.0) -> LineRef:
-    """Add a line with made-up identifiers derived from n."""
-    n = next(_counter) if n is None else n
-    return await store.add_line(contract_id, f"0901{n:07d}", f"898100{n:013d}", f"44010{n:010d}", now=now)
-
-
-async def attach(store: QuotaStore, ref: LineRef, sid: str, now: float, imsi: str | None = None) -> AttachResult:
-    return await store.attach(AttachRequest(ref, imsi, sid, "192.0.2.1", now))
-
-
-async def report(store: QuotaStore, ref: LineRef, sid: str, status: int, octets: int, now: float,
-                 exempt: int = 0) -> AccountResult:
-    return await store.account(AccountingReport(ref, sid, status, octets, "192.0.2.1", now, exempt_octets=exempt))
-
+from tests.integration.storekit import SLICE, StoreFactory, at, attach, catalog, new_line, report
 
 # -- stage 1 smoke ---------------------------------------------------------------------------------
 

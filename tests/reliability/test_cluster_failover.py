@@ -25,7 +25,7 @@ import redis as sync_redis
 from quotad.quota import keys as k
 from quotad.quota.embedded import EmbeddedRedisError, find_redis_server
 from tests.integration.daemon_fixture import daemon_config, running_daemon
-from tests.integration.test_quota_store import _free_cluster_ports
+from tests.integration.storekit import _free_cluster_ports
 from tests.reliability.gateway import Gateway, Session, counted_octets
 
 CONTRACT = "fo-c1"
