@@ -61,6 +61,11 @@ def quota_settings_from(config: Config) -> QuotaSettings:
         max_units_per_month=q.max_units_per_month,
         ip_range=q.ip_range,
         lease_seconds=q.lease_seconds,
+        # Session records are kept as long as reports are accepted (ReportOutcome.TOO_OLD).
+        session_ttl_seconds=q.max_report_age_seconds,
+        stopped_ttl_seconds=q.max_report_age_seconds,
+        max_report_rate_bps=q.max_report_rate_bps,
+        max_report_slack_bytes=q.max_report_slack_bytes,
     )
 
 

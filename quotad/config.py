@@ -73,6 +73,10 @@ class QuotaConfig:
     max_units_per_month: int = 30
     ip_range: str = "100.64.0.0/16"
     lease_seconds: int = 7200
+    # The bounds of an accounting report (quota.model.QuotaSettings says what each means).
+    max_report_age_seconds: int = 3 * 86400
+    max_report_rate_bps: int = 10_000_000_000
+    max_report_slack_bytes: int = 50_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +393,12 @@ def _check_quota(quota: QuotaConfig, problems: list[tuple[str, str]]) -> None:
         problems.append(("quota.max_units_per_month", "must be at least 1"))
     if quota.lease_seconds < 60:
         problems.append(("quota.lease_seconds", "must be at least 60"))
+    if quota.max_report_age_seconds < 3600:
+        problems.append(("quota.max_report_age_seconds", "must be at least 3600 (an hour)"))
+    if quota.max_report_rate_bps < 1_000_000:
+        problems.append(("quota.max_report_rate_bps", "must be at least 1000000 (1 Mbit/s)"))
+    if not 0 <= quota.max_report_slack_bytes < 1 << 53:
+        problems.append(("quota.max_report_slack_bytes", "must be between 0 and 2^53"))
     try:
         net = ipaddress.IPv4Network(quota.ip_range)
         if net.num_addresses < 4:

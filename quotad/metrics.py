@@ -82,6 +82,21 @@ ACCOUNTING_OCTETS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+ACCOUNTING_NOT_COUNTED = Counter(
+    "quotad_accounting_not_counted_total",
+    "Accounting reports acknowledged but not counted, by reason: stale (older than the session's latest "
+    "report), ended (of an ended session), too_old (older than session records are kept), implausible "
+    "(more than the session could carry, refused whole).",
+    ["reason"],
+    registry=REGISTRY,
+)
+SESSIONS_ENDED = Counter(
+    "quotad_sessions_ended_total",
+    "Live sessions ended without a Stop, by why: gateway_restart (Accounting-On/Off), gateway_lost "
+    "(a CoA/Disconnect answered with Error-Cause 503, session context not found).",
+    ["why"],
+    registry=REGISTRY,
+)
 SLICES = Counter(
     "quotad_slices_granted_total",
     "Slices drawn from contract pools (R-12).",

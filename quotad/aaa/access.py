@@ -12,7 +12,6 @@ A Redis failure sends no answer at all: the gateway retries, and nothing half-do
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from quotad import log, metrics
-from quotad.aaa import classattr
+from quotad.aaa import classattr, sessionid
 from quotad.aaa.profiles import EncodedProfile
 from quotad.aaa.values import ipv4_bytes, ipv4_text, text
 from quotad.config import ApnSettings
@@ -76,12 +75,17 @@ class Apn:
         )
 
 
-def _attach_id(nas_ip: bytes | None, sim: str | None, apn: str) -> str:
-    """Session id for an Access-Request without Acct-Session-Id: the same SIM attaching again
-    through the same gateway on the same APN is the same session (it keeps its address lease
-    instead of leaking one per attempt); quotad puts it in Class for accounting to find."""
-    seed = b"|".join((nas_ip or b"", (sim or "").encode(), apn.encode()))
-    return "a" + hashlib.blake2b(seed, digest_size=8).hexdigest()
+def session_of(pkt: rp.Packet, gateway: str, ref: LineRef) -> tuple[str, str]:
+    """(session id, the gateway's Acct-Session-Id or "") an Access-Request names: the session in
+    our Class when it carries one of this line (a re-authorization), else the gateway's
+    Acct-Session-Id, else a new session (aaa.sessionid)."""
+    info = classattr.decode(pkt.get(rp.CLASS))
+    asid = pkt.get_str(rp.ACCT_SESSION_ID) or ""
+    if info is not None and info.session_id and (info.contract_id, info.msisdn) == (ref.contract_id, ref.msisdn):
+        return info.session_id, asid
+    if asid:
+        return sessionid.of_gateway(gateway, asid), asid
+    return sessionid.fresh(), ""
 
 
 def granted_attr(held: int) -> bytes:
@@ -155,20 +159,19 @@ class AccessHandler:
         ref = await self.store.find_line(imsi, msisdn)
         if ref is None:
             return self._reject(pkt, client, "unknown_sim")
-        nas_ip = pkt.get(rp.NAS_IP_ADDRESS)
-        session_id = classattr.session_id(pkt.get_str(rp.ACCT_SESSION_ID) or "") or _attach_id(
-            nas_ip, imsi or msisdn, apn.name
-        )
+        gateway = sessionid.gateway_of(pkt, client)
+        session_id, asid = session_of(pkt, gateway, ref)
         if self.publicsafety is not None and self.publicsafety.serves(apn.name):
             return await self._public_safety(pkt, client, apn, ref, session_id, imsi)
         request = AttachRequest(
             ref=ref,
             imsi=imsi,
             session_id=session_id,
-            nas_ip=ipv4_text(nas_ip),
+            nas_ip=ipv4_text(pkt.get(rp.NAS_IP_ADDRESS)),
             now=self.now(),
-            reauth=pkt.get_int(rp.SERVICE_TYPE) == SERVICE_TYPE_AUTHORIZE_ONLY,
             check_identity=True,
+            gateway=gateway,
+            acct_session_id=asid if len(asid.encode()) <= rp.MAX_VALUE else "",
         )
         result = await self.store.attach(request)
         if not result.ok or result.facts is None:

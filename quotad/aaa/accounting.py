@@ -5,24 +5,32 @@ zero-rating rule (R-23: Quotad-Exempt-Input/Output-Octets, with Quotad-Exempt-*-
 counted but not debited.
 
 The line comes from the Class attribute quotad put in the Access-Accept; without it (a gateway
-that does not echo Class), from 3GPP-IMSI or Calling-Station-Id. The response is sent only once
-the report is stored in Redis (R-71): on a Redis failure nothing is sent and the gateway retries;
-the store counts each report once whatever the retries (cumulative counters per session).
+that does not echo Class), from 3GPP-IMSI or Calling-Station-Id. The session is the one named in
+Class, else the gateway's Acct-Session-Id on that gateway (aaa.sessionid). The response is sent
+only once the report is stored in Redis (R-71): on a Redis failure nothing is sent and the
+gateway retries; the store counts each report once whatever the retries (cumulative counters per
+session). A report the store cannot count safely (model.ReportOutcome: out of order, of an ended
+session, too old, implausible) is acknowledged, since a resend would fare the same, and counted
+in quotad_accounting_not_counted_total by reason.
+
+Usage is dated by its event (RFC 2866 §5.2): Event-Timestamp when sent and not in the future,
+else the arrival less Acct-Delay-Time. Accounting-On/Off (the gateway restarted) ends every
+session of that gateway as a Stop would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
 from quotad import log, metrics
-from quotad.aaa import classattr
+from quotad.aaa import classattr, sessionid
 from quotad.aaa.values import ipv4_text, text
 from quotad.policy.decide import decide_speed
 from quotad.policy.plans import PlanCatalog
-from quotad.quota.model import AccountingReport, AccountResult, LineRef
+from quotad.quota.model import AccountingReport, AccountResult, LineRef, ReportOutcome
 from quotad.quota.store import NotFound, QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
@@ -37,6 +45,9 @@ STATUS_START, STATUS_STOP, STATUS_INTERIM, STATUS_ON, STATUS_OFF = 1, 2, 3, 7, 8
 EXEMPT_IN, EXEMPT_OUT, EXEMPT_IN_GIGAWORDS, EXEMPT_OUT_GIGAWORDS = 6, 7, 9, 10
 _EXEMPT_SUBTYPES = frozenset((EXEMPT_IN, EXEMPT_OUT, EXEMPT_IN_GIGAWORDS, EXEMPT_OUT_GIGAWORDS))
 _QUOTAD_VENDOR = rp.VENDOR_QUOTAD.to_bytes(4, "big")
+
+# An Event-Timestamp this far ahead of our clock is a gateway's clock error: the arrival is used.
+MAX_CLOCK_AHEAD = 300.0
 
 # Called after a line's speed class changed (the CoA sender, wired in by the app).
 SpeedListener = Callable[[LineRef, str, str], Awaitable[None]]
@@ -61,15 +72,23 @@ class AccountingHandler:
         self._nas = metrics.RADIUS_REQUESTS.labels("accounting", "nas_on_off")
         self._redis_errors = metrics.REDIS_ERRORS.labels("account")
         self._octets = {k: metrics.ACCOUNTING_OCTETS.labels(k) for k in ("debited", "low", "overrun")}
+        self._not_counted: dict[ReportOutcome, Any] = {
+            o: metrics.ACCOUNTING_NOT_COUNTED.labels(o.value) for o in ReportOutcome if o is not ReportOutcome.COUNTED}
+        self._gateway_ended = metrics.SESSIONS_ENDED.labels("gateway_restart")
+        self._last_log: dict[ReportOutcome, float] = {}
 
     async def handle(self, pkt: rp.Packet, client: Client) -> bytes | None:
         status = pkt.get_int(rp.ACCT_STATUS_TYPE)
         try:
             if status in (STATUS_ON, STATUS_OFF):
-                # The gateway restarted: its sessions are gone. Leases lapse on their own (R-5).
+                # The gateway restarted: its sessions are gone (their addresses go back, R-5).
                 self._nas.inc()
+                gateway = sessionid.gateway_of(pkt, client)
+                ended = await self.store.end_gateway_sessions(gateway, self.now())
+                self._gateway_ended.inc(ended)
+                _log.info("gateway_restarted", gateway=gateway, client=client.name, sessions_ended=ended)
             else:
-                await self._account(pkt, status or 0)
+                await self._account(pkt, client, status or 0)
         except RedisError as exc:
             self._redis_errors.inc()
             _log.warning("redis_error", op="account", error=type(exc).__name__)
@@ -79,12 +98,14 @@ class AccountingHandler:
             pkt.get_all(rp.PROXY_STATE), message_authenticator=False,
         )
 
-    async def _account(self, pkt: rp.Packet, status: int) -> None:
+    async def _account(self, pkt: rp.Packet, client: Client, status: int) -> None:
         info = classattr.decode(pkt.get(rp.CLASS))
         acct_session_id = pkt.get_str(rp.ACCT_SESSION_ID) or ""
+        gateway = sessionid.gateway_of(pkt, client)
         # The session is known by the id given at attach (in Class) when there is one, so the
         # attach's slice and address lease belong to the session the gateway then reports.
-        session_id = (info.session_id if info else "") or classattr.session_id(acct_session_id)
+        session_id = (info.session_id if info else "") or (
+            sessionid.of_gateway(gateway, acct_session_id) if acct_session_id else "")
         if info is not None:
             ref: LineRef | None = LineRef(info.contract_id, info.msisdn)
         else:
@@ -95,6 +116,7 @@ class AccountingHandler:
             self._unknown.inc()
             _log.info("accounting_unknown_line", has_session_id=bool(session_id))
             return
+        now = self.now()
         report = AccountingReport(
             ref=ref,
             session_id=session_id,
@@ -103,10 +125,13 @@ class AccountingHandler:
             exempt_octets=_exempt_octets(pkt),
             nas_ip=ipv4_text(pkt.get(rp.NAS_IP_ADDRESS)),
             framed_ip=ipv4_text(pkt.get(rp.FRAMED_IP_ADDRESS)) or None,
-            now=self.now(),
+            now=now,
             # kept to name the session in CoA/Disconnect, when it fits in one attribute
             acct_session_id=acct_session_id
             if acct_session_id != session_id and len(acct_session_id.encode()) <= rp.MAX_VALUE else "",
+            event_time=event_time(pkt, now),
+            session_time=pkt.get_int(rp.ACCT_SESSION_TIME),
+            gateway=gateway,
         )
         ps = self.publicsafety
         # Public-safety lines (R-63): by their APN, or when the consumer store does not know the line.
@@ -121,15 +146,31 @@ class AccountingHandler:
             _log.info("accounting_unknown_line", contract=ref.contract_id)
             return
         self._stored.inc()
+        if result.outcome is not ReportOutcome.COUNTED:
+            self._not_counted_report(report, result.outcome)
+            return
         self._count(result)
         await self._settle_speed(ref, result)
 
+    def _not_counted_report(self, r: AccountingReport, outcome: ReportOutcome) -> None:
+        """Count it by reason; log it at most once a second per reason."""
+        self._not_counted[outcome].inc()
+        now = r.now
+        if now - self._last_log.get(outcome, -1e9) >= 1.0:
+            self._last_log[outcome] = now
+            _log.warning("accounting_not_counted", reason=outcome.value, contract=r.ref.contract_id,
+                         msisdn=r.ref.msisdn, session=r.session_id, status=r.status, octets=r.octets,
+                         age=round(r.now - r.at, 1))
+
     async def _public_safety(self, r: AccountingReport) -> bool:
         assert self.publicsafety is not None
-        found = await self.publicsafety.account(r.ref, r.session_id, r.status, r.octets, r.nas_ip, r.acct_session_id)
-        if found:
-            self._stored.inc()
-        return found
+        outcome = await self.publicsafety.account(r)
+        if outcome is None:
+            return False
+        self._stored.inc()
+        if outcome is not ReportOutcome.COUNTED:
+            self._not_counted_report(r, outcome)
+        return True
 
     def _count(self, result: AccountResult) -> None:
         if result.debited:
@@ -150,6 +191,18 @@ class AccountingHandler:
         metrics.SPEED_CHANGES.labels(speed).inc()
         if self.on_speed_change is not None:
             await self.on_speed_change(ref, facts.speed, speed)
+
+
+def event_time(pkt: rp.Packet, now: float) -> float | None:
+    """When the report's counters were read (RFC 2866 §5.2, RFC 2869 §5.3): Event-Timestamp unless
+    it is ahead of our clock, else the arrival less Acct-Delay-Time; None for the arrival itself."""
+    stamp = pkt.get_int(rp.EVENT_TIMESTAMP)
+    if stamp is not None and stamp <= now + MAX_CLOCK_AHEAD:
+        return min(float(stamp), now)
+    delay = pkt.get_int(rp.ACCT_DELAY_TIME)
+    if delay:
+        return now - delay
+    return None
 
 
 def _octets(pkt: rp.Packet) -> int:

@@ -40,7 +40,8 @@ def decode(value: bytes | None) -> ClassInfo | None:
     """Parse a Class value; None if absent or not ours (another server's Class is ignored)."""
     if not value or not value.startswith(_PREFIX):
         return None
-    parts = value[len(_PREFIX):].decode("utf-8", "replace").split(";")
+    # The session id may hold ';' (a gateway's Acct-Session-Id); contract ids and MSISDNs never do.
+    parts = value[len(_PREFIX):].decode("utf-8", "replace").split(";", 2)
     if len(parts) != 3 or not parts[0] or not parts[1]:
         return None
     return ClassInfo(parts[0], parts[1], parts[2])

@@ -21,7 +21,7 @@ from quotad.policy.decide import HIGH, RESTRICTED, profile_name
 from quotad.publicsafety import rules
 from quotad.publicsafety.settings import PublicSafetySettings
 from quotad.publicsafety.store import PublicSafetyStore
-from quotad.quota.model import LineRef
+from quotad.quota.model import AccountingReport, LineRef, ReportOutcome
 from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.coa import DynamicAuthClient
@@ -95,19 +95,17 @@ class PublicSafetyAaa:
                  + rp.attr(rp.FRAMED_IP_ADDRESS, ipv4_bytes(found.ipv4)) + ipv6_prefix_attr(found.ipv6_prefix))
         return PsDecision(None, attrs)
 
-    async def account(self, ref: LineRef, session_id: str, status: int, octets: int, nas_ip: str,
-                      acct_session_id: str) -> bool:
-        """R-63 / R-71: count the report once; False if the line is not a public-safety line."""
-        q = self.quota.settings
-        result = await self.store.account(
-            ref.contract_id, ref.msisdn, session_id, status, octets, nas_ip, acct_session_id, self.now(),
-            self.settings.heavy_use_days, (q.session_ttl_seconds, q.stopped_ttl_seconds, q.usage_ttl_days * 86400))
+    async def account(self, report: AccountingReport) -> ReportOutcome | None:
+        """R-63 / R-71: count the report once; its outcome, or None if the line is not a
+        public-safety line."""
+        result = await self.store.account(report, self.settings.heavy_use_days, self.quota.settings)
         if result is None:
-            return False
-        if result.added:
-            self._counted.inc(result.added)
-        await self._record_speed(ref, result.speed, self._speed(result.window_bytes), push=True)
-        return True
+            return None
+        if result.outcome is ReportOutcome.COUNTED:
+            if result.added:
+                self._counted.inc(result.added)
+            await self._record_speed(report.ref, result.speed, self._speed(result.window_bytes), push=True)
+        return result.outcome
 
     async def _record_speed(self, ref: LineRef, old: str, new: str, push: bool) -> None:
         """Compare-and-set the line's speed class; the winner pushes it to live sessions by CoA (R-24)."""

@@ -34,7 +34,8 @@ from quotad.publicsafety import codec
 from quotad.publicsafety.model import Line, Parent
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
-from quotad.quota.store import Conflict, NotFound
+from quotad.quota.model import ACCT_STOP, AccountingReport, QuotaSettings, ReportOutcome
+from quotad.quota.store import Conflict, NotFound, precheck
 
 SCRIPTS = ("ps_commit", "ps_attach", "ps_account", "index_cas")
 RETRIES = 8
@@ -90,6 +91,7 @@ class PsAccount:
     added: int
     window_bytes: int
     speed: str
+    outcome: ReportOutcome = ReportOutcome.COUNTED
 
 
 class PublicSafetyStore:
@@ -99,7 +101,9 @@ class PublicSafetyStore:
         self.client = client
         self.tz = timezone
         lib = resources.files("quotad.quota").joinpath("scripts")
-        self._scripts = {name: client.register_script(lib.joinpath(f"{name}.lua").read_text()) for name in SCRIPTS}
+        counters = lib.joinpath("_counters.lua").read_text() + "\n"
+        self._scripts = {name: client.register_script((counters if name == "ps_account" else "")
+                                                      + lib.joinpath(f"{name}.lua").read_text()) for name in SCRIPTS}
 
     def today(self, now: float) -> dt.date:
         """The Japan date of an instant (every rule of §6 is in Japan days)."""
@@ -210,18 +214,36 @@ class PublicSafetyStore:
         return PsAttach(reason=None, ipv4=_text(res[1]), ipv6_prefix=_text(res[2]), window_bytes=int(_text(res[3])),
                         speed=_text(res[4]))
 
-    async def account(self, contract_id: str, msisdn: str, session_id: str, status: int, octets: int, nas_ip: str,
-                      acct_session_id: str, now: float, days: int, ttls: tuple[int, int, int]) -> PsAccount | None:
-        """R-63 / R-71: count a report's new usage once; None if the line is not a public-safety line."""
+    async def account(self, r: AccountingReport, days: int, settings: QuotaSettings) -> PsAccount | None:
+        """R-63 / R-71: count a report's new usage once, in the month and on the day of its event;
+        None if the line is not a public-safety line. Counted as consumer reports are
+        (_counters.lua): a report that cannot be counted safely changes nothing (its outcome)."""
+        contract_id, msisdn = r.ref.contract_id, r.ref.msisdn
         ck = k.ContractKeys(contract_id)
-        keys = [ck.line(msisdn), ck.live(msisdn), ck.session(msisdn, session_id),
-                month_usage_key(contract_id, cal.month_key(now, self.tz)),
-                *self.window_keys(contract_id, msisdn, now, days)]
-        args = [session_id, status, max(0, octets), nas_ip, acct_session_id, repr(now), *ttls, msisdn]
+        keys = [ck.line(msisdn), ck.live(msisdn), ck.session(msisdn, r.session_id),
+                month_usage_key(contract_id, cal.month_key(r.at, self.tz)),
+                ck.usage(msisdn, cal.day_key(r.at, self.tz)),
+                *self.window_keys(contract_id, msisdn, r.now, days)]
+        refused = precheck(r, settings.stopped_ttl_seconds)
+        if refused is not None:
+            if _text(await self.client.hget(ck.line(msisdn), "ps")) != "1":
+                return None
+            return PsAccount(added=0, window_bytes=0, speed="", outcome=refused)
+        args = [r.session_id, r.status, r.octets, r.nas_ip, r.acct_session_id, repr(r.now),
+                settings.session_ttl_seconds, settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400,
+                msisdn, repr(float(r.at)),
+                "" if r.session_time is None else r.session_time, settings.max_report_rate_bps // 8,
+                settings.max_report_slack_bytes, settings.stopped_ttl_seconds, r.gateway]
         res = await self._scripts["ps_account"](keys=keys, args=args)
-        if _text(res[0]) != "ok":
+        if _text(res[0]) == "unknown":
             return None
-        return PsAccount(added=int(_text(res[1])), window_bytes=int(_text(res[2])), speed=_text(res[3]))
+        outcome = ReportOutcome(_text(res[0]))
+        owner = k.session_owner(contract_id, msisdn, r.session_id)
+        if outcome is ReportOutcome.COUNTED and r.gateway and (r.status == ACCT_STOP or int(res[4]) == 1):
+            key = k.gateway_sessions(r.gateway)
+            await (self.client.srem(key, owner) if r.status == ACCT_STOP else self.client.sadd(key, owner))
+        return PsAccount(added=int(_text(res[1])), window_bytes=int(_text(res[2])), speed=_text(res[3]),
+                         outcome=outcome)
 
 
 def index_keys(line: Line) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ Contract slot, for contract C and line M (an MSISDN):
     q:{c:C}:l:M            hash   iccid, imsi, card_type, voice, status, coupon, held, speed, overrun
                                   (+ next_iccid, next_imsi, next_card_type, next_reason: a pending card)
     q:{c:C}:live:M         set    session ids of the line's live sessions
-    q:{c:C}:s:M:<sid>      hash   nas, imsi, ip, started, octets, exempt, stopped (TTL)
+    q:{c:C}:s:M:<sid>      hash   nas, imsi, ip, asid, gw, started, at, octets, chg, stopped, gen,
+                                  ttl_at (TTL; docs/data-model.md says what each field means)
     q:{c:C}:u:M:<YYYYMMDD> hash   high, low — usage per Japan day (TTL)
     q:{c:C}:holder, :idv, :idlog  identity verification (R-50, R-51): quotad/identity/records.py
 
@@ -23,6 +24,12 @@ Index keys, each in its own slot (looked up before the contract is known); the v
 or "<contract-id>\\t<msisdn>\\tretired" for the ICCID/IMSI of a replaced card (never usable again):
 
     q:imsi:<imsi>   q:msisdn:<msisdn>   q:iccid:<iccid>
+
+Each gateway's sessions, in the gateway's own slot (an Accounting-On/Off ends them all): a member
+is a session owner (``session_owner``), added by the session's first attach or report and removed
+by its end:
+
+    q:{gw:<gateway>}:sessions   set
 
 The IP pool has its own tag, which names the range (a new range is a new pool):
 
@@ -159,6 +166,11 @@ class IpPoolKeys:
 
     def all(self) -> list[str]:
         return [f"{self._base}:leases", f"{self._base}:owner", f"{self._base}:byowner", f"{self._base}:next"]
+
+
+def gateway_sessions(gateway: str) -> str:
+    """The set of a gateway's sessions (aaa.sessionid.gateway_of names the gateway)."""
+    return f"{PREFIX}:{{gw:{gateway}}}:sessions"
 
 
 def session_owner(contract_id: str, msisdn: str, session_id: str) -> str:

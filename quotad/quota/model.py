@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 # Accounting status types (RFC 2866 Acct-Status-Type).
 ACCT_START = 1
@@ -37,9 +38,19 @@ class QuotaSettings:
     ip_range: str = "100.64.0.0/16"
     lease_seconds: int = 7200
     # A live session nobody reports on for this long is forgotten (the gateway lost the Stop).
-    session_ttl_seconds: int = 2 * 86400
+    session_ttl_seconds: int = 3 * 86400
     # A stopped session's last counters are kept this long, so a retransmitted Stop counts once.
-    stopped_ttl_seconds: int = 86400
+    # It is also the oldest report accepted (by its event time, RFC 2866 Acct-Delay-Time or
+    # Event-Timestamp): an older one could be a resend of a session whose record is gone, so it
+    # is refused (ReportOutcome.TOO_OLD) rather than counted a second time.
+    stopped_ttl_seconds: int = 3 * 86400
+    # The most a report may add: what the session could carry at this rate since its previous
+    # report (or since it began), plus the slack. Past it the report is refused whole before any
+    # write (ReportOutcome.IMPLAUSIBLE): 10 Gbit/s is above any line's shaped speed, and the slack
+    # (50 GB) covers reports whose timing cannot be trusted (a gateway's clock, traces replayed
+    # faster than real time). A corrupt counter (2^31 gigawords, 9.2e18 octets) is far past both.
+    max_report_rate_bps: int = 10_000_000_000
+    max_report_slack_bytes: int = 50_000_000_000
     # Per-day usage counters are kept this many days (R-22 needs 3, R-35 the 3 before today).
     usage_ttl_days: int = 8
     # Charge history kept this long (R-35 shows the last 3 months).
@@ -89,10 +100,14 @@ class AttachRequest:
     session_id: str
     nas_ip: str
     now: float
-    reauth: bool = False
     # R-3/R-50: refuse a voice line whose contract holder's identity is not verified. The RADIUS
     # access path always asks; store-level callers that only exercise the pool may leave it off.
     check_identity: bool = False
+    # The gateway the session runs on (aaa.sessionid.gateway_of): its sessions end together when
+    # it restarts (Accounting-On/Off). "" keeps the session out of any gateway's set.
+    gateway: str = ""
+    # The gateway's own Acct-Session-Id when it differs from session_id (CoA names it).
+    acct_session_id: str = ""
 
 
 @dataclass(slots=True)
@@ -105,6 +120,17 @@ class AttachResult:
     facts: LineFacts | None
     granted: int
     framed_ip: str | None
+
+
+class ReportOutcome(Enum):
+    """What became of an accounting report. Every one is acknowledged to the gateway (a resend
+    would fare the same); only COUNTED changes any state."""
+
+    COUNTED = "counted"  # its new usage (maybe none) is counted
+    STALE = "stale"  # older (event time) than the session's latest report: out of order
+    ENDED = "ended"  # of a session that has ended (Stop, gateway restart): late or resent
+    TOO_OLD = "too_old"  # older than the session records are kept: could be counted twice
+    IMPLAUSIBLE = "implausible"  # more than the session could have carried: refused whole
 
 
 @dataclass(slots=True)
@@ -122,6 +148,17 @@ class AccountingReport:
     # The gateway's Acct-Session-Id when it differs from session_id (the id quotad gave the
     # session in Class at attach, for gateways whose Access-Request carries none).
     acct_session_id: str = ""
+    # When the counters were read (RFC 2866 §5.2: arrival minus Acct-Delay-Time, or
+    # Event-Timestamp); None: now. Usage is booked on this instant's Japan day.
+    event_time: float | None = None
+    # Acct-Session-Time, when sent: bounds what a first report of a session may carry.
+    session_time: int | None = None
+    # The gateway (aaa.sessionid.gateway_of), for its set of sessions.
+    gateway: str = ""
+
+    @property
+    def at(self) -> float:
+        return self.now if self.event_time is None else self.event_time
 
 
 @dataclass(slots=True)
@@ -134,6 +171,7 @@ class AccountResult:
     low_added: int  # counted as low-speed usage (R-17, R-22)
     overrun_added: int  # used beyond what the pool could grant (R-16)
     granted: int  # drawn from the pool into held data by this report
+    outcome: ReportOutcome = ReportOutcome.COUNTED
 
 
 @dataclass(slots=True)

@@ -46,6 +46,7 @@ from quotad.quota.model import (
     LineRef,
     LineView,
     QuotaSettings,
+    ReportOutcome,
     Session,
 )
 from quotad.quota.renewals import RenewalMemo
@@ -54,7 +55,12 @@ CONTRACT_SCRIPTS = (
     "create_contract", "add_line", "attach", "account", "line_facts", "set_line", "charge", "view",
     "add_card", "activate_card",
 )
-PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release")
+PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release", "ip_adopt",
+                 "end_session", "drop_placeholder")
+# Scripts that count a session's report start with _counters.lua (after _lib.lua).
+COUNTING_SCRIPTS = ("account",)
+# Counters past 2^53 octets (8 PiB) lose precision in Lua's doubles: no session carries that much.
+MAX_COUNTER = 1 << 53
 SPEED_VALUES = (*SPEEDS, "")  # "" = never decided
 Keys = list[str] | Encoded  # a script's KEYS: plain, or a fixed set encoded once (the IP pool's)
 
@@ -113,6 +119,17 @@ def _facts(raw: list[Any]) -> LineFacts:
     )
 
 
+def precheck(report: AccountingReport, max_age: float) -> ReportOutcome | None:
+    """The checks of a report that need no Redis, made before anything is sent: counters Lua
+    cannot hold exactly, and a report older than session records are kept (``max_age``: it could
+    be a resend of a session whose record is gone, and be counted twice). None: go on."""
+    if not (0 <= report.octets <= MAX_COUNTER and 0 <= report.exempt_octets <= MAX_COUNTER):
+        return ReportOutcome.IMPLAUSIBLE
+    if report.at < report.now - max_age:
+        return ReportOutcome.TOO_OLD
+    return None
+
+
 def make_client(url: str, *, cluster: bool = False, max_connections: int = 64) -> Any:
     """A redis.asyncio client for the store.
 
@@ -154,7 +171,9 @@ class QuotaStore:
         self._ip_span = Encoded(self._ip_first, self._ip_count)
         self._attach_limits = Encoded(settings.slice_bytes, settings.session_ttl_seconds)
         self._account_limits = Encoded(settings.slice_bytes, settings.session_ttl_seconds,
-                                       settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400)
+                                       settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400,
+                                       settings.max_report_rate_bps // 8, settings.max_report_slack_bytes,
+                                       settings.stopped_ttl_seconds)
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         # Leases this process renewed lately (quota.renewals).
         self.renewals = RenewalMemo(settings.lease_seconds, settings.lease_memo_entries)
@@ -162,9 +181,10 @@ class QuotaStore:
         self._generation_prefix = secrets.token_hex(4)
         self._generations = itertools.count(1)
         self._notes_epoch = -1  # the fast client's connection epoch the notes were taken under
-        lib = _script_source("_lib")
-        self._scripts = {name: client.register_script(lib + "\n" + _script_source(name))
-                         for name in CONTRACT_SCRIPTS}
+        lib, counters = _script_source("_lib"), _script_source("_counters")
+        self._scripts = {name: client.register_script(
+            lib + "\n" + (counters + "\n" if name in COUNTING_SCRIPTS else "") + _script_source(name))
+            for name in CONTRACT_SCRIPTS}
         self._scripts.update({name: client.register_script(_script_source(name)) for name in PLAIN_SCRIPTS})
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -505,7 +525,7 @@ class QuotaStore:
         noted, epoch = self._noted_lease(owner, req.now)
         args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, self._attach_limits,
                 int(req.check_identity), f"{self._generation_prefix}.{next(self._generations)}",
-                noted[1] if noted else ""]
+                noted[1] if noted else "", self._window_days(req.now)[0], req.gateway, req.acct_session_id]
         if noted is None:
             res, ip = await self._pair(("attach", keys, args), self._alloc_call(owner, req.now), sequential=True)
         else:
@@ -523,9 +543,10 @@ class QuotaStore:
         if ip is None:
             # No address, no session: forget it again (the slice drawn stays the line's own, R-13).
             self.renewals.forget(owner)
-            await self._run("account", keys, self._account_args(
-                AccountingReport(req.ref, req.session_id, ACCT_STOP, 0, req.nas_ip, req.now)))
+            await self._end(req.ref, req.session_id)
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
+        if int(res[5]) == 1 and req.gateway:
+            await self._command("SADD", k.gateway_sessions(req.gateway), owner)
         if noted is None:
             ip = _text(ip)
             if self.fast is not None and self.fast.epoch == epoch:
@@ -579,14 +600,23 @@ class QuotaStore:
         return results[0], results[1] if second else None
 
     def _account_args(self, report: AccountingReport) -> list[Any]:
-        return [*self._clock(report.now), report.session_id, report.status, max(0, report.octets),
-                max(0, report.exempt_octets), report.nas_ip, self._account_limits, report.framed_ip or "",
-                report.acct_session_id]
+        return [*self._clock(report.now), report.session_id, report.status, report.octets, report.exempt_octets,
+                report.nas_ip, self._account_limits, report.framed_ip or "", report.acct_session_id,
+                repr(float(report.at)), "" if report.session_time is None else report.session_time, report.gateway]
 
     async def account(self, report: AccountingReport) -> AccountResult:
-        """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says;
-        renew the session's address lease on Start/Interim, release it on Stop (R-5)."""
+        """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says,
+        on the Japan day of its event; renew the session's address lease on Start/Interim, release
+        it on Stop (R-5). A report that cannot be counted safely changes nothing (its outcome says
+        why: model.ReportOutcome)."""
+        refused = precheck(report, self.settings.stopped_ttl_seconds)
+        if refused is not None:
+            facts = await self.line_facts(report.ref, report.now)
+            return AccountResult(facts=facts, added=0, debited=0, low_added=0, overrun_added=0, granted=0,
+                                 outcome=refused)
         keys = self._session_keys(report.ref, report.session_id, report.now)
+        keys.append(k.ContractKeys(report.ref.contract_id).usage(
+            report.ref.msisdn, cal.day_key(report.at, self.settings.timezone)))
         lease = self._lease_call(report)
         res, renewed = await self._pair(("account", keys, self._account_args(report)), lease)
         if lease is not None and lease[0] == "ip_renew":
@@ -594,19 +624,95 @@ class QuotaStore:
             if renewed is None:
                 self.renewals.forget(lease[2][0])
             self.renewals.renewed(lease[2][0], report.now)
-        if _text(res[0]) != "ok":
+        if _text(res[0]) == "unknown":
             raise _no_line(report.ref)
+        outcome = ReportOutcome(_text(res[0]))
+        if outcome is ReportOutcome.COUNTED:
+            await self._after_count(report, fresh=int(res[7]) == 1, leased=lease is None or renewed is not None)
         added, debited, low, overrun, granted = (int(v) for v in res[1:6])
         return AccountResult(facts=_facts(res[6]), added=added, debited=debited, low_added=low,
-                             overrun_added=overrun, granted=granted)
+                             overrun_added=overrun, granted=granted, outcome=outcome)
 
-    def _lease_call(self, report: AccountingReport) -> Call | None:
-        """The lease script a report needs: release on Stop; renew on Start/Interim unless this
-        process renewed the lease within a quarter of its length (quota.renewals)."""
+    async def _after_count(self, report: AccountingReport, fresh: bool, leased: bool) -> None:
+        """The other slots a counted report touches: its gateway's set of sessions (joined by a
+        session's first report, left by its Stop), and an attach's address lease taken over by a
+        session the attach named otherwise (ip_adopt.lua)."""
         owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status == ACCT_STOP:
             self.renewals.forget(owner)
-            return ("ip_release", self._ip_pool, [owner])
+            await self._run("ip_release", self._ip_pool, [owner])
+            if report.gateway:
+                await self._command("SREM", k.gateway_sessions(report.gateway), owner)
+            return
+        if not fresh:
+            return
+        if report.gateway:
+            await self._command("SADD", k.gateway_sessions(report.gateway), owner)
+        if leased or not report.framed_ip:
+            return
+        line = k.session_owner(report.ref.contract_id, report.ref.msisdn, "")
+        old = await self._run("ip_adopt", self._ip_pool, [
+            owner, repr(report.now + self.settings.lease_seconds), int(ipaddress.IPv4Address(report.framed_ip)), line])
+        if old:
+            old_sid = _text(old)[len(line):]
+            self.renewals.forget(_text(old))
+            self.renewals.renewed(owner, report.now)
+            ck = k.ContractKeys(report.ref.contract_id)
+            keys = [ck.live(report.ref.msisdn), ck.session(report.ref.msisdn, old_sid)]
+            gw = await self._run("drop_placeholder", keys, [old_sid])
+            if gw:
+                await self._command("SREM", k.gateway_sessions(_text(gw)), _text(old))
+
+    async def _command(self, *args: Any) -> Any:
+        """One plain command: on the pipelining client when there is one."""
+        if self.fast is not None:
+            return await self.fast.call(*args)
+        async with self._in_flight:
+            return await self.client.execute_command(*args)
+
+    async def _end(self, ref: LineRef, session_id: str) -> str | None:
+        """End a live session counting nothing more; its gateway, or None if it was not live."""
+        ck = k.ContractKeys(ref.contract_id)
+        gw = await self._run("end_session", [ck.live(ref.msisdn), ck.session(ref.msisdn, session_id)],
+                             [session_id, self.settings.stopped_ttl_seconds])
+        return None if gw is None else _text(gw)
+
+    async def end_session(self, ref: LineRef, session_id: str, now: float) -> bool:
+        """End one live session as a Stop would (its data stays used, its address goes back to the
+        pool, its gateway forgets it), counting nothing more: the gateway said it has no such
+        session (CoA NAK, Error-Cause 503). False if it was not live."""
+        owner = k.session_owner(ref.contract_id, ref.msisdn, session_id)
+        gw = await self._end(ref, session_id)
+        self.renewals.forget(owner)
+        await self._run("ip_release", self._ip_pool, [owner])
+        if gw:
+            await self._command("SREM", k.gateway_sessions(gw), owner)
+        return gw is not None
+
+    async def end_gateway_sessions(self, gateway: str, now: float, batch: int = 100) -> int:
+        """Accounting-On/Off: the gateway restarted, so every session it ran has ended. Each ends
+        as end_session says; the gateway's set is emptied as they go. Returns how many were live
+        (0 when said again)."""
+        key = k.gateway_sessions(gateway)
+        ended = 0
+        while True:
+            owners = [_text(o) for o in await self._command("SPOP", key, batch) or []]
+            if not owners:
+                return ended
+            for owner in owners:
+                contract_id, msisdn, session_id = owner.split("\t", 2)
+                ref = LineRef(contract_id, msisdn)
+                if await self._end(ref, session_id) is not None:
+                    ended += 1
+                self.renewals.forget(owner)
+                await self._run("ip_release", self._ip_pool, [owner])
+
+    def _lease_call(self, report: AccountingReport) -> Call | None:
+        """The lease script a report needs beside the count: renew on Start/Interim unless this
+        process renewed the lease within a quarter of its length (quota.renewals). A Stop releases
+        the lease once it is counted (_after_count): a late Stop of an earlier session under the
+        same id must not take the address of the live one."""
+        owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status in (ACCT_START, ACCT_INTERIM) and self.renewals.due(owner, report.now):
             return ("ip_renew", self._ip_pool, [owner, repr(report.now + self.settings.lease_seconds)])
         return None

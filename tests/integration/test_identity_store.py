@@ -30,8 +30,8 @@ async def stores(redis_url: str) -> AsyncIterator[tuple[QuotaStore, IdentityStor
     await store.close()
 
 
-async def attach(store: QuotaStore, ref: LineRef, sid: str, check: bool = True, reauth: bool = False) -> AttachResult:
-    return await store.attach(AttachRequest(ref, None, sid, "192.0.2.1", NOW, reauth=reauth, check_identity=check))
+async def attach(store: QuotaStore, ref: LineRef, sid: str, check: bool = True) -> AttachResult:
+    return await store.attach(AttachRequest(ref, None, sid, "192.0.2.1", NOW, check_identity=check))
 
 
 async def test_r50_attach_script_gates_voice_lines_on_the_contracts_identity(
@@ -51,7 +51,7 @@ async def test_r50_attach_script_gates_voice_lines_on_the_contracts_identity(
     result = await attach(store, voice, "s2")
     assert (result.ok, result.granted) == (True, 0)  # s0 already drew this line's slice
     await ids.revoke("C1", "operator#0", NOW)
-    assert (await attach(store, voice, "s2", reauth=True)).reason == "identity-unverified"
+    assert (await attach(store, voice, "s2")).reason == "identity-unverified"
 
 
 async def test_r50_data_lines_never_gated(stores: tuple[QuotaStore, IdentityStore]) -> None:

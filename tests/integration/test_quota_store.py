@@ -355,11 +355,13 @@ async def test_r71_replayed_interim_counted_once(store: QuotaStore) -> None:
     await attach(store, ref, "s1", at(2025, 4, 2))
     first = await report(store, ref, "s1", ACCT_INTERIM, 7 * MB, at(2025, 4, 2))
     again = await report(store, ref, "s1", ACCT_INTERIM, 7 * MB, at(2025, 4, 2, 0, 1))
-    lower = await report(store, ref, "s1", ACCT_INTERIM, 6 * MB, at(2025, 4, 2, 0, 2))
+    # An older report delivered late (Acct-Delay-Time dates it before the latest): not counted.
+    lower = await store.account(AccountingReport(ref, "s1", ACCT_INTERIM, 6 * MB, "192.0.2.1", at(2025, 4, 2, 0, 2),
+                                                 event_time=at(2025, 4, 2) - 60))
     assert (first.added, again.added, lower.added) == (7 * MB, 0, 0)
     assert again.facts.held == lower.facts.held == 3 * MB
     nxt = await report(store, ref, "s1", ACCT_INTERIM, 8 * MB, at(2025, 4, 2, 0, 3))
-    assert (nxt.added, nxt.facts.held) == (MB, 2 * MB)  # counted from the highest counter seen
+    assert (nxt.added, nxt.facts.held) == (MB, 2 * MB)  # counted from the latest counter
 
 
 async def test_r71_stop_removes_live_session_and_retransmission_counts_once(store: QuotaStore) -> None:
@@ -393,7 +395,7 @@ async def test_r71_gigaword_counters(store: QuotaStore) -> None:
     assert (acc.added, acc.granted, acc.debited, acc.overrun_added) == (big, 4 * MB, 4 * MB, big - 4 * MB)
     await store.set_speed(ref, "", "low")
     bigger = 7 * 2**32 + 1
-    acc = await report(store, ref, "s1", ACCT_INTERIM, bigger, at(2025, 4, 2))
+    acc = await report(store, ref, "s1", ACCT_INTERIM, bigger, at(2025, 4, 2, 1))  # 16 GiB in an hour
     assert (acc.added, acc.low_added, acc.facts.low_3day) == (bigger - big, bigger - big, bigger - big)
     assert (await store.line_usage(ref, ["20250402"]))[0].high == big
     assert (await store.contract_view("C1", at(2025, 4, 2))).lines[0].overrun == big - 4 * MB
@@ -596,7 +598,7 @@ async def test_r5_ip_leases_unique(store: QuotaStore) -> None:
     assert all(ipaddress.ip_address(ip) in ipaddress.ip_network("100.64.0.0/16") for ip in ips if ip)
     assert "100.64.0.0" not in ips
     # A re-authorization of a live session keeps its address.
-    again = await store.attach(AttachRequest(lines[0], None, "s0", "192.0.2.1", now, reauth=True))
+    again = await store.attach(AttachRequest(lines[0], None, "s0", "192.0.2.1", now))
     assert again.framed_ip == ips[0]
 
 
@@ -759,8 +761,8 @@ async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, bac
 
 
 async def test_session_and_day_ttls_are_set_without_a_write_per_request(store: QuotaStore) -> None:
-    """A live session's expiry (quota.session_ttl_seconds, 2 days) is pushed back at most once an
-    hour (1/48 of it); a day's usage key gets its TTL with its first usage."""
+    """A live session's expiry (quota.session_ttl_seconds, 3 days) is pushed back at most once per
+    1/48 of it (90 minutes); a day's usage key gets its TTL with its first usage."""
     await store.create_contract("C1", "light_start", dt.date(2025, 4, 1), at(2025, 4, 1))
     ref = await new_line(store, "C1")
     now = at(2025, 4, 2)
@@ -771,20 +773,20 @@ async def test_session_and_day_ttls_are_set_without_a_write_per_request(store: Q
         return float(await store.client.hget(session, "ttl_at"))
 
     await attach(store, ref, "s1", now)
-    assert await ttl_at() == now and 0 < await store.client.ttl(session) <= 2 * 86400
+    assert await ttl_at() == now and 0 < await store.client.ttl(session) <= 3 * 86400
     await store.client.persist(session)  # so that a refresh shows as a TTL again
-    await attach(store, ref, "s1", now + 3599)
-    await report(store, ref, "s1", ACCT_INTERIM, MB, now + 3599)
+    await attach(store, ref, "s1", now + 5399)
+    await report(store, ref, "s1", ACCT_INTERIM, MB, now + 5399)
     assert await ttl_at() == now and await store.client.ttl(session) == -1  # not pushed back yet
-    await report(store, ref, "s1", ACCT_INTERIM, 2 * MB, now + 3600)
-    assert await ttl_at() == now + 3600 and 0 < await store.client.ttl(session) <= 2 * 86400
+    await report(store, ref, "s1", ACCT_INTERIM, 2 * MB, now + 5400)
+    assert await ttl_at() == now + 5400 and 0 < await store.client.ttl(session) <= 3 * 86400
     await store.client.persist(session)
-    await attach(store, ref, "s1", now + 7200)
-    assert await ttl_at() == now + 7200 and 0 < await store.client.ttl(session) <= 2 * 86400
+    await attach(store, ref, "s1", now + 10800)
+    assert await ttl_at() == now + 10800 and 0 < await store.client.ttl(session) <= 3 * 86400
     day = ck.usage(ref.msisdn, "20250402")
     assert 0 < await store.client.ttl(day) <= 8 * 86400  # set with the day's first usage
-    await report(store, ref, "s1", ACCT_STOP, 3 * MB, now + 7201)
-    assert 0 < await store.client.ttl(session) <= 86400  # a stopped session: quota.stopped_ttl_seconds
+    await report(store, ref, "s1", ACCT_STOP, 3 * MB, now + 10801)
+    assert 0 < await store.client.ttl(session) <= 3 * 86400  # a stopped session: quota.stopped_ttl_seconds
 
 
 # -- queries ---------------------------------------------------------------------------------------

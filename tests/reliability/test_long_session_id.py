@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from quotad.aaa import classattr
+from quotad.aaa import classattr, sessionid
 from quotad.app import Daemon
 from quotad.quota.model import LineRef
 from quotad.radius import packet as rp
@@ -34,7 +34,8 @@ async def daemon(redis_url: str) -> AsyncIterator[Daemon]:
 
 def _accounting(asid: bytes, status: int, octets: int, identifier: int, klass: bytes | None) -> tuple[bytes, bytes]:
     attrs = (rp.attr_int(rp.ACCT_STATUS_TYPE, status) + rp.attr(rp.ACCT_SESSION_ID, asid)
-             + rp.attr(rp.CALLING_STATION_ID, b"819000000001") + rp.attr_int(rp.ACCT_INPUT_OCTETS, octets))
+             + rp.attr(rp.CALLING_STATION_ID, b"819000000001") + rp.attr_int(rp.ACCT_INPUT_OCTETS, octets)
+             + rp.attr(rp.NAS_IP_ADDRESS, bytes([127, 0, 0, 1])))
     if klass is not None:
         attrs += rp.attr(rp.CLASS, klass)
     return rp.encode_request(rp.ACCOUNTING_REQUEST, identifier, SECRET, attrs, message_authenticator=False)
@@ -52,7 +53,7 @@ async def test_r72_longest_acct_session_id_is_answered_and_counted_on_one_sessio
     assert klass is not None
     info = classattr.decode(klass)
     assert info is not None
-    assert info.session_id == classattr.session_id(asid.decode("utf-8", "replace"))
+    assert info.session_id == sessionid.of_gateway("127.0.0.1", asid.decode("utf-8", "replace"))
     assert len(info.session_id) == 33
     for ident, (status, octets, echo) in enumerate([(1, 0, True), (3, 1_000_000, True), (3, 3_000_000, False)]):
         req, req_auth = _accounting(asid, status, octets, 10 + ident, klass if echo else None)
@@ -65,9 +66,11 @@ async def test_r72_longest_acct_session_id_is_answered_and_counted_on_one_sessio
 
 
 async def test_r71_short_acct_session_id_kept_as_is(daemon: Daemon) -> None:
-    datagram, auth = access_request(extra=rp.attr(rp.ACCT_SESSION_ID, b"k" * classattr.MAX_SESSION_ID_OCTETS))
+    """An id that fits in Class beside its gateway's name is kept readable: "<gateway>/<id>"."""
+    asid = "k" * (classattr.MAX_SESSION_ID_OCTETS - len("127.0.0.1/"))
+    datagram, auth = access_request(extra=rp.attr(rp.ACCT_SESSION_ID, asid.encode()))
     accept = reply_of(await exchange(daemon.auth_port, datagram), auth)
     info = classattr.decode(accept.get(rp.CLASS))
-    assert info is not None and info.session_id == "k" * classattr.MAX_SESSION_ID_OCTETS
-    req, req_auth = accounting_request("k" * classattr.MAX_SESSION_ID_OCTETS, 1, klass=accept.get(rp.CLASS))
+    assert info is not None and info.session_id == "127.0.0.1/" + asid
+    req, req_auth = accounting_request(asid, 1, klass=accept.get(rp.CLASS))
     assert reply_of(await exchange(daemon.acct_port, req), req_auth).code == rp.ACCOUNTING_RESPONSE

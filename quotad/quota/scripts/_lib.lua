@@ -46,13 +46,13 @@ local function drop_expired(kc, kb, kx, now)
 end
 
 -- Lazy time: grant the bundles of this month (and of the previous one, still valid, if the
--- contract was not touched then) and drop expired buckets. Returns the contract's plan, or false
--- for no contract.
+-- contract was not touched then) and drop expired buckets. Returns the contract's plan (false
+-- for no contract) and its start day (YYYYMMDD).
 local function maintain()
   local kc, kb, kx = KEYS[1], KEYS[2], KEYS[3]
   local now, month, prev = ARGV[1], ARGV[2], ARGV[3]
   local c = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle', 'bundle_month', 'plan',
-    'next_exp')
+    'next_exp', 'start')
   if not c[5] then return false end
   local last = num(c[4])
   local nxt = c[6]
@@ -63,7 +63,7 @@ local function maintain()
     nxt = false  -- new buckets: look again
   end
   if nxt == false or (nxt ~= '' and tonumber(now) >= tonumber(nxt)) then drop_expired(kc, kb, kx, now) end
-  return c[5]
+  return c[5], c[7]
 end
 
 -- Sum of what is left in unexpired buckets (maintain() has dropped the expired ones): one read

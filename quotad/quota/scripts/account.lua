@@ -1,56 +1,70 @@
--- An accounting report. KEYS: contract, buckets, expiries, line, live set, session,
--- 3 day-usage keys (today first).
--- ARGV[6..]: session id, status type, cumulative octets, cumulative exempt octets, nas ip,
--- slice bytes, live-session ttl, stopped-session ttl, day-usage ttl, framed ip ('' if none),
--- the gateway's Acct-Session-Id ('' if it is the session id).
+-- An accounting report of a consumer line (R-16, R-17, R-22, R-23, R-71).
+-- KEYS: contract, buckets, expiries (_lib.lua), line, live set, session, the 3 window day-usage
+--   keys (today first), the day-usage key of the report's event day.
+-- ARGV: now, month, previous month, their bundle expiries (_lib.lua), then
+--   6 session id, 7 status type, 8 cumulative octets, 9 cumulative zero-rated octets, 10 nas ip,
+--   11 slice bytes, 12 live-session ttl, 13 stopped-session ttl, 14 day-usage ttl, 15 rate limit
+--   (bytes/s), 16 slack (bytes), 17 oldest report age (s), 18 framed ip (''), 19 the gateway's
+--   Acct-Session-Id (''), 20 event time, 21 Acct-Session-Time (''), 22 gateway ('').
+-- Reply: {'unknown'}, or {outcome, added, debited, low_added, overrun, granted, facts, fresh}
+--   where outcome is one of judge()'s (_counters.lua); only 'counted' writes anything.
+local sid, status, octets, exempt, nas = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local slice, live_ttl, stopped_ttl, usage_ttl = tonumber(ARGV[11]), ARGV[12], ARGV[13], ARGV[14]
+local rate, slack, max_age = tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])
+local framed, asid, event, session_time, gw = ARGV[18], ARGV[19], tonumber(ARGV[20]), ARGV[21], ARGV[22]
+local kl, klive, ks, kevent = KEYS[4], KEYS[5], KEYS[6], KEYS[10]
+local days = {KEYS[7], KEYS[8], KEYS[9]}
+
 local plan = maintain()
 if not plan then return {'unknown'} end
-local kl, klive, ks, kday = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local days = {KEYS[7], KEYS[8], KEYS[9]}
-local sid, status = ARGV[6], tonumber(ARGV[7])
 local l = redis.call('HMGET', kl, 'status', 'held', 'speed', 'coupon')
 if not l[1] then return {'unknown'} end
 local held = num(l[2])
-if status ~= 1 and status ~= 2 and status ~= 3 then
-  return {'ok', 0, 0, 0, 0, 0, facts_of(plan, l[1], l[4], held, l[3], days)}
+local function reply(outcome, added, debited, low, over, granted, fresh)
+  return {outcome, s(added), s(debited), s(low), s(over), s(granted), facts_of(plan, l[1], l[4], held, l[3], days),
+    fresh and 1 or 0}
 end
--- R-71: cumulative counters; only the positive difference counts.
-local sess = redis.call('HMGET', ks, 'octets', 'exempt', 'stopped', 'ttl_at')
-local octets, exempt = tonumber(ARGV[8]), tonumber(ARGV[9])
-local last_o, last_e = num(sess[1]), num(sess[2])
-local added = math.max(0, octets - last_o)
-local charge = math.max(0, added - math.max(0, exempt - last_e))
+if status ~= 1 and status ~= 2 and status ~= 3 then return reply('counted', 0, 0, 0, 0, 0, false) end
+
+local sess = redis.call('HMGET', ks, 'stopped', 'octets', 'chg', 'at', 'ttl_at')
+local outcome, added, charge, fresh, chg = judge(sess, status, octets, exempt, event, session_time, rate, slack,
+  max_age)
+if outcome == 'stale' and status == 2 then
+  -- A Stop older than the latest report (clocks): it still ends the session, counting nothing.
+  redis.call('HSET', ks, 'stopped', '1')
+  redis.call('SREM', klive, sid)
+  redis.call('EXPIRE', ks, stopped_ttl)
+end
+if outcome ~= 'counted' then return reply(outcome, 0, 0, 0, 0, 0, false) end
+
 -- The session's fields in one write.
-local put = {'octets', s(math.max(octets, last_o)), 'exempt', s(math.max(exempt, last_e))}
-if sess[3] == false then
-  put[#put + 1] = 'started'; put[#put + 1] = ARGV[1]
-  put[#put + 1] = 'nas'; put[#put + 1] = ARGV[10]
-  put[#put + 1] = 'imsi'; put[#put + 1] = ''
+local put = {'octets', s(octets), 'chg', s(chg), 'at', ARGV[20]}
+if fresh then
+  redis.call('DEL', ks)
+  for _, f in ipairs({'started', ARGV[1], 'nas', nas, 'imsi', '', 'gw', gw, 'stopped', '0'}) do put[#put + 1] = f end
 end
-if sess[3] == false or status == 2 then
-  put[#put + 1] = 'stopped'; put[#put + 1] = (status == 2) and '1' or '0'
-end
-if ARGV[15] ~= '' then put[#put + 1] = 'ip'; put[#put + 1] = ARGV[15] end
-if ARGV[16] ~= '' then put[#put + 1] = 'asid'; put[#put + 1] = ARGV[16] end
-local live_ttl = status ~= 2 and sess[3] ~= '1' and ttl_due(sess[4], ARGV[12])
-if live_ttl then put[#put + 1] = 'ttl_at'; put[#put + 1] = ARGV[1] end
+if status == 2 then put[#put + 1] = 'stopped'; put[#put + 1] = '1' end
+if framed ~= '' then put[#put + 1] = 'ip'; put[#put + 1] = framed end
+if asid ~= '' and (fresh or status == 1) then put[#put + 1] = 'asid'; put[#put + 1] = asid end
+local live_ttl_due = status ~= 2 and (fresh or ttl_due(sess[5], live_ttl))
+if live_ttl_due then put[#put + 1] = 'ttl_at'; put[#put + 1] = ARGV[1] end
 redis.call('HSET', ks, unpack(put))
 if status == 2 then
   redis.call('SREM', klive, sid)
-  redis.call('EXPIRE', ks, ARGV[13])
-elseif sess[3] == false then
-  redis.call('SADD', klive, sid)  -- a live one is in the set already
+  redis.call('EXPIRE', ks, stopped_ttl)
+else
+  if fresh then redis.call('SADD', klive, sid) end  -- a live one is in the set already
+  if live_ttl_due then redis.call('EXPIRE', ks, live_ttl) end
 end
-if live_ttl then redis.call('EXPIRE', ks, ARGV[12]) end
--- R-16 / R-17: where the usage goes depends on the line's speed class.
+-- R-16 / R-17: where the usage goes depends on the line's speed class; it is booked on the
+-- Japan day of the event (RFC 2866 Acct-Delay-Time, Event-Timestamp).
 local debited, low_added, overrun, granted = 0, 0, 0, 0
 if charge > 0 then
-  local today
+  local total
   if l[3] == 'low' or l[3] == 'restricted' then
     low_added = charge
-    today = redis.call('HINCRBY', kday, 'low', s(charge))
+    total = redis.call('HINCRBY', kevent, 'low', s(charge))
   else
-    local slice = tonumber(ARGV[11])
     if charge > held then
       granted = draw(math.ceil((charge - held) / slice) * slice)
       held = held + granted
@@ -60,9 +74,9 @@ if charge > 0 then
     held = held - debited
     redis.call('HSET', kl, 'held', s(held))
     if overrun > 0 then redis.call('HINCRBY', kl, 'overrun', s(overrun)) end
-    today = redis.call('HINCRBY', kday, 'high', s(charge))
+    total = redis.call('HINCRBY', kevent, 'high', s(charge))
   end
   -- The day's usage key gets its TTL with its first usage (the day is over long before it ends).
-  if today == charge then redis.call('EXPIRE', kday, ARGV[14]) end
+  if total == charge then redis.call('EXPIRE', kevent, usage_ttl) end
 end
-return {'ok', added, debited, low_added, overrun, granted, facts_of(plan, l[1], l[4], held, l[3], days)}
+return reply('counted', added, debited, low_added, overrun, granted, fresh)

@@ -1,8 +1,15 @@
--- A SIM attaches. KEYS: contract, buckets, expiries, line, live set, session, 3 day-usage keys.
--- ARGV[6..]: imsi ('' if none), session id, nas ip, slice bytes, session ttl, check identity (1/0),
--- a new session generation, the generation the caller expects ('' for none; quota.renewals).
--- Returns {'ok', granted, facts, generation, 1 if the session is the expected live one else 0}.
-local plan = maintain()
+-- A SIM attaches (R-3, R-12, R-50).
+-- KEYS: contract, buckets, expiries (_lib.lua), line, live set, session, 3 day-usage keys.
+-- ARGV: now, month, previous month, their bundle expiries (_lib.lua), then
+--   6 imsi (''), 7 session id, 8 nas ip, 9 slice bytes, 10 session ttl, 11 check identity (1/0),
+--   12 a new session generation, 13 the generation the caller expects ('' for none;
+--   quota.renewals), 14 today (YYYYMMDD), 15 gateway (''), 16 the gateway's Acct-Session-Id ('').
+-- Reply: {reason}, or {'ok', granted, facts, generation, same (1: the session is the expected
+--   live one), new (1: the session record was made now)}.
+local imsi, sid, nas, slice, ttl = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local check_identity, new_gen, expected_gen, today, gw, asid = ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15],
+  ARGV[16]
+local plan, start = maintain()
 if not plan then return {'unknown'} end
 local kl, klive, ks = KEYS[4], KEYS[5], KEYS[6]
 local days = {KEYS[7], KEYS[8], KEYS[9]}
@@ -15,43 +22,46 @@ local function refuse(reason)
   return {reason}
 end
 if l[1] ~= 'active' then return refuse(l[1]) end
-if ARGV[6] ~= '' and ARGV[6] ~= l[2] then
+-- A contract's lines are in service from its start day (Japan time).
+if start and start > today then return refuse('not-started') end
+if imsi ~= '' and imsi ~= l[2] then
   -- R-32/R-33: a new card attaches once activated; an old one never again.
-  if ARGV[6] == l[6] then return refuse('card-pending') end
+  if imsi == l[6] then return refuse('card-pending') end
   return refuse('card-replaced')
 end
 -- R-50: a voice line attaches only once its contract holder's identity is verified.
-if ARGV[11] == '1' and l[5] == '1' and redis.call('HGET', KEYS[1], 'identity') ~= 'verified' then
+if check_identity == '1' and l[5] == '1' and redis.call('HGET', KEYS[1], 'identity') ~= 'verified' then
   return refuse('identity-unverified')
 end
--- R-3 passed: record the live session (a re-authorization keeps its counters). A session whose
--- 'stopped' is '0' is in the live set already: every script that writes '0' adds it there.
+-- R-3 passed: record the session. The same live session (a re-authorization) keeps its counters;
+-- an ended one, or none, starts afresh. A session whose 'stopped' is '0' is in the live set
+-- already: every script that writes '0' adds it there.
 local sess = redis.call('HMGET', ks, 'stopped', 'nas', 'imsi', 'gen', 'ttl_at')
-local gen, same = sess[4], 0
+local gen, same, new = sess[4], 0, 0
 if sess[1] == false or sess[1] == '1' then
-  gen = ARGV[12]
+  gen, new = new_gen, 1
   redis.call('DEL', ks)
-  redis.call('HSET', ks, 'started', ARGV[1], 'octets', 0, 'exempt', 0, 'stopped', '0', 'nas', ARGV[8],
-    'imsi', ARGV[6], 'gen', gen, 'ttl_at', ARGV[1])
-  redis.call('EXPIRE', ks, ARGV[10])
-  redis.call('SADD', klive, ARGV[7])
+  redis.call('HSET', ks, 'started', ARGV[1], 'at', ARGV[1], 'octets', 0, 'chg', 0, 'stopped', '0', 'nas', nas,
+    'imsi', imsi, 'gen', gen, 'ttl_at', ARGV[1], 'gw', gw)
+  if asid ~= '' then redis.call('HSET', ks, 'asid', asid) end
+  redis.call('EXPIRE', ks, ttl)
+  redis.call('SADD', klive, sid)
 else
-  if gen and gen == ARGV[13] then same = 1 end
+  if gen and gen == expected_gen then same = 1 end
   local put = {}
   if not gen then
-    gen = ARGV[12]
-    put = {'nas', ARGV[8], 'imsi', ARGV[6], 'gen', gen}
-  elseif sess[2] ~= ARGV[8] or sess[3] ~= ARGV[6] then
-    put = {'nas', ARGV[8], 'imsi', ARGV[6]}
+    gen = new_gen
+    put = {'nas', nas, 'imsi', imsi, 'gen', gen}
+  elseif sess[2] ~= nas or sess[3] ~= imsi then
+    put = {'nas', nas, 'imsi', imsi}
   end
-  if ttl_due(sess[5], ARGV[10]) then
+  if ttl_due(sess[5], ttl) then
     put[#put + 1] = 'ttl_at'; put[#put + 1] = ARGV[1]
-    redis.call('EXPIRE', ks, ARGV[10])
+    redis.call('EXPIRE', ks, ttl)
   end
   if #put > 0 then redis.call('HSET', ks, unpack(put)) end
 end
 -- R-12: a SIM holding less than a slice draws one.
-local slice = tonumber(ARGV[9])
 local granted = 0
 local held = num(l[4])
 if l[3] == '1' and held < slice then
@@ -61,4 +71,4 @@ if l[3] == '1' and held < slice then
     redis.call('HSET', kl, 'held', s(held))
   end
 end
-return {'ok', granted, facts_of(plan, l[1], l[3], held, l[7], days), gen, same}
+return {'ok', granted, facts_of(plan, l[1], l[3], held, l[7], days), gen, same, new}
