@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from quotad import log, metrics
 from quotad.aaa.profiles import EncodedProfile
-from quotad.aaa.sessions import target_of
+from quotad.aaa.sessions import end_lost, target_of
 from quotad.aaa.values import ipv4_bytes, ipv4_text
 from quotad.policy.decide import HIGH, RESTRICTED, profile_name
 from quotad.publicsafety import rules
@@ -125,3 +125,4 @@ class PublicSafetyAaa:
             attrs = self.profiles[profile_name(speed, None)].attributes
             outcomes = await self.coa.send_all([target_of(ref, s) for s in sessions], attrs)
             _log.info("coa_sent", contract=ref.contract_id, speed=speed, outcomes=[o.outcome for o in outcomes])
+            await end_lost(self.quota, ref, sessions, outcomes, self.now())

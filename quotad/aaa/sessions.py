@@ -27,9 +27,26 @@ from quotad.policy.decide import decide_speed, profile_name
 from quotad.policy.plans import PlanCatalog
 from quotad.quota.model import LineRef, Session
 from quotad.quota.store import QuotaStore
-from quotad.radius.coa import DynamicAuthClient, SessionTarget
+from quotad.radius.coa import DynamicAuthClient, Outcome, SessionTarget
 
 _log = log.get("quotad.sessions")
+
+# RFC 5176 §3.6 Error-Cause 503, Session Context Not Found: the gateway has no such session.
+SESSION_CONTEXT_NOT_FOUND = 503
+
+
+async def end_lost(store: QuotaStore, ref: LineRef, sessions: list[Session], outcomes: list[Outcome],
+                   now: float) -> int:
+    """End the sessions a gateway says it does not have (a NAK with Error-Cause 503) as a Stop
+    would: left live, they would keep their addresses and be pushed to for days. Returns how many."""
+    ended = 0
+    for session, outcome in zip(sessions, outcomes, strict=True):
+        if outcome.outcome == "nak" and outcome.error_cause == SESSION_CONTEXT_NOT_FOUND:
+            if await store.end_session(ref, session.session_id, now):
+                ended += 1
+                metrics.SESSIONS_ENDED.labels("gateway_lost").inc()
+                _log.info("session_gone", contract=ref.contract_id, session=session.session_id, nas=session.nas_ip)
+    return ended
 
 
 def target_of(ref: LineRef, session: Session) -> SessionTarget:
@@ -113,11 +130,12 @@ class SessionControl:
         attrs = self.profiles[profile_name(speed, None)].attributes + granted_attr(facts.held)
         # Not awaited: a silent gateway must not hold up the queue behind it. The CoA client
         # bounds these (max_pending per gateway; beyond it a request finishes at once, counted).
-        self._spawn(self._send(ref, speed, [target_of(ref, s) for s in sessions], attrs))
+        self._spawn(self._send(ref, speed, sessions, attrs))
 
-    async def _send(self, ref: LineRef, speed: str, targets: list[SessionTarget], attrs: bytes) -> None:
-        outcomes = await self.coa.send_all(targets, attrs)
+    async def _send(self, ref: LineRef, speed: str, sessions: list[Session], attrs: bytes) -> None:
+        outcomes = await self.coa.send_all([target_of(ref, s) for s in sessions], attrs)
         _log.info("coa_sent", contract=ref.contract_id, speed=speed, outcomes=[o.outcome for o in outcomes])
+        await end_lost(self.store, ref, sessions, outcomes, self.now())
 
     async def settle(self, ref: LineRef) -> str:
         """Re-decide the line's speed after an operator change (switch, charge, resume)."""
@@ -135,6 +153,7 @@ class SessionControl:
         if sessions:
             outcomes = await self.coa.disconnect_all([target_of(ref, s) for s in sessions])
             _log.info("disconnect_sent", contract=ref.contract_id, outcomes=[o.outcome for o in outcomes])
+            await end_lost(self.store, ref, sessions, outcomes, self.now())
 
     async def on_line_change(self, ref: LineRef, event: str) -> None:
         """Hook for the API: what a change to a line means for its live sessions ("suspend": R-30,

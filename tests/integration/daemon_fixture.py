@@ -118,11 +118,13 @@ LINE = LineRef("mini", "819000000021")
 
 
 class Gateway(asyncio.DatagramProtocol):
-    """Answers every CoA/Disconnect with an ACK and keeps what it received."""
+    """Answers every CoA/Disconnect with an ACK (or, with ``nak_cause`` set, a NAK carrying that
+    Error-Cause) and keeps what it received."""
 
     def __init__(self) -> None:
         self.received: list[rp.Packet] = []
         self.arrived = asyncio.Event()
+        self.nak_cause: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -132,8 +134,13 @@ class Gateway(asyncio.DatagramProtocol):
         assert rp.verify_request_authenticator(pkt, SECRET)
         assert rp.verify_message_authenticator(pkt, SECRET) is True
         self.received.append(pkt)
-        ack = rp.COA_ACK if pkt.code == rp.COA_REQUEST else rp.DISCONNECT_ACK
-        self.transport.sendto(rp.encode_response(ack, pkt.identifier, pkt.authenticator, SECRET), addr)  # type: ignore[attr-defined]
+        if self.nak_cause is None:
+            code, attrs = (rp.COA_ACK if pkt.code == rp.COA_REQUEST else rp.DISCONNECT_ACK), b""
+        else:
+            code = rp.COA_NAK if pkt.code == rp.COA_REQUEST else rp.DISCONNECT_NAK
+            attrs = rp.attr_int(rp.ERROR_CAUSE, self.nak_cause)
+        reply = rp.encode_response(code, pkt.identifier, pkt.authenticator, SECRET, attrs)
+        self.transport.sendto(reply, addr)  # type: ignore[attr-defined]
         self.arrived.set()
 
     async def next(self, timeout: float = 3.0) -> rp.Packet:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from quotad.app import Daemon
+from quotad.quota import keys as k
 from quotad.quota.model import LineRef
 from quotad.radius import packet as rp
 from tests.integration.daemon_fixture import (
@@ -146,3 +147,23 @@ async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(set
     assert sorted(p.get(rp.ACCT_SESSION_ID) for p in pushed) == sorted(f"burst-{i}".encode() for i in range(40))
     assert {p.get(rp.FILTER_ID) for p in pushed} == {b"low"}
     assert d.sessions.pending == 0 and d.sessions.active_pushers == 0
+
+
+@pytest.mark.parametrize(("cause", "live"), [(503, False), (501, True)])
+async def test_a_nak_saying_the_session_is_gone_ends_it(setup: tuple[Daemon, Gateway], cause: int, live: bool) -> None:
+    """A CoA-NAK with Error-Cause 503 (Session Context Not Found, RFC 5176 §3.6): the gateway has no
+    such session, so it ends as a Stop would (its address goes back to the pool) instead of staying
+    live for days; another refusal (501, administratively prohibited) leaves it live."""
+    d, gateway = setup
+    assert d.store is not None and d.sessions is not None
+    await start_session(d)
+    gateway.nak_cause = cause
+    await d.store.set_coupon(LINE, False, T0)
+    await d.sessions.on_line_change(LINE, "coupon")
+    nak = await gateway.next()
+    assert nak.code == rp.COA_REQUEST
+    await d.sessions.drain(3.0)
+    sessions = await d.store.live_sessions(LINE)
+    assert [s.acct_session_id for s in sessions] == (["gw-1"] if live else [])
+    leases = await d.store.client.hlen(k.IpPoolKeys("100.64.0.0/16").all()[2])
+    assert leases == (1 if live else 0)
