@@ -41,11 +41,11 @@ async def end_lost(store: QuotaStore, ref: LineRef, sessions: list[Session], out
     would: left live, they would keep their addresses and be pushed to for days. Returns how many."""
     ended = 0
     for session, outcome in zip(sessions, outcomes, strict=True):
-        if outcome.outcome == "nak" and outcome.error_cause == SESSION_CONTEXT_NOT_FOUND:
-            if await store.end_session(ref, session.session_id, now):
-                ended += 1
-                metrics.SESSIONS_ENDED.labels("gateway_lost").inc()
-                _log.info("session_gone", contract=ref.contract_id, session=session.session_id, nas=session.nas_ip)
+        gone = outcome.outcome == "nak" and outcome.error_cause == SESSION_CONTEXT_NOT_FOUND
+        if gone and await store.end_session(ref, session.session_id, now):
+            ended += 1
+            metrics.SESSIONS_ENDED.labels("gateway_lost").inc()
+            _log.info("session_gone", contract=ref.contract_id, session=session.session_id, nas=session.nas_ip)
     return ended
 
 
