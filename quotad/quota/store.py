@@ -543,7 +543,7 @@ class QuotaStore:
         if ip is None:
             # No address, no session: forget it again (the slice drawn stays the line's own, R-13).
             self.renewals.forget(owner)
-            await self._end(req.ref, req.session_id)
+            await self._end(req.ref, req.session_id, req.now)
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
         if int(res[5]) == 1 and req.gateway:
             await self._command("SADD", k.gateway_sessions(req.gateway), owner)
@@ -670,11 +670,11 @@ class QuotaStore:
         async with self._in_flight:
             return await self.client.execute_command(*args)
 
-    async def _end(self, ref: LineRef, session_id: str) -> str | None:
+    async def _end(self, ref: LineRef, session_id: str, now: float) -> str | None:
         """End a live session counting nothing more; its gateway, or None if it was not live."""
         ck = k.ContractKeys(ref.contract_id)
         gw = await self._run("end_session", [ck.live(ref.msisdn), ck.session(ref.msisdn, session_id)],
-                             [session_id, self.settings.stopped_ttl_seconds])
+                             [session_id, self.settings.stopped_ttl_seconds, repr(float(now))])
         return None if gw is None else _text(gw)
 
     async def end_session(self, ref: LineRef, session_id: str, now: float) -> bool:
@@ -682,7 +682,7 @@ class QuotaStore:
         pool, its gateway forgets it), counting nothing more: the gateway said it has no such
         session (CoA NAK, Error-Cause 503). False if it was not live."""
         owner = k.session_owner(ref.contract_id, ref.msisdn, session_id)
-        gw = await self._end(ref, session_id)
+        gw = await self._end(ref, session_id, now)
         self.renewals.forget(owner)
         await self._run("ip_release", self._ip_pool, [owner])
         if gw:
@@ -702,7 +702,7 @@ class QuotaStore:
             for owner in owners:
                 contract_id, msisdn, session_id = owner.split("\t", 2)
                 ref = LineRef(contract_id, msisdn)
-                if await self._end(ref, session_id) is not None:
+                if await self._end(ref, session_id, now) is not None:
                     ended += 1
                 self.renewals.forget(owner)
                 await self._run("ip_release", self._ip_pool, [owner])

@@ -175,9 +175,12 @@ async def test_a_gateway_restart_ends_its_sessions_and_only_its_own(store: Quota
     pool = k.IpPoolKeys("100.64.0.0/16").all()
     owners = await store.client.hgetall(pool[2])
     assert sorted(o.decode().split("\t")[2] for o in owners) == ["b1"]
-    # A late Interim of an ended session counts nothing.
+    # A late Interim of an ended session counts nothing, nor does its Start resent (found by the
+    # invariant test: the resend was taken for a new session under the same id).
     late = await send(store, ref, "a1", ACCT_INTERIM, 9 * MB, T + 130, event=T + 90)
-    assert late.outcome is ReportOutcome.ENDED
+    resent = await send(store, ref, "a2", ACCT_START, 0, T + 140, event=T + 1)
+    assert (late.outcome, resent.outcome) == (ReportOutcome.ENDED, ReportOutcome.ENDED)
+    assert [s.session_id for s in await store.live_sessions(ref)] == ["b1"]
 
 
 async def test_ending_one_session(store: QuotaStore) -> None:

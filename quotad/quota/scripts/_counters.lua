@@ -17,8 +17,9 @@ local function judge(sess, status, octets, exempt, event, session_time, rate, sl
   local last_o, last_c = tonumber(sess[2]) or 0, tonumber(sess[3]) or 0
   local fresh = false
   if stopped == '1' then
-    -- A Start after the Stop begins a new session reusing the id; anything else is late.
-    if status ~= 1 or (last_at and event < last_at) then return 'ended' end
+    -- A Start after the end begins a new session reusing the id; anything else (a resent Start
+    -- included: it is dated at or before the end) is late.
+    if status ~= 1 or (last_at and event <= last_at) then return 'ended' end
     fresh = true
   elseif stopped == false then
     fresh = true
