@@ -166,3 +166,36 @@ async def test_public_safety_a_second_session_after_a_stop_is_billed(redis_url: 
         assert usage == {"g1": 3_500_000_000}
         st = billing.statement(await store.load("PS1"), "2026-11", usage, PublicSafetySettings())
         assert [(i.code, i.amount_yen) for i in st.items if i.code == "overage"] == [("overage", 300)]
+
+
+async def test_a_reauthorization_naming_its_session_by_class_keeps_it(daemon: Daemon) -> None:
+    """Authorize-Only with the Class of a live session (no Acct-Session-Id): the same session, its
+    address and counters kept, so the next report counts only what is new."""
+    assert daemon.store is not None
+    gw = gateway(daemon)
+    first = await gw.attach(LINE.msisdn, IMSI)
+    await gw.account(START, LINE.msisdn, klass=first.klass)
+    await gw.account(INTERIM, LINE.msisdn, klass=first.klass, octets=12 * MB)
+    again = await gw.attach(LINE.msisdn, IMSI, klass=first.klass, service_type="Authorize-Only")
+    assert (again.code, again.klass, again.framed_ip) == (rp.ACCESS_ACCEPT, first.klass, first.framed_ip)
+    await gw.account(INTERIM, LINE.msisdn, klass=again.klass, octets=15 * MB)
+    assert await counted(daemon) == 15 * MB
+    assert len(await daemon.store.live_sessions(LINE)) == 1
+
+
+async def test_public_safety_usage_goes_to_the_month_of_the_event(redis_url: str) -> None:
+    """A November report delivered on 1 December (Acct-Delay-Time) is billed in November."""
+    dec1 = dt.datetime(2026, 12, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp()
+    async with running_daemon(ps_config(redis_url)) as d:
+        await provision(d)
+        gw = PyradGateway(d.auth_port, d.acct_port, nas_ip="10.0.0.1", apn="ps.example.jp", user="ps@org",
+                          password="ps-pass")
+        accept = await gw.attach(D_LINE, D_IMSI, acct_session_id="ps-1")
+        await gw.account(START, D_LINE, "ps-1", klass=accept.klass)
+        assert isinstance(d.clock, SettableClock)
+        d.clock.set(dec1)
+        await gw.account(INTERIM, D_LINE, "ps-1", GB, klass=accept.klass, delay=3600)  # 23:30 on 30 Nov
+        await gw.account(INTERIM, D_LINE, "ps-1", GB + 200 * MB, klass=accept.klass)
+        store = PublicSafetyStore(d.redis)
+        assert await store.month_usage("PS1", "2026-11") == {"g1": GB}
+        assert await store.month_usage("PS1", "2026-12") == {"g1": 200 * MB}
