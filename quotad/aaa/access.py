@@ -75,17 +75,18 @@ class Apn:
         )
 
 
-def session_of(pkt: rp.Packet, gateway: str, ref: LineRef) -> tuple[str, str]:
-    """(session id, the gateway's Acct-Session-Id or "") an Access-Request names: the session in
-    our Class when it carries one of this line (a re-authorization), else the gateway's
-    Acct-Session-Id, else a new session (aaa.sessionid)."""
+def session_of(pkt: rp.Packet, gateway: str, ref: LineRef, sim: str, apn: str) -> tuple[str, str, str]:
+    """(session id, the gateway's Acct-Session-Id or "", slot) an Access-Request names: the
+    session in our Class when it carries one of this line (a re-authorization), else the
+    gateway's Acct-Session-Id; else a new id, and the slot (aaa.sessionid.slot_of) whose latest
+    session the request may still be (attach.lua decides)."""
     info = classattr.decode(pkt.get(rp.CLASS))
     asid = pkt.get_str(rp.ACCT_SESSION_ID) or ""
     if info is not None and info.session_id and (info.contract_id, info.msisdn) == (ref.contract_id, ref.msisdn):
-        return info.session_id, asid
+        return info.session_id, asid, ""
     if asid:
-        return sessionid.of_gateway(gateway, asid), asid
-    return sessionid.fresh(), ""
+        return sessionid.of_gateway(gateway, asid), asid, ""
+    return sessionid.fresh(), "", sessionid.slot_of(gateway, sim, apn)
 
 
 def granted_attr(held: int) -> bytes:
@@ -160,7 +161,7 @@ class AccessHandler:
         if ref is None:
             return self._reject(pkt, client, "unknown_sim")
         gateway = sessionid.gateway_of(pkt, client)
-        session_id, asid = session_of(pkt, gateway, ref)
+        session_id, asid, slot = session_of(pkt, gateway, ref, imsi or msisdn or "", apn.name)
         if self.publicsafety is not None and self.publicsafety.serves(apn.name):
             return await self._public_safety(pkt, client, apn, ref, session_id, imsi)
         request = AttachRequest(
@@ -172,12 +173,13 @@ class AccessHandler:
             check_identity=True,
             gateway=gateway,
             acct_session_id=asid if len(asid.encode()) <= rp.MAX_VALUE else "",
+            slot=slot,
         )
         result = await self.store.attach(request)
         if not result.ok or result.facts is None:
             return self._reject(pkt, client, result.reason or "unknown")
         profile = await self._settle_speed(ref, result, rp.tgpp_rat_type(pkt))
-        return self._accept(pkt, client, apn, ref, session_id, result, profile)
+        return self._accept(pkt, client, apn, ref, result.session_id or session_id, result, profile)
 
     async def _settle_speed(self, ref: LineRef, result: AttachResult, rat: int | None) -> EncodedProfile:
         facts = result.facts

@@ -10,6 +10,12 @@ reused: a SIM's next session never merges into its previous one.
 The gateway is named by what it says of itself, the same in its Access-Requests, its accounting
 and its Accounting-On/Off: NAS-IP-Address, else NAS-IPv6-Address, else NAS-Identifier; a packet
 carrying none (RFC 2865 requires one) is named by the RADIUS client it came from.
+
+An Access-Request that names no session has a slot, its gateway, SIM and APN: while the slot's
+latest session is live and has had no accounting report, such a request is that session asking
+again (a gateway's retry, or one that never sends accounting), not a new one, so it keeps its
+address instead of taking one more at every attempt. Once the session has reported, the next
+such request is a new session (quota/scripts/attach.lua).
 """
 
 from __future__ import annotations
@@ -53,6 +59,11 @@ def _named(kind: str, raw: bytes) -> str:
 def of_gateway(gateway: str, acct_session_id: str) -> str:
     """The session id of the gateway's Acct-Session-Id."""
     return classattr.session_id(f"{gateway}/{acct_session_id}")
+
+
+def slot_of(gateway: str, sim: str, apn: str) -> str:
+    """The slot of an Access-Request that names no session."""
+    return hashlib.blake2b(f"{gateway}|{sim}|{apn}".encode(), digest_size=8).hexdigest()
 
 
 def fresh() -> str:

@@ -108,6 +108,9 @@ class AttachRequest:
     gateway: str = ""
     # The gateway's own Acct-Session-Id when it differs from session_id (CoA names it).
     acct_session_id: str = ""
+    # For an Access-Request that names no session: its slot (gateway, SIM and APN; aaa.access).
+    # session_id is then a new id, used if the attach is a new session (attach.lua says when).
+    slot: str = ""
 
 
 @dataclass(slots=True)
@@ -120,6 +123,7 @@ class AttachResult:
     facts: LineFacts | None
     granted: int
     framed_ip: str | None
+    session_id: str = ""  # the session recorded (Class names it)
 
 
 class ReportOutcome(Enum):

@@ -175,6 +175,9 @@ class QuotaStore:
                                        settings.max_report_rate_bps // 8, settings.max_report_slack_bytes,
                                        settings.stopped_ttl_seconds)
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+        # (contract, msisdn, slot) → the slot's latest session, as this process last saw it
+        # (attach.lua corrects a stale one); bounded like the index cache.
+        self._slots: dict[tuple[str, str, str], str] = {}
         # Leases this process renewed lately (quota.renewals).
         self.renewals = RenewalMemo(settings.lease_seconds, settings.lease_memo_entries)
         # Session generations (attach.lua): unique across processes and hosts sharing the Redis.
@@ -519,31 +522,59 @@ class QuotaStore:
 
         On the fast path both scripts go out together (one round trip); a refused attach then
         gives its address back. A re-authorization of a session this process leased an address
-        to within a quarter lease sends the attach script alone (quota.renewals)."""
-        keys = self._session_keys(req.ref, req.session_id, req.now)
-        owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, req.session_id)
+        to within a quarter lease sends the attach script alone (quota.renewals).
+
+        A request with a slot (it named no session) goes to the slot's latest session, which this
+        process remembers (attach.lua says when it guessed wrong, and which it is)."""
+        if not req.slot:
+            return await self._attach(req, req.session_id)
+        memo = (req.ref.contract_id, req.ref.msisdn, req.slot)
+        guess = self._slots.get(memo, req.session_id)
+        for _ in range(3):
+            result = await self._attach(req, guess)
+            if result.reason != "retry":
+                break
+            guess = result.session_id
+        if result.ok:
+            if len(self._slots) >= self.settings.index_cache_entries:
+                self._slots.clear()
+            self._slots[memo] = result.session_id
+        return result
+
+    async def _attach(self, req: AttachRequest, sid: str) -> AttachResult:
+        keys = self._session_keys(req.ref, sid, req.now)
+        if req.slot:
+            keys.append(k.ContractKeys(req.ref.contract_id).session(req.ref.msisdn, req.session_id))
+        owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, sid)
         noted, epoch = self._noted_lease(owner, req.now)
-        args = [*self._clock(req.now), req.imsi or "", req.session_id, req.nas_ip, self._attach_limits,
+        args = [*self._clock(req.now), req.imsi or "", sid, req.nas_ip, self._attach_limits,
                 int(req.check_identity), f"{self._generation_prefix}.{next(self._generations)}",
-                noted[1] if noted else "", self._window_days(req.now)[0], req.gateway, req.acct_session_id]
-        if noted is None:
+                noted[1] if noted else "", self._window_days(req.now)[0], req.gateway, req.acct_session_id,
+                req.slot, req.session_id]
+        if noted is None and not req.slot:
             res, ip = await self._pair(("attach", keys, args), self._alloc_call(owner, req.now), sequential=True)
-        else:
+        else:  # a slot's session is known once the script has run: its lease is taken after
             res, _ = await self._pair(("attach", keys, args), None)
-            ip = noted[0] if _text(res[0]) == "ok" and int(res[4]) == 1 else None
+            ip = noted[0] if noted and _text(res[0]) == "ok" and int(res[4]) == 1 else None
+        if _text(res[0]) == "retry":
+            return AttachResult(ok=False, reason="retry", facts=None, granted=0, framed_ip=None,
+                                session_id=_text(res[1]))
+        if _text(res[0]) == "ok" and _text(res[6]) != sid:  # a new session of the slot
+            sid, noted, ip = _text(res[6]), None, None
+            owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, sid)
         if _text(res[0]) != "ok":
             if ip is not None or noted is not None:
                 self.renewals.forget(owner)
                 await self._run("ip_release", self._ip_keys, [owner])
             return AttachResult(ok=False, reason=_text(res[0]), facts=None, granted=0, framed_ip=None)
         granted, facts = int(res[1]), _facts(res[2])
-        if ip is None and noted is not None:  # not the session the note was of: lease as usual
+        if ip is None and (noted is not None or req.slot):  # not the noted session: lease as usual
             ip = await self._run(*self._alloc_call(owner, req.now))
             noted = None
         if ip is None:
             # No address, no session: forget it again (the slice drawn stays the line's own, R-13).
             self.renewals.forget(owner)
-            await self._end(req.ref, req.session_id, req.now)
+            await self._end(req.ref, sid, req.now)
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
         if int(res[5]) == 1 and req.gateway:
             await self._command("SADD", k.gateway_sessions(req.gateway), owner)
@@ -553,7 +584,8 @@ class QuotaStore:
                 self.renewals.renewed(owner, req.now, ip, _text(res[3]))
             else:
                 self.renewals.renewed(owner, req.now)
-        return AttachResult(ok=True, reason=None, facts=facts, granted=granted, framed_ip=_ipv4(int(ip)))
+        return AttachResult(ok=True, reason=None, facts=facts, granted=granted, framed_ip=_ipv4(int(ip)),
+                            session_id=sid)
 
     def _noted_lease(self, owner: str, now: float) -> tuple[tuple[str, str] | None, int | None]:
         """The (address, generation) this process noted for the owner, and the connection epoch

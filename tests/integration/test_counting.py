@@ -21,7 +21,7 @@ from quotad.quota.model import (
     ReportOutcome,
 )
 from quotad.quota.store import QuotaStore
-from tests.integration.storekit import SLICE, at, new_line
+from tests.integration.storekit import SLICE, StoreFactory, at, new_line
 
 T = at(2026, 11, 10, 12)
 DAY = 86400
@@ -201,3 +201,27 @@ async def test_a_line_attaches_from_its_contract_start_day(store: QuotaStore, be
     now = at(2026, 11, 10, 23, 59) if before_start else at(2026, 11, 11, 0, 0)
     res = await store.attach(AttachRequest(ref, None, "s1", "192.0.2.1", now))
     assert (res.ok, res.reason) == ((False, "not-started") if before_start else (True, None))
+
+
+async def test_a_request_naming_no_session_is_the_slots_latest_until_it_reports(make_store: StoreFactory) -> None:
+    """Access-Requests naming no session (no Acct-Session-Id, no Class) from one gateway for one SIM
+    and APN: the same session, with the same address, while it has had no accounting report (a
+    gateway asking again must not take an address per attempt); a new session, with its own id and
+    address, once it has. Two processes agree (the second one's guess is corrected)."""
+    a, b = await make_store(), await make_store()
+    ref = await light_line(a)
+
+    async def attach(store: QuotaStore, now: float) -> tuple[str, str | None]:
+        res = await store.attach(AttachRequest(ref, None, f"a{now:.0f}", "192.0.2.1", now, gateway="gw-a",
+                                               slot="slot-1"))
+        assert res.ok
+        return res.session_id, res.framed_ip
+
+    first = await attach(a, T)
+    assert await attach(a, T + 1) == first and await attach(b, T + 2) == first
+    await send(a, ref, first[0], ACCT_START, 0, T + 3)
+    second = await attach(b, T + 4)
+    assert second[0] == f"a{T + 4:.0f}" and second[1] != first[1]
+    assert await attach(a, T + 5) == second  # a's guess (the first) is corrected
+    live = sorted(s.session_id for s in await a.live_sessions(ref))
+    assert live == sorted([first[0], second[0]])

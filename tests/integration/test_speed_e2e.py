@@ -151,7 +151,8 @@ async def test_r24_two_daemons_on_one_redis_one_transition_one_coa(redis_url: st
 
 
 class Answering(asyncio.DatagramProtocol):
-    """A gateway's CoA port checking the CoA secret: NAKs (Error-Cause 503) or stays silent."""
+    """A gateway's CoA port checking the CoA secret: NAKs (Error-Cause 506, resources unavailable:
+    the session stays, where a 503 would end it) or stays silent."""
 
     def __init__(self) -> None:
         self.mode = "nak"
@@ -167,7 +168,7 @@ class Answering(asyncio.DatagramProtocol):
         self.received.append(data)
         if self.mode == "nak":
             nak = rp.encode_response(rp.COA_NAK, pkt.identifier, pkt.authenticator, COA_SECRET,
-                                     rp.attr_int(rp.ERROR_CAUSE, 503))
+                                     rp.attr_int(rp.ERROR_CAUSE, 506))
             self.transport.sendto(nak, addr)  # type: ignore[attr-defined]
 
 

@@ -26,7 +26,7 @@ local function reply(outcome, added, debited, low, over, granted, fresh)
 end
 if status ~= 1 and status ~= 2 and status ~= 3 then return reply('counted', 0, 0, 0, 0, 0, false) end
 
-local sess = redis.call('HMGET', ks, 'stopped', 'octets', 'chg', 'at', 'ttl_at')
+local sess = redis.call('HMGET', ks, 'stopped', 'octets', 'chg', 'at', 'ttl_at', 'rep')
 local outcome, added, charge, fresh, chg = judge(sess, status, octets, exempt, event, session_time, rate, slack,
   max_age)
 if outcome == 'stale' and status == 2 then
@@ -39,6 +39,7 @@ if outcome ~= 'counted' then return reply(outcome, 0, 0, 0, 0, 0, false) end
 
 -- The session's fields in one write.
 local put = {'octets', s(octets), 'chg', s(chg), 'at', ARGV[20]}
+if fresh or not sess[6] then put[#put + 1] = 'rep'; put[#put + 1] = '1' end  -- it has had a report
 if fresh then
   redis.call('DEL', ks)
   for _, f in ipairs({'started', ARGV[1], 'nas', nas, 'imsi', '', 'gw', gw, 'stopped', '0'}) do put[#put + 1] = f end

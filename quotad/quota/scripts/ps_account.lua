@@ -28,7 +28,8 @@ if fresh then
   redis.call('DEL', ks)
   redis.call('HSET', ks, 'started', now, 'nas', nas, 'imsi', '', 'stopped', '0', 'ip', l[4], 'gw', ARGV[16])
 end
-redis.call('HSET', ks, 'octets', string.format('%.0f', octets), 'chg', string.format('%.0f', chg), 'at', ARGV[11])
+redis.call('HSET', ks, 'octets', string.format('%.0f', octets), 'chg', string.format('%.0f', chg), 'at', ARGV[11],
+  'rep', '1')
 if asid ~= '' and (fresh or status == 1) then redis.call('HSET', ks, 'asid', asid) end
 if status == 2 then
   redis.call('HSET', ks, 'stopped', '1')
