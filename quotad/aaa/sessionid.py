@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
+import os
 import re
 import secrets
 
@@ -66,6 +68,22 @@ def slot_of(gateway: str, sim: str, apn: str) -> str:
     return hashlib.blake2b(f"{gateway}|{sim}|{apn}".encode(), digest_size=8).hexdigest()
 
 
+# A random prefix per process (drawn again in a forked worker) and a counter: unique across
+# processes and hosts, and cheaper than random bytes per request (every Access-Request naming no
+# session takes one).
+_prefix = ""
+_count = itertools.count(1)
+
+
+def _new_prefix() -> None:
+    global _prefix, _count
+    _prefix, _count = "a" + secrets.token_hex(6), itertools.count(1)
+
+
+_new_prefix()
+os.register_at_fork(after_in_child=_new_prefix)
+
+
 def fresh() -> str:
     """A new session id for an attach that names no session: unique across processes and hosts."""
-    return "a" + secrets.token_hex(8)
+    return f"{_prefix}{next(_count):x}"

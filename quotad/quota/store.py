@@ -650,7 +650,18 @@ class QuotaStore:
         keys.append(k.ContractKeys(report.ref.contract_id).usage(
             report.ref.msisdn, cal.day_key(report.at, self.settings.timezone)))
         lease = self._lease_call(report)
+        # The gateway's set of sessions is joined at a Start and left at a Stop, in the same
+        # round trip (both are idempotent; a session first named by an Interim joins after).
+        owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
+        member = None
+        if report.gateway and report.status in (ACCT_START, ACCT_STOP):
+            member = ("SADD" if report.status == ACCT_START else "SREM", k.gateway_sessions(report.gateway), owner)
+        noted = self.fast.call(*member) if member and self.fast is not None else None
         res, renewed = await self._pair(("account", keys, self._account_args(report)), lease)
+        if noted is not None:
+            await noted
+        elif member is not None:
+            await self._command(*member)
         if lease is not None and lease[0] == "ip_renew":
             # Renewed, or no lease to renew: a lease made later by an attach starts at full length.
             if renewed is None:
@@ -666,25 +677,24 @@ class QuotaStore:
                              overrun_added=overrun, granted=granted, outcome=outcome)
 
     async def _after_count(self, report: AccountingReport, fresh: bool, leased: bool) -> None:
-        """The other slots a counted report touches: its gateway's set of sessions (joined by a
-        session's first report, left by its Stop), and an attach's address lease taken over by a
-        session the attach named otherwise (ip_adopt.lua)."""
+        """What a counted report does on other slots once counted: a Stop releases the session's
+        address; a session's first report, if it is no Start, joins its gateway's set, and takes
+        over an attach's address lease when the attach named the session otherwise (ip_adopt.lua)."""
         owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status == ACCT_STOP:
             self.renewals.forget(owner)
             await self._run("ip_release", self._ip_pool, [owner])
-            if report.gateway:
-                await self._command("SREM", k.gateway_sessions(report.gateway), owner)
             return
         if not fresh:
             return
-        if report.gateway:
+        if report.gateway and report.status != ACCT_START:
             await self._command("SADD", k.gateway_sessions(report.gateway), owner)
-        if leased or not report.framed_ip:
+        address = int(ipaddress.IPv4Address(report.framed_ip)) if report.framed_ip else 0
+        if leased or not self._ip_first <= address < self._ip_first + self._ip_count:
             return
         line = k.session_owner(report.ref.contract_id, report.ref.msisdn, "")
         old = await self._run("ip_adopt", self._ip_pool, [
-            owner, repr(report.now + self.settings.lease_seconds), int(ipaddress.IPv4Address(report.framed_ip)), line])
+            owner, repr(report.now + self.settings.lease_seconds), address, line])
         if old:
             old_sid = _text(old)[len(line):]
             self.renewals.forget(_text(old))
