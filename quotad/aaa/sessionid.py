@@ -40,7 +40,7 @@ def gateway_of(pkt: rp.Packet, client: Client) -> str:
     """The gateway a request comes from, as quotad names it in session ids and key names."""
     v4 = pkt.get(rp.NAS_IP_ADDRESS)
     if v4 is not None and len(v4) == 4:
-        return str(ipaddress.IPv4Address(v4))
+        return f"{v4[0]}.{v4[1]}.{v4[2]}.{v4[3]}"
     v6 = pkt.get(NAS_IPV6_ADDRESS)
     if v6 is not None and len(v6) == 16:
         return str(ipaddress.IPv6Address(v6))

@@ -107,6 +107,12 @@ def _ipv4(address: int) -> str:
     return f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}"
 
 
+def _ipv4_int(address: str) -> int:
+    """The integer of a dotted quad the codec made (aaa.values.ipv4_text)."""
+    a, b, c, d = address.split(".")
+    return int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
+
+
 def _no_line(ref: LineRef) -> NotFound:
     return NotFound(f"no line {ref.msisdn} in contract {ref.contract_id}", field="msisdn", rule="R-2")
 
@@ -647,8 +653,9 @@ class QuotaStore:
             return AccountResult(facts=facts, added=0, debited=0, low_added=0, overrun_added=0, granted=0,
                                  outcome=refused)
         keys = self._session_keys(report.ref, report.session_id, report.now)
-        keys.append(k.ContractKeys(report.ref.contract_id).usage(
-            report.ref.msisdn, cal.day_key(report.at, self.settings.timezone)))
+        keys.append(keys[6] if report.event_time is None or self._days[0] <= report.at < self._days[1]
+                    else k.ContractKeys(report.ref.contract_id).usage(
+                        report.ref.msisdn, cal.day_key(report.at, self.settings.timezone)))
         lease = self._lease_call(report)
         # The gateway's set of sessions is joined at a Start and left at a Stop, in the same
         # round trip (both are idempotent; a session first named by an Interim joins after).
@@ -689,7 +696,7 @@ class QuotaStore:
             return
         if report.gateway and report.status != ACCT_START:
             await self._command("SADD", k.gateway_sessions(report.gateway), owner)
-        address = int(ipaddress.IPv4Address(report.framed_ip)) if report.framed_ip else 0
+        address = _ipv4_int(report.framed_ip) if report.framed_ip else 0
         if leased or not self._ip_first <= address < self._ip_first + self._ip_count:
             return
         line = k.session_owner(report.ref.contract_id, report.ref.msisdn, "")
