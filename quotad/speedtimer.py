@@ -105,7 +105,8 @@ def line_of(key: Any) -> LineRef | None:
 class SpeedTimer:
     def __init__(
         self, store: QuotaStore, sessions: SessionControl, now: Callable[[], float], *, poll: float = 15.0,
-        lock_seconds: float = 30.0, concurrency: int = 8, duty: float = 0.5, scan_count: int = 1000,
+        lock_seconds: float = 30.0, concurrency: int = 8, duty: float = 0.5, slice_seconds: float = 0.01,
+        scan_count: int = 1000,
     ):
         """``now``: the clock that says which midnight is due; the lines are decided at the session
         control's clock (the daemon's: the same one)."""
@@ -117,6 +118,7 @@ class SpeedTimer:
         self.lock_seconds = lock_seconds
         self.concurrency = concurrency
         self.duty = duty
+        self.slice_seconds = slice_seconds
         self.scan_count = scan_count
         client = store.client
         self._extend = client.register_script(_EXTEND)
@@ -186,7 +188,7 @@ class SpeedTimer:
         """Re-decide every line that has a live session. With ``token`` (the lock's value) the
         lock is extended as the walk goes, and the walk stops if it is no longer this process's."""
         loop = asyncio.get_running_loop()
-        started = refreshed = group_started = loop.time()
+        started = refreshed = busy_since = loop.time()
         rest = (1 - self.duty) / self.duty
         lines = changed = skipped = 0
         complete = True
@@ -204,14 +206,15 @@ class SpeedTimer:
                 if won:
                     changed += 1
                     metrics.SPEED_TIMER_CHANGES.labels(speed).inc()
-            if rest > 0:
-                await asyncio.sleep((loop.time() - group_started) * rest)
+            busy = loop.time() - busy_since
+            if rest > 0 and busy >= self.slice_seconds:  # a few ms at a time: shorter sleeps overshoot
+                await asyncio.sleep(busy * rest)
+                busy_since = loop.time()
             if token is not None and loop.time() - refreshed >= self.lock_seconds / 3:
                 if not await self._extend(keys=[LOCK_KEY], args=[token, self._lock_ms]):
                     complete = False
                     break
                 refreshed = loop.time()
-            group_started = loop.time()
         return Walk(boundary, lines, changed, skipped, loop.time() - started, complete)
 
     async def _groups(self) -> AsyncIterator[list[LineRef]]:

@@ -268,8 +268,9 @@ async def test_live_sets_of_no_consumer_line_are_skipped(redis_url: str) -> None
 
 
 async def test_the_walk_is_paced_to_its_duty(redis_url: str) -> None:
-    """Off the hot path: at duty 0.2 the walk rests 4x what each group took, so the same walk takes
-    several times as long as unpaced (5x expected; 3x asserted, for scheduler noise)."""
+    """Off the hot path: at duty 0.2 the walk rests 4x what each slice of it took (1 ms slices
+    here, 10 ms by default), so the same walk takes several times as long as unpaced (5x expected;
+    3x asserted, for scheduler noise)."""
     import time
 
     async with AsyncExitStack() as stack:
@@ -283,7 +284,7 @@ async def test_the_walk_is_paced_to_its_duty(redis_url: str) -> None:
                                    "nano", False, T0)
             await start_session(d, ref)
         unpaced = SpeedTimer(d.store, d.sessions, d.clock.now, concurrency=4, duty=1.0)
-        paced = SpeedTimer(d.store, d.sessions, d.clock.now, concurrency=4, duty=0.2)
+        paced = SpeedTimer(d.store, d.sessions, d.clock.now, concurrency=4, duty=0.2, slice_seconds=0.001)
         started = time.monotonic()
         assert (await unpaced.walk(NOV_13)).lines == 24
         fast = time.monotonic() - started
