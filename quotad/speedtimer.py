@@ -43,7 +43,7 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,32 +195,33 @@ class SpeedTimer:
         rest = (1 - self.duty) / self.duty
         lines = changed = skipped = 0
         complete = True
-        async for group in self._groups():
-            outcomes = await asyncio.gather(*(self._redecide(ref) for ref in group), return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome  # Redis failed: the walk is retried at a later check
-                if outcome is None:
-                    skipped += 1
-                    continue
-                lines += 1
-                metrics.SPEED_TIMER_LINES.inc()
-                speed, won = outcome
-                if won:
-                    changed += 1
-                    metrics.SPEED_TIMER_CHANGES.labels(speed).inc()
-            busy = loop.time() - busy_since
-            if rest > 0 and busy >= self.slice_seconds:  # a few ms at a time: shorter sleeps overshoot
-                await asyncio.sleep(busy * rest)
-                busy_since = loop.time()
-            if token is not None and loop.time() - refreshed >= self.lock_seconds / 3:
-                if not await self._extend(keys=[LOCK_KEY], args=[token, self._lock_ms]):
-                    complete = False
-                    break
-                refreshed = loop.time()
+        async with contextlib.aclosing(self._groups()) as groups:
+            async for group in groups:
+                outcomes = await asyncio.gather(*(self._redecide(ref) for ref in group), return_exceptions=True)
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome  # Redis failed: the walk is retried at a later check
+                    if outcome is None:
+                        skipped += 1
+                        continue
+                    lines += 1
+                    metrics.SPEED_TIMER_LINES.inc()
+                    speed, won = outcome
+                    if won:
+                        changed += 1
+                        metrics.SPEED_TIMER_CHANGES.labels(speed).inc()
+                busy = loop.time() - busy_since
+                if rest > 0 and busy >= self.slice_seconds:  # a few ms at a time: shorter sleeps overshoot
+                    await asyncio.sleep(busy * rest)
+                    busy_since = loop.time()
+                if token is not None and loop.time() - refreshed >= self.lock_seconds / 3:
+                    if not await self._extend(keys=[LOCK_KEY], args=[token, self._lock_ms]):
+                        complete = False
+                        break
+                    refreshed = loop.time()
         return Walk(boundary, lines, changed, skipped, loop.time() - started, complete)
 
-    async def _groups(self) -> AsyncIterator[list[LineRef]]:
+    async def _groups(self) -> AsyncGenerator[list[LineRef], None]:
         group: list[LineRef] = []
         async for key in self.store.client.scan_iter(match=LIVE_MATCH, count=self.scan_count):
             ref = line_of(key)
