@@ -39,6 +39,7 @@ from quotad.radius.radsec import RadsecServer, server_context
 from quotad.radius.replycache import ReplyCache
 from quotad.radius.server import Limits, RadiusProtocol, listen
 from quotad.sampler import PoolSampler
+from quotad.speedtimer import SpeedTimer
 
 _log = log.get("quotad.app")
 
@@ -151,8 +152,13 @@ class Daemon:
     _transports: list[asyncio.DatagramTransport] = field(default_factory=list)
     _http: web.AppRunner | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    speed_timer: SpeedTimer | None = None
+    # How often the speed timer checks whether a Japan midnight's walk is due (it also wakes at
+    # each midnight). 0: it does not run by itself; virtual-time runs and tests call its tick.
+    speed_timer_seconds: float = 15.0
     _sampler: asyncio.Future[None] | None = None
     _pool_sampler: asyncio.Future[None] | None = None
+    _speed_timer: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Start Redis (if embedded), the store, the listeners and HTTP."""
@@ -182,6 +188,9 @@ class Daemon:
         self._sampler = asyncio.ensure_future(self._sample_gauges())
         pools = PoolSampler(self.store, self.clock.now, cfg.server.sample_seconds, cfg.server.sample_limit)
         self._pool_sampler = asyncio.ensure_future(pools.run())
+        self.speed_timer = SpeedTimer(self.store, self.sessions, self.clock.now, poll=self.speed_timer_seconds or 15.0)
+        if self.speed_timer_seconds > 0:
+            self._speed_timer = asyncio.ensure_future(self.speed_timer.run())
         transport, self.auth_port = await listen(cfg.server.bind, cfg.server.auth_port, self.auth, cfg.server.workers)
         self._transports.append(transport)
         transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct, cfg.server.workers)
@@ -236,7 +245,7 @@ class Daemon:
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
         """Stop reading, answer what is in progress, close Redis, stop the embedded server."""
-        for task in (self._sampler, self._pool_sampler):
+        for task in (self._sampler, self._pool_sampler, self._speed_timer):
             if task is not None:
                 task.cancel()
         for proto in (self.auth, self.acct):
@@ -253,6 +262,8 @@ class Daemon:
             await self.coa.close()
         if self._http is not None:
             await self._http.cleanup()
+        if self._speed_timer is not None:  # a walk cut short releases its lock (bounded: 1 s)
+            await asyncio.wait({self._speed_timer}, timeout=2.0)
         if self.fast is not None:
             await self.fast.aclose()
         if self.redis is not None:

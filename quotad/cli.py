@@ -194,20 +194,32 @@ def cmd_redis_status(args: argparse.Namespace) -> int:
     return int(code)
 
 
-def cmd_provision(args: argparse.Namespace) -> int:
+def start_date(given: str | None, now: float, tz: str) -> dt.date:
+    """The contract's start date: the one given (YYYY-MM-DD), else today's date in the calendar's
+    time zone (``quota.timezone``, Japan), not the host's: a UTC host is nine hours behind Japan,
+    and between 00:00 and 09:00 Japan time its date is the day before (on the 1st, the month
+    before, whose pro-rated bundle R-10 would grant)."""
+    from quotad.quota import calendar as cal
+
+    return dt.date.fromisoformat(given) if given else cal.local(now, tz).date()
+
+
+def cmd_provision(args: argparse.Namespace, now: float | None = None) -> int:
+    """``now``: the instant of the changes (default: the system clock); tests pass a fixed one."""
     from quotad.quota.store import QuotaError
 
     config = _check(args.config)
-    now = time.time()
+    at = time.time() if now is None else now
 
     async def action(store: Any) -> Any:
         if args.what == "contract":
-            return await store.create_contract(args.id, args.plan, dt.date.fromisoformat(args.start), now)
+            start = start_date(args.start, at, config.quota.timezone)
+            return await store.create_contract(args.id, args.plan, start, at)
         if args.what == "line":
             return await store.add_line(
-                args.contract, args.msisdn, args.iccid, args.imsi, args.card_type, args.voice, now
+                args.contract, args.msisdn, args.iccid, args.imsi, args.card_type, args.voice, at
             )
-        return await store.charge(args.contract, args.units, args.who, now)
+        return await store.charge(args.contract, args.units, args.who, at)
 
     try:
         result = run_loop(_with_store(config, action))
@@ -254,7 +266,7 @@ def _provision_parser(sub: Any) -> None:
     contract = what.add_parser("contract")
     contract.add_argument("--id", required=True)
     contract.add_argument("--plan", required=True)
-    contract.add_argument("--start", default=dt.date.today().isoformat(), help="YYYY-MM-DD")
+    contract.add_argument("--start", help="YYYY-MM-DD (default: today in quota.timezone, Japan)")
     line = what.add_parser("line")
     line.add_argument("--contract", required=True)
     line.add_argument("--msisdn", required=True)

@@ -159,6 +159,32 @@ REDIS_UP = Gauge(
     registry=REGISTRY,
 )
 
+# --- the Japan-midnight speed walk (quotad/speedtimer.py; R-24 with) ----------
+SPEED_TIMER_LINES = Counter(
+    "quotad_speed_timer_lines_total",
+    "Lines with live sessions whose speed the Japan-midnight walk re-decided.",
+    registry=REGISTRY,
+)
+SPEED_TIMER_CHANGES = Counter(
+    "quotad_speed_timer_changes_total",
+    "Speed changes the Japan-midnight walk made (each queues a CoA to the line's sessions), by new class.",
+    ["to"],
+    registry=REGISTRY,
+)
+SPEED_TIMER_DONE = Gauge(
+    "quotad_speed_timer_done_timestamp_seconds",
+    "The latest Japan midnight (epoch) whose walk has completed, by any process (read from Redis at each check).",
+    multiprocess_mode="livemax",
+    registry=REGISTRY,
+)
+SPEED_TIMER_WALK_SECONDS = Gauge(
+    "quotad_speed_timer_walk_seconds",
+    "How long the last walk this process made took, pacing included.",
+    multiprocess_mode="livemax",
+    registry=REGISTRY,
+)
+# --- end the Japan-midnight speed walk --------------------------------------------------------
+
 # --- CoA / Disconnect client (quotad/radius/coa.py) -----------------------
 # One outcome per request: ack, nak, timeout, dropped_queue_full, error. Replies that cannot be
 # matched or verified are not request outcomes; they are counted apart, by reason.

@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import datetime as dt
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 
-async def _provision(args: argparse.Namespace) -> int:
+async def _provision(args: argparse.Namespace, now: float | None = None) -> int:
     import redis.asyncio as aioredis
 
     from quotad import app
     from quotad import config as cfg
-    from quotad.cli import redis_url
+    from quotad.cli import redis_url, start_date
     from quotad.quota.store import QuotaStore
     from simulators.provision import provision
 
@@ -28,9 +27,12 @@ async def _provision(args: argparse.Namespace) -> int:
     try:
         await store.load_scripts()
         started = time.monotonic()
-        created = await provision(
-            store, args.lines, args.plan, time.time(), dt.date.fromisoformat(args.start), args.family
-        )
+        at = time.time() if now is None else now
+        # Default: the 1st of this month in Japan time (quota.timezone), not the host's month.
+        start = start_date(args.start, at, config.quota.timezone)
+        if not args.start:
+            start = start.replace(day=1)
+        created = await provision(store, args.lines, args.plan, at, start, args.family)
         print(f"provisioned {created} new lines of {args.lines} in {time.monotonic() - started:.1f} s")
     finally:
         await client.aclose()
@@ -85,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     prov.add_argument("--lines", type=int, required=True)
     prov.add_argument("--plan", default="light_start")
     prov.add_argument("--family", action="store_true", help="3 lines per family_share contract")
-    prov.add_argument("--start", default=dt.date.today().replace(day=1).isoformat(), help="contract start date")
+    prov.add_argument("--start", help="contract start date (default: the 1st of this month in quota.timezone)")
     prov.add_argument("--config", help="quotad config file (its Redis is used)")
     prov.add_argument("--redis", help="Redis URL (overrides the config)")
     prov.set_defaults(func=_provision)

@@ -160,7 +160,8 @@ async def run(
     with tempfile.TemporaryDirectory(prefix="quotad-sim-") as tmp:
         base = cfg.load(scenario.quotad_config) if scenario.quotad_config else None
         config = daemon_config(redis_url, tmp, coa_port, base)
-        daemon = Daemon(config, clock=SettableClock(scenario.start))
+        # The midnight speed walk runs in virtual time: _run ticks it after each step.
+        daemon = Daemon(config, clock=SettableClock(scenario.start), speed_timer_seconds=0)
         await daemon.start()
         try:
             return await _run(scenario, daemon, coa_port, progress, record)
@@ -201,6 +202,7 @@ async def _run(
 ) -> Report:
     clock = daemon.clock
     assert isinstance(clock, SettableClock) and daemon.store is not None and daemon.sessions is not None
+    assert daemon.speed_timer is not None
     await _provision(scenario, daemon)
     gateway = _gateway(scenario, daemon, coa_port, clock)
     gateway.recording = [] if record else None
@@ -216,6 +218,7 @@ async def _run(
             clock.advance(scenario.step_seconds)
             while pending and scenario.start + pending[0].day * DAY <= clock.now():
                 await _apply(pending.pop(0), scenario, daemon, gateway)
+            await daemon.speed_timer.tick(clock.now())  # a Japan midnight passed: its walk
             await gateway.tick(clock.now(), scenario.step_seconds)
             await daemon.sessions.drain(5.0)
             await gateway.settle()

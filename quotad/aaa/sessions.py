@@ -139,12 +139,18 @@ class SessionControl:
 
     async def settle(self, ref: LineRef) -> str:
         """Re-decide the line's speed after an operator change (switch, charge, resume)."""
+        return (await self.redecide(ref))[0]
+
+    async def redecide(self, ref: LineRef) -> tuple[str, bool]:
+        """Re-decide the line's speed now; (speed, whether this process changed it: it won the
+        compare-and-set and queued the push to the line's live sessions)."""
         facts = await self.store.line_facts(ref, self.now())
         speed = decide_speed(facts, self.catalog.get(facts.plan))
         if speed != facts.speed and await self.store.set_speed(ref, facts.speed, speed):
             metrics.SPEED_CHANGES.labels(speed).inc()
             await self.speed_changed(ref, facts.speed, speed)
-        return speed
+            return speed, True
+        return speed, False
 
     async def disconnect(self, ref: LineRef, keep_imsi: str | None = None) -> None:
         """R-30 / R-32 / R-33: drop every live session of the line (but those attached with

@@ -97,3 +97,15 @@ def previous_day_keys(now: float, tz: str = JAPAN, days: int = 3) -> list[str]:
     """R-35: the day keys of the days before the current one, most recent first."""
     today = local(now, tz).date()
     return [date_key(today - dt.timedelta(days=n)) for n in range(1, days + 1)]
+
+
+def day_start(now: float, tz: str = JAPAN) -> float:
+    """The first instant (midnight) of the day holding the instant, in the zone, as an epoch."""
+    day = local(now, tz).date()
+    return dt.datetime(day.year, day.month, day.day, tzinfo=zone(tz)).timestamp()
+
+
+def next_day_start(now: float, tz: str = JAPAN) -> float:
+    """The first instant (midnight) of the day after the one holding the instant, in the zone."""
+    day = local(now, tz).date() + dt.timedelta(days=1)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=zone(tz)).timestamp()

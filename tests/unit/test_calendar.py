@@ -117,3 +117,25 @@ def test_r11_coupon_expiry_is_a_month_start_three_months_on(now: float) -> None:
     bought = cal.local(now)
     assert (expiry.day, expiry.hour, expiry.minute, expiry.second) == (1, 0, 0, 0)
     assert cal.add_months(bought.year, bought.month, 4) == (expiry.year, expiry.month)
+
+
+def test_day_start_is_the_japan_midnight_not_the_utc_one() -> None:
+    """2026-12-01 02:00 Japan time is 2026-11-30 17:00 UTC: its day began at 00:00 Japan time on the 1st."""
+    now = at(2026, 12, 1, 2)
+    assert cal.day_start(now) == at(2026, 12, 1)
+    assert cal.next_day_start(now) == at(2026, 12, 2)
+    assert cal.day_start(now, "UTC") == dt.datetime(2026, 11, 30, tzinfo=dt.UTC).timestamp()
+
+
+def test_day_start_at_midnight_and_the_instant_before() -> None:
+    assert cal.day_start(at(2027, 1, 1)) == at(2027, 1, 1)
+    assert cal.day_start(at(2027, 1, 1) - 0.001) == at(2026, 12, 31)
+    assert cal.next_day_start(at(2026, 12, 31, 23, 59, 59)) == at(2027, 1, 1)
+
+
+@given(st.integers(min_value=int(at(2000, 1, 1)), max_value=int(at(2100, 1, 1))))
+def test_every_instant_lies_in_its_japan_day(now: int) -> None:
+    start, end = cal.day_start(now), cal.next_day_start(now)
+    assert start <= now < end
+    assert end - start == 86400  # Japan keeps no daylight saving time
+    assert cal.day_key(start) == cal.day_key(now) != cal.day_key(end)
