@@ -23,7 +23,6 @@ from quotad.radius import packet as rp
 from quotad.speedtimer import DONE_KEY, LOCK_KEY, SpeedTimer, Walk
 from tests.conftest import free_port
 from tests.integration.daemon_fixture import T0, Gateway, daemon_config
-from tests.integration.test_quota_store import redis_cluster_url  # noqa: F401 (a fixture)
 from tests.integration.test_speed_e2e import Counting, start_session
 
 MB = 1_000_000
@@ -294,7 +293,7 @@ async def test_the_walk_is_paced_to_its_duty(redis_url: str) -> None:
         assert gateway.received == []  # every line is at high speed and stays there
 
 
-async def test_r73_the_walk_finds_live_lines_on_every_cluster_primary(redis_cluster_url: str) -> None:  # noqa: F811
+async def test_r73_the_walk_finds_live_lines_on_every_cluster_primary(redis_cluster_url: str) -> None:
     """Redis Cluster: the walk's SCAN visits every primary, so restricted lines whose contracts hash
     to different nodes all get their CoA at the midnight the window moves."""
     refs = [LineRef(f"cl{i}", f"81902000{i:04d}") for i in range(6)]
