@@ -2,7 +2,10 @@
 
 The order of checks, each with its own reject reason (counted, logged at info, and told to the
 gateway in Reply-Message):
-  R-1 unknown APN (Called-Station-Id) · wrong user or password (PAP or CHAP)
+  R-1 unknown APN (Called-Station-Id) · wrong user or password (PAP or CHAP); a re-authorization
+      (Service-Type Authorize-Only, RFC 5176 §3.1) may carry no password instead, if it names a
+      live session of the line on the same gateway (by Class, Acct-Session-Id, or a State holding
+      quotad's Class value): else no-session
   R-4 roaming (3GPP-SGSN-MCC-MNC not a home network of the APN)
   R-2 unknown SIM (by 3GPP-IMSI, else Calling-Station-Id)
   R-3 line not active (suspended, card replaced or not yet active, terminated)
@@ -50,6 +53,7 @@ REJECT_TEXT = {
     "no-address": "No address available",
     "address-not-allowed": "Only the line's fixed address may be used",
     "not-started": "Line is not yet in service",
+    "no-session": "No such live session to re-authorize",
     "unknown": "Line is not active",
 }
 
@@ -75,12 +79,20 @@ class Apn:
         )
 
 
+def _credential_less_reauth(pkt: rp.Packet) -> bool:
+    """An Authorize-Only Access-Request with no password at all (RFC 5176 §3.1: the NAS asks again
+    for a live session, naming it). Message-Authenticator, required on every Access-Request,
+    still authenticates it (radius.server)."""
+    return (pkt.get_int(rp.SERVICE_TYPE) == SERVICE_TYPE_AUTHORIZE_ONLY and pkt.get(rp.USER_PASSWORD) is None
+            and pkt.get(rp.CHAP_PASSWORD) is None)
+
+
 def session_of(pkt: rp.Packet, gateway: str, ref: LineRef, sim: str, apn: str) -> tuple[str, str, str]:
     """(session id, the gateway's Acct-Session-Id or "", slot) an Access-Request names: the
     session in our Class when it carries one of this line (a re-authorization), else the
     gateway's Acct-Session-Id; else a new id, and the slot (aaa.sessionid.slot_of) whose latest
     session the request may still be (attach.lua decides)."""
-    info = classattr.decode(pkt.get(rp.CLASS))
+    info = classattr.decode(pkt.get(rp.CLASS)) or classattr.decode(pkt.get(rp.STATE))
     asid = pkt.get_str(rp.ACCT_SESSION_ID) or ""
     if info is not None and info.session_id and (info.contract_id, info.msisdn) == (ref.contract_id, ref.msisdn):
         return info.session_id, asid, ""
@@ -121,13 +133,14 @@ class AccessHandler:
         apn = self._apn(pkt)
         if apn is None:
             return self._reject(pkt, client, "unknown_apn")
-        if not self._credentials_ok(pkt, client, apn):
+        reauth_only = _credential_less_reauth(pkt)
+        if not reauth_only and not self._credentials_ok(pkt, client, apn):
             return self._reject(pkt, client, "bad_credentials")
         visited = pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_SGSN_MCC_MNC)
         if visited is not None and apn.home_networks and visited not in apn.home_networks:
             return self._reject(pkt, client, "roaming")
         try:
-            return await self._authorize(pkt, client, apn)
+            return await self._authorize(pkt, client, apn, reauth_only)
         except RedisError as exc:
             self._redis_errors.inc()
             _log.warning("redis_error", op="attach", error=type(exc).__name__)
@@ -154,7 +167,7 @@ class AccessHandler:
             return rp.check_chap(chap, challenge, apn.password)
         return False
 
-    async def _authorize(self, pkt: rp.Packet, client: Client, apn: Apn) -> bytes:
+    async def _authorize(self, pkt: rp.Packet, client: Client, apn: Apn, reauth_only: bool = False) -> bytes:
         imsi = text(pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI))
         msisdn = pkt.get_str(rp.CALLING_STATION_ID)
         ref = await self.store.find_line(imsi, msisdn)
@@ -162,6 +175,9 @@ class AccessHandler:
             return self._reject(pkt, client, "unknown_sim")
         gateway = sessionid.gateway_of(pkt, client)
         session_id, asid, slot = session_of(pkt, gateway, ref, imsi or msisdn or "", apn.name)
+        # Without credentials, only a live session of this line on this gateway is re-authorized.
+        if reauth_only and (slot or not await self.store.is_live(ref, session_id, gateway)):
+            return self._reject(pkt, client, "no-session")
         if self.publicsafety is not None and self.publicsafety.serves(apn.name):
             return await self._public_safety(pkt, client, apn, ref, session_id, imsi)
         request = AttachRequest(

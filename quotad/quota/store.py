@@ -726,6 +726,13 @@ class QuotaStore:
                              [session_id, self.settings.stopped_ttl_seconds, repr(float(now))])
         return None if gw is None else _text(gw)
 
+    async def is_live(self, ref: LineRef, session_id: str, gateway: str) -> bool:
+        """True if the session is live and runs on that gateway (a re-authorization without
+        credentials names it: aaa.access)."""
+        key = k.ContractKeys(ref.contract_id).session(ref.msisdn, session_id)
+        rec = await self.client.hmget(key, ["stopped", "gw"])
+        return _text(rec[0]) == "0" and _text(rec[1]) == gateway
+
     async def end_session(self, ref: LineRef, session_id: str, now: float) -> bool:
         """End one live session as a Stop would (its data stays used, its address goes back to the
         pool, its gateway forgets it), counting nothing more: the gateway said it has no such

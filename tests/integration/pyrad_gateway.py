@@ -47,10 +47,14 @@ class PyradGateway:
         return self._id
 
     async def attach(self, msisdn: str, imsi: str | None = None, acct_session_id: str | None = None,
-                     klass: bytes | None = None, service_type: str | None = None) -> Accept:
+                     klass: bytes | None = None, service_type: str | None = None, password: bool = True,
+                     state: bytes | None = None) -> Accept:
         req = pp.AuthPacket(code=pp.AccessRequest, id=self._next_id(), secret=SECRET, dict=DICT)
         req["User-Name"] = self.user
-        req["User-Password"] = req.PwCrypt(self.password)
+        if password:
+            req["User-Password"] = req.PwCrypt(self.password)
+        if state is not None:
+            req["State"] = state
         req["Called-Station-Id"] = self.apn
         req["Calling-Station-Id"] = msisdn
         req["NAS-IP-Address"] = self.nas_ip

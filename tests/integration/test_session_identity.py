@@ -199,3 +199,27 @@ async def test_public_safety_usage_goes_to_the_month_of_the_event(redis_url: str
         store = PublicSafetyStore(d.redis)
         assert await store.month_usage("PS1", "2026-11") == {"g1": GB}
         assert await store.month_usage("PS1", "2026-12") == {"g1": 200 * MB}
+
+
+async def test_authorize_only_without_a_password_re_authorizes_a_live_session(daemon: Daemon) -> None:
+    """RFC 5176 §3.1: a gateway asks again for a live session without the password, naming it by
+    Acct-Session-Id, Class or a State holding quotad's Class value; Message-Authenticator still
+    authenticates it. Anything else without a password is refused."""
+    a, b = gateway(daemon, "10.0.0.1"), gateway(daemon, "10.0.0.2")
+    first = await a.attach(LINE.msisdn, IMSI, acct_session_id="S-1")
+    await a.account(START, LINE.msisdn, "S-1", klass=first.klass)
+    for named in ({"acct_session_id": "S-1"}, {"klass": first.klass}, {"state": first.klass}):
+        again = await a.attach(LINE.msisdn, IMSI, service_type="Authorize-Only", password=False, **named)
+        assert (again.code, again.klass, again.framed_ip) == (rp.ACCESS_ACCEPT, first.klass, first.framed_ip)
+    refused = [
+        await a.attach(LINE.msisdn, IMSI, acct_session_id="S-2", service_type="Authorize-Only", password=False),
+        await a.attach(LINE.msisdn, IMSI, service_type="Authorize-Only", password=False),  # names nothing
+        await b.attach(LINE.msisdn, IMSI, acct_session_id="S-1", service_type="Authorize-Only", password=False),
+        await a.attach(LINE.msisdn, IMSI, acct_session_id="S-1", password=False),  # no Authorize-Only
+    ]
+    assert [r.code for r in refused] == [rp.ACCESS_REJECT] * 4
+    await a.account(STOP, LINE.msisdn, "S-1", 1 * MB, klass=first.klass)
+    ended = await a.attach(LINE.msisdn, IMSI, acct_session_id="S-1", service_type="Authorize-Only", password=False)
+    assert ended.code == rp.ACCESS_REJECT
+    with_password = await a.attach(LINE.msisdn, IMSI, acct_session_id="S-1", service_type="Authorize-Only")
+    assert with_password.code == rp.ACCESS_ACCEPT  # with credentials, as before: a new session under S-1
