@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
 from quotad import log, metrics
 from quotad.aaa import classattr, sessionid
 from quotad.aaa.profiles import EncodedProfile
+from quotad.aaa.publicsafety import PublicSafetyAaa
+from quotad.aaa.replyattrs import granted_attr
 from quotad.aaa.values import ipv4_bytes, ipv4_text, text
 from quotad.config import ApnSettings
 from quotad.policy.decide import decide_speed, profile_name
@@ -32,9 +33,6 @@ from quotad.quota.model import AttachRequest, AttachResult, LineRef
 from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
-
-if TYPE_CHECKING:
-    from quotad.aaa.publicsafety import PublicSafetyAaa
 
 _log = log.get("quotad.access")
 
@@ -99,11 +97,6 @@ def session_of(pkt: rp.Packet, gateway: str, ref: LineRef, sim: str, apn: str) -
     if asid:
         return sessionid.of_gateway(gateway, asid), asid, ""
     return sessionid.fresh(), "", sessionid.slot_of(gateway, sim, apn)
-
-
-def granted_attr(held: int) -> bytes:
-    """Quotad-Granted-Octets (integer64): what the SIM may use before it must ask again."""
-    return rp.attr_vsa(rp.VENDOR_QUOTAD, 1, max(held, 0).to_bytes(8, "big"))
 
 
 class AccessHandler:

@@ -21,12 +21,13 @@ session of that gateway as a Stop would.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.exceptions import RedisError
 
 from quotad import log, metrics
 from quotad.aaa import classattr, sessionid
+from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.values import ipv4_text, text
 from quotad.policy.decide import decide_speed
 from quotad.policy.plans import PlanCatalog
@@ -34,9 +35,6 @@ from quotad.quota.model import AccountingReport, AccountResult, LineRef, ReportO
 from quotad.quota.store import NotFound, QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
-
-if TYPE_CHECKING:
-    from quotad.aaa.publicsafety import PublicSafetyAaa
 
 _log = log.get("quotad.accounting")
 

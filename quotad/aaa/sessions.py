@@ -21,8 +21,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from quotad import log, metrics
-from quotad.aaa.access import granted_attr
 from quotad.aaa.profiles import EncodedProfile
+from quotad.aaa.replyattrs import granted_attr
 from quotad.policy.decide import decide_speed, profile_name
 from quotad.policy.plans import PlanCatalog
 from quotad.quota.model import LineRef, Session
