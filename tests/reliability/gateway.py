@@ -133,12 +133,12 @@ class Gateway:
         session.acked = max(session.acked, total)
         return True
 
-    async def load(self, seconds: float, interval: float = 0.02) -> None:
-        """Every session reports every ``interval`` for ``seconds``."""
+    async def load(self, seconds: float, interval: float = 0.02, stop: asyncio.Event | None = None) -> None:
+        """Every session reports every ``interval`` for ``seconds``, or until ``stop`` is set."""
         deadline = time.monotonic() + seconds
 
         async def one(session: Session) -> None:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
                 started = time.monotonic()
                 await self.report(session)
                 await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -145,7 +145,11 @@ async def test_r71_r73_cluster_primary_fails_over_under_load_service_resumes_usa
         async with Gateway(d.auth_port, d.acct_port, sessions) as gw:
             for s in sessions:
                 assert await gw.attach(s) is not None
-            load = asyncio.ensure_future(gw.load(4.5, interval=0.03))
+            # The load goes on until reports are acknowledged again after the failover (at most
+            # 60 s): how long a failover takes depends on how busy the machine is, and a fixed
+            # load window that ended before it did made this test fail in loaded full runs.
+            stop = asyncio.Event()
+            load = asyncio.ensure_future(gw.load(60, interval=0.03, stop=stop))
             await asyncio.sleep(1.5)
             failed_at = time.monotonic()
             if how == "CLUSTER FAILOVER":
@@ -153,6 +157,10 @@ async def test_r71_r73_cluster_primary_fails_over_under_load_service_resumes_usa
             else:
                 cluster.procs[primary].send_signal(signal.SIGKILL)
             await asyncio.to_thread(cluster._wait, lambda: cluster.role(replica) == "master", 15)
+            until = time.monotonic() + 30
+            while time.monotonic() < until and sum(t > failed_at + 0.5 for t in gw.ack_times) < 20:
+                await asyncio.sleep(0.1)
+            stop.set()
             await load
             resumed = [t for t in gw.ack_times if t > failed_at + 0.5]
             assert resumed, "reports acknowledged again after the failover"
