@@ -223,3 +223,27 @@ async def test_authorize_only_without_a_password_re_authorizes_a_live_session(da
     assert ended.code == rp.ACCESS_REJECT
     with_password = await a.attach(LINE.msisdn, IMSI, acct_session_id="S-1", service_type="Authorize-Only")
     assert with_password.code == rp.ACCESS_ACCEPT  # with credentials, as before: a new session under S-1
+
+
+async def test_an_absurd_report_over_the_wire_is_acknowledged_counted_by_reason_and_changes_nothing(
+    daemon: Daemon,
+) -> None:
+    """Acct-Input-Gigawords = 2^31 (9.2e18 octets): answered (a resend would fare the same), not
+    counted, counted in quotad_accounting_not_counted_total{reason="implausible"}; the session's
+    next sane report counts from where it was."""
+    from quotad import metrics
+
+    def implausible() -> float:
+        return metrics.REGISTRY.get_sample_value("quotad_accounting_not_counted_total",
+                                                 {"reason": "implausible"}) or 0.0
+
+    gw = gateway(daemon)
+    accept = await gw.attach(LINE.msisdn, IMSI, acct_session_id="S-1")
+    await gw.account(START, LINE.msisdn, "S-1", klass=accept.klass)
+    await gw.account(INTERIM, LINE.msisdn, "S-1", 5 * MB, klass=accept.klass)
+    before = implausible()
+    await gw.account(INTERIM, LINE.msisdn, "S-1", (1 << 31) << 32, klass=accept.klass)
+    assert implausible() == before + 1
+    assert await counted(daemon) == 5 * MB
+    await gw.account(INTERIM, LINE.msisdn, "S-1", 8 * MB, klass=accept.klass)
+    assert await counted(daemon) == 8 * MB
