@@ -225,3 +225,20 @@ async def test_a_request_naming_no_session_is_the_slots_latest_until_it_reports(
     assert await attach(a, T + 5) == second  # a's guess (the first) is corrected
     live = sorted(s.session_id for s in await a.live_sessions(ref))
     assert live == sorted([first[0], second[0]])
+
+
+async def test_a_stop_resent_from_an_earlier_session_under_the_same_id_leaves_the_live_one(
+    store: QuotaStore,
+) -> None:
+    """The gateway reuses an id after a Stop; the old Stop, resent late (dated before the new
+    session's Start), must neither end the new session nor count."""
+    ref = await light_line(store)
+    await send(store, ref, "s1", ACCT_START, 0, T)
+    await send(store, ref, "s1", ACCT_STOP, 50 * MB, T + 60)
+    await send(store, ref, "s1", ACCT_START, 0, T + 120)
+    await send(store, ref, "s1", ACCT_INTERIM, 10 * MB, T + 180)
+    old = await send(store, ref, "s1", ACCT_STOP, 50 * MB, T + 200, event=T + 60)
+    assert (old.outcome, old.added) == (ReportOutcome.STALE, 0)
+    assert [s.session_id for s in await store.live_sessions(ref)] == ["s1"]
+    assert (await send(store, ref, "s1", ACCT_INTERIM, 15 * MB, T + 240)).added == 5 * MB
+    assert await usage(store, ref, "20261110") == (65 * MB, 0)

@@ -29,12 +29,9 @@ if status ~= 1 and status ~= 2 and status ~= 3 then return reply('counted', 0, 0
 local sess = redis.call('HMGET', ks, 'stopped', 'octets', 'chg', 'at', 'ttl_at', 'rep')
 local outcome, added, charge, fresh, chg = judge(sess, status, octets, exempt, event, session_time, rate, slack,
   max_age)
-if outcome == 'stale' and status == 2 then
-  -- A Stop older than the latest report (clocks): it still ends the session, counting nothing.
-  redis.call('HSET', ks, 'stopped', '1')
-  redis.call('SREM', klive, sid)
-  redis.call('EXPIRE', ks, stopped_ttl)
-end
+-- Nothing else is written for a report not counted, a Stop included: one dated before the
+-- session's latest report may be a resend from an earlier session under the same id, and ending
+-- the live one would lose what it reports next.
 if outcome ~= 'counted' then return reply(outcome, 0, 0, 0, 0, 0, false) end
 
 -- The session's fields in one write.
