@@ -1,7 +1,10 @@
 """Builds the daemon from a Config and runs it: Redis (embedded or given), store, handlers,
 RADIUS listeners, the HTTP endpoint; clean shutdown on SIGTERM/SIGINT.
 
-Nothing imports this module but the CLI and tests.
+quotad's own code imports it only from the CLI and from each worker process (quotad.workers),
+and only inside functions. The simulators import it to run a daemon in their own process: the
+virtual-time scenario runner and the CPU probe use ``Daemon``, and ``quotad-sim provision`` uses
+the settings helpers. Tests use it too.
 """
 
 from __future__ import annotations

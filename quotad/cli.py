@@ -1,4 +1,9 @@
-"""`quotad serve | demo | check-config | redis-status | provision ...` — argument parsing only."""
+"""`quotad serve | demo | check-config | redis-status | provision ...`: the command line.
+
+Argument parsing, and the thin glue of each command: loading and checking the config file (and
+warning when other users may read its secrets), running the daemon's event loop, and the
+``provision`` commands, which call the quota store directly. The work itself lives in app,
+status and quota.store."""
 
 from __future__ import annotations
 

@@ -2,11 +2,14 @@
 
 One Python process uses one core; a gateway fleet wants more. The supervisor starts the embedded
 Redis (if no URL is configured) once, then forks N workers, each a whole daemon on its own event
-loop, binding the same UDP and HTTP ports with SO_REUSEPORT. The kernel spreads datagrams by
-their 4-tuple, so a gateway's retransmission (same source address and port) reaches the worker
-that holds the cached reply (RFC 5080 works per worker). The speed-change compare-and-set in
-Redis makes exactly one worker send each CoA. Prometheus runs in multiprocess mode: /metrics from
-any worker adds all workers up.
+loop, binding the same UDP and HTTP ports with SO_REUSEPORT. On each RADIUS port a classic BPF
+filter on the socket group (quotad.radius.reuseport) hands a datagram to worker *Identifier mod
+N*, so even a gateway that sends from one socket is served by every worker, and a retransmission
+(same Identifier) reaches the worker that holds the cached reply (RFC 5080 works per worker).
+Where the filter cannot be attached, the kernel's hash of source address and port spreads them,
+with a warning logged. HTTP and RadSec connections are spread by the kernel. The speed-change
+compare-and-set in Redis makes exactly one worker send each CoA. Prometheus runs in multiprocess
+mode: /metrics from any worker adds all workers up.
 
 A worker that dies is replaced (at most 5 restarts a minute, then the supervisor stops all).
 SIGTERM/SIGINT to the supervisor is passed to the workers, which answer what they have in

@@ -1,4 +1,5 @@
-"""`quotad-sim` — simulators and load tools for quotad (argument parsing only)."""
+"""`quotad-sim` — simulators and load tools for quotad: argument parsing, and the glue that
+starts each tool (``provision`` opens quotad's store here and hands it to simulators.provision)."""
 
 from __future__ import annotations
 
