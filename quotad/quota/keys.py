@@ -12,10 +12,11 @@ Contract slot, for contract C and line M (an MSISDN):
     q:{c:C}:lines          set    MSISDNs of the contract
     q:{c:C}:ch             zset   charge history: "<bucket-id>|<json>" scored by time (R-11)
     q:{c:C}:l:M            hash   iccid, imsi, card_type, voice, status, coupon, held, speed, overrun
-                                  (+ next_iccid, next_imsi, next_card_type, next_reason: a pending card)
+                                  (+ next_iccid, next_imsi, next_card_type, next_reason: a pending card;
+                                  slot:<slot>: the latest session of an attach slot, attach.lua)
     q:{c:C}:live:M         set    session ids of the line's live sessions
-    q:{c:C}:s:M:<sid>      hash   nas, imsi, ip, asid, gw, started, at, octets, chg, stopped, gen,
-                                  ttl_at (TTL; docs/data-model.md says what each field means)
+    q:{c:C}:s:M:<sid>      hash   nas, imsi, ip, asid, gw, started, at, octets, chg, rep, stopped,
+                                  gen, ttl_at (TTL; docs/data-model.md says what each field means)
     q:{c:C}:u:M:<YYYYMMDD> hash   high, low — usage per Japan day (TTL)
     q:{c:C}:holder, :idv, :idlog  identity verification (R-50, R-51): quotad/identity/records.py
 
