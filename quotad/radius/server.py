@@ -118,14 +118,14 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         if not self._authentic(pkt, client, addr):
             return
         key = request_key(addr[0], addr[1], data)
-        cached = self.cache.lookup(key)
+        now = time.monotonic()
+        cached = self.cache.lookup(key, now)
         if cached is not None:
             self._duplicate(cached, addr)
             return
         if self.inflight >= self.limits.max_inflight:
             self._drop("overload", addr)
             return
-        now = time.monotonic()
         self.cache.begin(key, now)
         self.inflight += 1
         task = asyncio.get_running_loop().create_task(self._serve(pkt, client, addr, key, now))
