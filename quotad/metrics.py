@@ -33,7 +33,7 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 RADIUS_REQUESTS = Counter(
     "quotad_radius_requests_total",
-    "RADIUS requests answered, by request kind and outcome.",
+    "RADIUS requests answered, by request kind (access, accounting, status: Status-Server) and outcome.",
     ["kind", "outcome"],
     registry=REGISTRY,
 )
