@@ -201,7 +201,7 @@ class Daemon:
         self._transports.append(transport)
         # --- RadSec (RFC 6614): the same handlers behind a TLS listener -------------------------
         if cfg.radsec.enabled:
-            self.radsec = RadsecServer(cfg.radsec, access.handle, accounting.handle)
+            self.radsec = RadsecServer(cfg.radsec, access.handle, accounting.handle, ready=self.ready)
             self.radsec_port = await self.radsec.start(cfg.server.bind, cfg.radsec.port)
             _log.info("radsec_started", port=self.radsec_port, clients=sorted(cfg.radsec.clients))
         # --- end RadSec -------------------------------------------------------------------------

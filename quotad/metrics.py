@@ -58,6 +58,14 @@ RADIUS_MALFORMED = Counter(
     ["cause"],
     registry=REGISTRY,
 )
+RADSEC_CLOSED = Counter(
+    "quotad_radsec_closed_total",
+    "RadSec connections quotad closed, by reason: unknown_client (the certificate names no gateway), overload "
+    "(too many connections), malformed and bad_authenticator (a packet RADIUS says to discard silently, which on a "
+    "stream means closing it, RFC 6613 §2.6; the packet is also in quotad_radius_dropped_total).",
+    ["reason"],
+    registry=REGISTRY,
+)
 RADIUS_REJECTS = Counter(
     "quotad_radius_rejects_total",
     "Access-Rejects sent, by reason.",
