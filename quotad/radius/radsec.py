@@ -110,6 +110,7 @@ class RadsecServer:
         self.max_connections = max_connections
         self.per_connection = per_connection
         self.ready = ready
+        self.closing = False
         self.drops = Drops()
         self.closed = {reason: metrics.RADSEC_CLOSED.labels(reason) for reason in CLOSE_REASONS}
         self.status_answered = metrics.RADIUS_REQUESTS.labels("status", "ready")
@@ -126,7 +127,9 @@ class RadsecServer:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def close(self, drain_timeout: float = 5.0) -> None:
-        """Stop accepting, let requests in progress answer (bounded), close every connection."""
+        """Stop accepting, let requests in progress answer (bounded), close every connection.
+        Status-Server goes unanswered from now on: a stopping server is not one to send to."""
+        self.closing = True
         if self.server is not None:
             self.server.close()
         if self.requests:
@@ -221,7 +224,7 @@ class RadsecServer:
 
     def _status(self, pkt: rp.Packet, client: Client, writer: asyncio.StreamWriter, source: str) -> None:
         """Answer a Status-Server at once with an Access-Accept (no handler), unless not ready."""
-        if not self.ready():
+        if self.closing or not self.ready():
             self.drops.count("not_ready", source, detail="Status-Server")
             return
         if not writer.is_closing():
