@@ -162,6 +162,9 @@ class Daemon:
     _sampler: asyncio.Future[None] | None = None
     _pool_sampler: asyncio.Future[None] | None = None
     _speed_timer: asyncio.Future[None] | None = None
+    # The last Redis health check (start, then a PING every 5 s): Status-Server is answered only
+    # while it is True, so that gateways fail over to another server while this one cannot serve.
+    redis_ok: bool = True
 
     async def start(self) -> None:
         """Start Redis (if embedded), the store, the listeners and HTTP."""
@@ -174,6 +177,7 @@ class Daemon:
         self.store = QuotaStore(self.redis, quota_settings_from(cfg), catalog, self.fast)
         await self.store.load_scripts()
         metrics.REDIS_UP.set(1)  # it just answered; the gauge sampler checks it from now on
+        self.redis_ok = True
         profiles = profiles_from(cfg)
         clients = client_table_from(cfg)
         self.coa = coa_client_from(cfg, clients, self.clock.now)
@@ -186,8 +190,8 @@ class Daemon:
         accounting = AccountingHandler(self.store, catalog, self.clock.now, self.sessions.speed_changed, ps)
         limits = Limits(cfg.server.max_inflight, cfg.server.rcvbuf_bytes)
         cache = ReplyCache(cfg.server.duplicate_window)
-        self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits)
-        self.acct = RadiusProtocol(rp.ACCOUNTING_REQUEST, accounting.handle, clients, cache, limits)
+        self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits, self.ready)
+        self.acct = RadiusProtocol(rp.ACCOUNTING_REQUEST, accounting.handle, clients, cache, limits, self.ready)
         self._sampler = asyncio.ensure_future(self._sample_gauges())
         pools = PoolSampler(self.store, self.clock.now, cfg.server.sample_seconds, cfg.server.sample_limit)
         self._pool_sampler = asyncio.ensure_future(pools.run())
@@ -200,7 +204,7 @@ class Daemon:
         self._transports.append(transport)
         # --- RadSec (RFC 6614): the same handlers behind a TLS listener -------------------------
         if cfg.radsec.enabled:
-            self.radsec = RadsecServer(cfg.radsec, access.handle, accounting.handle)
+            self.radsec = RadsecServer(cfg.radsec, access.handle, accounting.handle, ready=self.ready)
             self.radsec_port = await self.radsec.start(cfg.server.bind, cfg.radsec.port)
             _log.info("radsec_started", port=self.radsec_port, clients=sorted(cfg.radsec.clients))
         # --- end RadSec -------------------------------------------------------------------------
@@ -219,9 +223,14 @@ class Daemon:
             redis="embedded" if self.embedded else "external",
         )
 
+    def ready(self) -> bool:
+        """Whether this process can serve requests: Redis answered its last health check."""
+        return self.redis_ok
+
     async def _sample_gauges(self, redis_check_seconds: float = 5.0) -> None:
         """Gauges sampled once a second rather than touched per packet (and valid with workers);
-        quotad_redis_up from a PING every ``redis_check_seconds`` (and on each /readyz)."""
+        quotad_redis_up and ``redis_ok`` from a PING every ``redis_check_seconds`` (the gauge also
+        on each /readyz)."""
         next_check = 0.0
         loop = asyncio.get_running_loop()
         while True:
@@ -231,7 +240,14 @@ class Daemon:
                 metrics.SPEED_PUSH_PENDING.set(self.sessions.pending)
             if self.store is not None and loop.time() >= next_check:
                 next_check = loop.time() + redis_check_seconds
-                metrics.REDIS_UP.set(1 if await self.store.ping() else 0)
+                up = await self.store.ping()
+                metrics.REDIS_UP.set(1 if up else 0)
+                if up != self.redis_ok:
+                    self.redis_ok = up
+                    if up:
+                        _log.info("redis_reachable", detail="Status-Server is answered again")
+                    else:
+                        _log.warning("redis_unreachable", detail="Status-Server goes unanswered until Redis answers")
             await asyncio.sleep(1.0)
 
     def _start_embedded(self) -> str:

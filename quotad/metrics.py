@@ -33,7 +33,7 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 RADIUS_REQUESTS = Counter(
     "quotad_radius_requests_total",
-    "RADIUS requests answered, by request kind and outcome.",
+    "RADIUS requests answered, by request kind (access, accounting, status: Status-Server) and outcome.",
     ["kind", "outcome"],
     registry=REGISTRY,
 )
@@ -56,6 +56,14 @@ RADIUS_MALFORMED = Counter(
     "wrong: short (under 20 octets), length (Length field under 20, over 4096 or past the datagram), attribute "
     "(an attribute length under 2 or past the Length field).",
     ["cause"],
+    registry=REGISTRY,
+)
+RADSEC_CLOSED = Counter(
+    "quotad_radsec_closed_total",
+    "RadSec connections quotad closed, by reason: unknown_client (the certificate names no gateway), overload "
+    "(too many connections), malformed and bad_authenticator (a packet RADIUS says to discard silently, which on a "
+    "stream means closing it, RFC 6613 §2.6; the packet is also in quotad_radius_dropped_total).",
+    ["reason"],
     registry=REGISTRY,
 )
 RADIUS_REJECTS = Counter(

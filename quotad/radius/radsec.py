@@ -11,8 +11,16 @@ Length field (RFC 6614 §2.1). Differences from the UDP edge, each from the RFC:
 - The shared secret is the fixed string ``radsec`` (§2.3): authenticators and
   Message-Authenticator are computed as over UDP. quotad still requires Message-Authenticator on
   every Access-Request (R-70), as over UDP.
-- A Length under 20 or over 4096 loses the framing: the connection is closed (§2.5), counted
-  ``malformed``. Any other bad packet is dropped and counted by reason; the connection goes on.
+- "Silently discard" means close the connection (RFC 6613 §2.6, RADIUS over TCP): a Length under
+  20 or over 4096 (the framing is lost, RFC 6614 §2.5), a malformed packet (an attribute length of 0
+  or 1, attributes past the Length) and a Request Authenticator or Message-Authenticator that does
+  not verify each close it, counted ``quotad_radsec_closed_total{reason}`` as well as dropped by
+  reason. Requests in progress on it go unanswered; the gateway reconnects and resends them. A
+  packet that is well formed and authentic but not served (a wrong code, an Access-Request without
+  Message-Authenticator, a Proxy-State flood, a Status-Server while not ready) is dropped and
+  counted; the connection goes on.
+- Status-Server (RFC 5997), the watchdog of RadSec peers, is answered at once with an Access-Accept
+  (one port carries both kinds of request), as on the UDP ports: not while ``ready()`` is false.
 - TCP retransmits, so there is no duplicate cache; a request whose answer cannot be stored gets no
   answer (counted ``no_reply``) and the gateway's own timeout takes over, as over UDP.
 
@@ -33,12 +41,33 @@ from quotad import log, metrics
 from quotad.config import ConfigError, RadsecSettings
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
-from quotad.radius.server import MAX_PROXY_STATE_OCTETS, Drops, Handler, proxy_state_octets
+from quotad.radius.server import (
+    MA_REQUIRED,
+    MAX_PROXY_STATE_OCTETS,
+    Drops,
+    Handler,
+    Ready,
+    always_ready,
+    proxy_state_octets,
+    status_reply,
+)
 
 SECRET = b"radsec"  # RFC 6614 §2.3
 _KIND = {rp.ACCESS_REQUEST: "access", rp.ACCOUNTING_REQUEST: "accounting"}
 
+# Why quotad closes a connection: the certificate names no gateway, too many connections, or (RFC
+# 6613 §2.6) a packet that must be silently discarded: malformed, or not authentic.
+CLOSE_REASONS = ("unknown_client", "overload", "malformed", "bad_authenticator")
+
 _log = log.get("quotad.radsec")
+
+
+class _Close(Exception):
+    """The packet was dropped (and counted) and the connection must be closed, by ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def server_context(settings: RadsecSettings) -> ssl.SSLContext:
@@ -73,14 +102,18 @@ class RadsecServer:
 
     def __init__(
         self, settings: RadsecSettings, access: Handler, accounting: Handler,
-        max_connections: int = 256, per_connection: int = 256,
+        max_connections: int = 256, per_connection: int = 256, ready: Ready = always_ready,
     ) -> None:
         self.context = server_context(settings)
         self.clients = {subject.lower(): Client(name, SECRET) for name, subject in settings.clients.items()}
         self.handlers = {rp.ACCESS_REQUEST: access, rp.ACCOUNTING_REQUEST: accounting}
         self.max_connections = max_connections
         self.per_connection = per_connection
+        self.ready = ready
+        self.closing = False
         self.drops = Drops()
+        self.closed = {reason: metrics.RADSEC_CLOSED.labels(reason) for reason in CLOSE_REASONS}
+        self.status_answered = metrics.RADIUS_REQUESTS.labels("status", "ready")
         self.latency = {code: metrics.RADIUS_LATENCY.labels(kind) for code, kind in _KIND.items()}
         self.server: asyncio.Server | None = None
         self.connections: set[asyncio.Task[Any]] = set()
@@ -94,7 +127,9 @@ class RadsecServer:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def close(self, drain_timeout: float = 5.0) -> None:
-        """Stop accepting, let requests in progress answer (bounded), close every connection."""
+        """Stop accepting, let requests in progress answer (bounded), close every connection.
+        Status-Server goes unanswered from now on: a stopping server is not one to send to."""
+        self.closing = True
         if self.server is not None:
             self.server.close()
         if self.requests:
@@ -119,6 +154,7 @@ class RadsecServer:
         if client is None or len(self.connections) >= self.max_connections:
             reason = "unknown_client" if client is None else "overload"
             self.drops.count(reason, source, detail="radsec connection")
+            self.closed[reason].inc()
             writer.close()
             return
         self.connections.add(task)
@@ -142,11 +178,19 @@ class RadsecServer:
             length = int.from_bytes(header[2:4], "big")
             if not 20 <= length <= rp.MAX_PACKET:
                 self.drops.malformed["length"].inc()
-                self.drops.count("malformed", source, detail="radsec framing lost")
+                self.drops.count("malformed", source, detail="radsec framing lost; connection closed")
+                self.closed["malformed"].inc()
                 return
             data = header + await reader.readexactly(length - 4)
-            pkt = self._admit(data, client, source)
+            try:
+                pkt = self._admit(data, client, source)
+            except _Close as close:
+                self.closed[close.reason].inc()
+                return
             if pkt is None:
+                continue
+            if pkt.code == rp.STATUS_SERVER:
+                self._status(pkt, client, writer, source)
                 continue
             await slots.acquire()
             request = asyncio.ensure_future(self._serve(pkt, client, writer, source, slots))
@@ -154,27 +198,38 @@ class RadsecServer:
             request.add_done_callback(self.requests.discard)
 
     def _admit(self, data: bytes, client: Client, source: str) -> rp.Packet | None:
-        """The packet if it passes the UDP edge's checks (minus source address and duplicates)."""
+        """The packet if it passes the UDP edge's checks (minus source address and duplicates);
+        None if it is dropped; raises _Close if it is dropped and the connection must close."""
         try:
             pkt = rp.decode(data)
         except rp.PacketError as exc:
             self.drops.malformed[exc.reason].inc()
-            self.drops.count("malformed", source, detail=exc.reason)
-            return None
-        if pkt.code not in self.handlers:
+            self.drops.count("malformed", source, detail=f"{exc.reason}; radsec connection closed")
+            raise _Close("malformed") from None
+        if pkt.code not in self.handlers and pkt.code != rp.STATUS_SERVER:
             self.drops.count("wrong_code", source, detail=str(pkt.code))
             return None
         if len(pkt.raw) > 20 + MAX_PROXY_STATE_OCTETS and proxy_state_octets(pkt) > MAX_PROXY_STATE_OCTETS:
             self.drops.count("proxy_state", source)
             return None
         ma = rp.verify_message_authenticator(pkt, client.secret)
-        if pkt.code == rp.ACCESS_REQUEST and ma is None:
+        signed = pkt.code == rp.ACCOUNTING_REQUEST
+        if ma is False or (signed and not rp.verify_request_authenticator(pkt, client.secret)):
+            self.drops.count("bad_authenticator", source, detail="radsec connection closed")
+            raise _Close("bad_authenticator")
+        if pkt.code in MA_REQUIRED and ma is None:
             self.drops.count("no_message_authenticator", source)
             return None
-        if ma is False or (pkt.code != rp.ACCESS_REQUEST and not rp.verify_request_authenticator(pkt, client.secret)):
-            self.drops.count("bad_authenticator", source)
-            return None
         return pkt
+
+    def _status(self, pkt: rp.Packet, client: Client, writer: asyncio.StreamWriter, source: str) -> None:
+        """Answer a Status-Server at once with an Access-Accept (no handler), unless not ready."""
+        if self.closing or not self.ready():
+            self.drops.count("not_ready", source, detail="Status-Server")
+            return
+        if not writer.is_closing():
+            writer.write(status_reply(pkt, client.secret, rp.ACCESS_ACCEPT))
+        self.status_answered.inc()
 
     async def _serve(
         self, pkt: rp.Packet, client: Client, writer: asyncio.StreamWriter, source: str, slots: asyncio.Semaphore,

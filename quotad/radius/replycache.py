@@ -3,7 +3,9 @@
 A request is known by (source address, source port, code, Identifier, Request Authenticator).
 While it is being processed a retransmission is dropped; once answered, a retransmission within
 the window gets the cached reply byte for byte and is not processed again. Entries expire after
-the window; the cache is bounded (oldest entries go first), so a flood cannot grow it without end.
+the window, checked on every lookup and every insert (time passed in), so a resend that comes after
+the window on an idle port is a new request, not answered from a stale entry. The cache is bounded
+(oldest entries go first), so a flood cannot grow it without end.
 
 The cache holds a window's worth of requests (tens of thousands per worker at load), so it is
 built only of objects the cyclic garbage collector does not track: keys are ``bytes``, replies
@@ -38,8 +40,12 @@ class ReplyCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, key: Key) -> bytes | None:
-        """The cached reply, IN_PROGRESS (b"") while unanswered, or None for a new request."""
+    def lookup(self, key: Key, now: float) -> bytes | None:
+        """The cached reply, IN_PROGRESS (b"") while unanswered, or None for a new request (also
+        once its entry is older than the window: entries that have expired by ``now`` go first)."""
+        expiry = self._expiry
+        if expiry and expiry[0] <= now:
+            self._expire(now)
         return self._entries.get(key)
 
     def begin(self, key: Key, now: float) -> None:

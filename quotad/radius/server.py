@@ -1,13 +1,20 @@
 """The RADIUS UDP edge: socket → packet → handler → socket, bounded.
 
 Per datagram, in this order (each failure is dropped and counted by reason, never answered):
-unknown source address → malformed packet (also counted by cause) → wrong code for this port →
-a Proxy-State flood (more than a reply could copy back) → missing or bad Message-Authenticator on
-an Access-Request (BlastRADIUS, R-70) → bad Request Authenticator on an Accounting-Request →
-retransmission (RFC 5080: the cached reply is resent, or the copy dropped while the original is
-in progress) → overload (more than ``max_inflight`` requests in progress).
+unknown source address → malformed packet (also counted by cause) → wrong code for this port (the
+port's request code or Status-Server) → a Proxy-State flood (more than a reply could copy back) →
+missing or bad Message-Authenticator on an Access-Request (BlastRADIUS, R-70) or a Status-Server
+(RFC 5997 §3) → bad Request Authenticator on an Accounting-Request → retransmission (RFC 5080: the
+cached reply is resent, or the copy dropped while the original is in progress) → overload (more
+than ``max_inflight`` requests in progress).
 Everything else is handed to the port's handler as a task; its reply is sent and cached. A handler
 that returns None sends nothing: the gateway retries (used when a reply cannot be stored, R-71).
+
+Status-Server (RFC 5997) is answered here, at once, and never reaches a handler or the reply
+cache: Access-Accept on the authentication port, Accounting-Response on the accounting port, each
+with Message-Authenticator, counted ``quotad_radius_requests_total{kind="status",outcome="ready"}``.
+While ``ready()`` says the process cannot serve (Redis down) it is not answered (counted
+``not_ready``), so the gateway's probe times out and it fails over to another server.
 """
 
 from __future__ import annotations
@@ -26,10 +33,16 @@ from quotad.radius.replycache import IN_PROGRESS, Key, ReplyCache, request_key
 from quotad.radius.reuseport import spread_by_identifier
 
 Handler = Callable[[rp.Packet, Client], Awaitable[bytes | None]]
+Ready = Callable[[], bool]
 
 _log = log.get("quotad.radius")
 
 _KIND = {rp.ACCESS_REQUEST: "access", rp.ACCOUNTING_REQUEST: "accounting"}
+# Requests that must carry a valid Message-Authenticator: Access-Request (BlastRADIUS, R-70) and
+# Status-Server (RFC 5997 §3).
+MA_REQUIRED = frozenset((rp.ACCESS_REQUEST, rp.STATUS_SERVER))
+# The answer to Status-Server by the port's request code (RFC 5997).
+STATUS_REPLY = {rp.ACCESS_REQUEST: rp.ACCESS_ACCEPT, rp.ACCOUNTING_REQUEST: rp.ACCOUNTING_RESPONSE}
 
 # Every Proxy-State is copied into the reply (RFC 2865 §5.33), which must fit in 4096 octets with
 # quotad's own attributes (~300 octets at most): a request carrying more is dropped, not failed late.
@@ -49,7 +62,7 @@ class Drops:
     def __init__(self) -> None:
         reasons = (
             "unknown_client", "malformed", "wrong_code", "no_message_authenticator",
-            "bad_authenticator", "overload", "no_reply", "duplicate", "proxy_state",
+            "bad_authenticator", "overload", "no_reply", "duplicate", "proxy_state", "not_ready",
         )
         self.by_reason = {reason: metrics.RADIUS_DROPS.labels(reason) for reason in reasons}
         self.malformed = {cause: metrics.RADIUS_MALFORMED.labels(cause) for cause in MALFORMED_CAUSES}
@@ -71,14 +84,32 @@ class Drops:
         _log.info("radius_drop", reason=reason, source=source, detail=detail, suppressed=suppressed)
 
 
+def always_ready() -> bool:
+    return True
+
+
+def status_reply(pkt: rp.Packet, secret: bytes, code: int) -> bytes:
+    """The answer to a Status-Server (RFC 5997 §3): ``code`` (Access-Accept or Accounting-Response)
+    signed with Message-Authenticator over the request's authenticator, its Proxy-States copied."""
+    return rp.encode_response(
+        code, pkt.identifier, pkt.authenticator, secret, b"", pkt.get_all(rp.PROXY_STATE),
+        request_code=rp.STATUS_SERVER,
+    )
+
+
 class RadiusProtocol(asyncio.DatagramProtocol):
-    """One listening socket; ``code`` is the request code this port accepts."""
+    """One listening socket; ``code`` is the request code this port accepts (and Status-Server).
+    ``ready`` says whether this process can serve requests now (Status-Server is answered only then)."""
 
     def __init__(
-        self, code: int, handler: Handler, clients: ClientTable, cache: ReplyCache, limits: Limits
+        self, code: int, handler: Handler, clients: ClientTable, cache: ReplyCache, limits: Limits,
+        ready: Ready = always_ready,
     ):
         self.code = code
         self.kind = _KIND[code]
+        self.ready = ready
+        self.status_code = STATUS_REPLY[code]
+        self.status_answered = metrics.RADIUS_REQUESTS.labels("status", "ready")
         self.handler = handler
         self.clients = clients
         self.cache = cache
@@ -109,7 +140,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             self.drops.malformed[exc.reason].inc()
             self._drop("malformed", addr, detail=exc.reason)
             return
-        if pkt.code != self.code:
+        if pkt.code != self.code and pkt.code != rp.STATUS_SERVER:
             self._drop("wrong_code", addr, detail=str(pkt.code))
             return
         if len(pkt.raw) > 20 + MAX_PROXY_STATE_OCTETS and proxy_state_octets(pkt) > MAX_PROXY_STATE_OCTETS:
@@ -117,15 +148,18 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             return
         if not self._authentic(pkt, client, addr):
             return
+        if pkt.code == rp.STATUS_SERVER:
+            self._status(pkt, client, addr)
+            return
         key = request_key(addr[0], addr[1], data)
-        cached = self.cache.lookup(key)
+        now = time.monotonic()
+        cached = self.cache.lookup(key, now)
         if cached is not None:
             self._duplicate(cached, addr)
             return
         if self.inflight >= self.limits.max_inflight:
             self._drop("overload", addr)
             return
-        now = time.monotonic()
         self.cache.begin(key, now)
         self.inflight += 1
         task = asyncio.get_running_loop().create_task(self._serve(pkt, client, addr, key, now))
@@ -134,7 +168,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
 
     def _authentic(self, pkt: rp.Packet, client: Client, addr: tuple[str, int]) -> bool:
         ma = rp.verify_message_authenticator(pkt, client.secret)
-        if pkt.code == rp.ACCESS_REQUEST:
+        if pkt.code in MA_REQUIRED:
             if ma is None:
                 self._drop("no_message_authenticator", addr)
                 return False
@@ -145,6 +179,15 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             self._drop("bad_authenticator", addr)
             return False
         return True
+
+    def _status(self, pkt: rp.Packet, client: Client, addr: tuple[str, int]) -> None:
+        """Answer a Status-Server at once (no handler, no reply cache), unless not ready."""
+        if not self.ready():
+            self._drop("not_ready", addr, detail="Status-Server")
+            return
+        assert self.transport is not None
+        self.transport.sendto(status_reply(pkt, client.secret, self.status_code), addr)
+        self.status_answered.inc()
 
     def _duplicate(self, cached: bytes, addr: tuple[str, int]) -> None:
         if cached is IN_PROGRESS or not cached:

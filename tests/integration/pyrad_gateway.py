@@ -92,3 +92,30 @@ class PyradGateway:
         assert reply.code == rp.ACCOUNTING_RESPONSE and rp.verify_response_authenticator(reply, req.authenticator,
                                                                                          SECRET)
         return reply
+
+
+def status_server(kind: str, secret: bytes = SECRET, identifier: int = 7, message_authenticator: bool = True,
+                  proxy_states: tuple[bytes, ...] = ()) -> tuple[pp.Packet, bytes]:
+    """A Status-Server (RFC 5997) as pyrad builds it for the authentication port (``kind="auth"``)
+    or the accounting port (``"acct"``): random Request Authenticator, Message-Authenticator first.
+    Returns the request (to check the reply with) and its datagram."""
+    req: pp.Packet
+    if kind == "auth":
+        req = pp.AuthPacket(code=pp.StatusServer, id=identifier, secret=secret, dict=DICT)
+        if message_authenticator:
+            req.add_message_authenticator()
+    else:
+        req = pp.AcctPacket(code=pp.StatusServer, id=identifier, secret=secret, dict=DICT,
+                            message_authenticator=message_authenticator)
+    for state in proxy_states:
+        req.AddAttribute("Proxy-State", state)
+    return req, bytes(req.RequestPacket())
+
+
+def verify_status_reply(req: pp.Packet, raw: bytes | None) -> pp.Packet:
+    """pyrad's check of a reply to ``req``: Identifier, Response Authenticator, Message-Authenticator
+    required (BlastRADIUS), Proxy-States as sent."""
+    assert raw is not None, "no answer to the Status-Server"
+    reply = req.CreateReply(packet=raw)
+    assert req.VerifyReply(reply, raw, enforce_ma=True), "pyrad refuses the reply"
+    return reply

@@ -197,3 +197,32 @@ async def test_accounting_with_bad_authenticator_dropped(daemon: Daemon) -> None
     forged = req[:4] + bytes(16) + req[20:]
     assert await exchange(daemon.acct_port, forged, timeout=0.3) is None
     assert metric("quotad_radius_dropped_total", reason="bad_authenticator") == before + 1
+
+
+async def test_resend_after_the_duplicate_window_is_processed_afresh(redis_url: str) -> None:
+    """RFC 5080 §2.2.2 window (here 0.5 s): a resend inside it gets the cached reply; a resend after
+    it, with nothing else arriving in between (an idle port), is a new request, processed again."""
+    import asyncio
+    import socket
+
+    async with running_daemon(daemon_config(redis_url, duplicate_window=0.5)) as d:
+        await provision(d.store)
+        datagram, auth = access_request(identifier=60)
+        loop = asyncio.get_running_loop()
+        accepts = metric("quotad_radius_requests_total", kind="access", outcome="accept")
+        resent = metric("quotad_radius_duplicates_total", action="resent")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        replies = []
+        try:
+            for pause in (0.0, 0.1, 0.8):
+                await asyncio.sleep(pause)
+                await loop.sock_sendto(sock, datagram, ("127.0.0.1", d.auth_port))
+                replies.append(await asyncio.wait_for(loop.sock_recv(sock, 4096), 1))
+        finally:
+            sock.close()
+        assert [reply_of(r, auth).code for r in replies] == [rp.ACCESS_ACCEPT] * 3
+        assert replies[1] == replies[0]  # the cached reply, byte for byte
+        assert metric("quotad_radius_duplicates_total", action="resent") == resent + 1
+        assert metric("quotad_radius_requests_total", kind="access", outcome="accept") == accepts + 2

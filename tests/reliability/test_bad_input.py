@@ -27,7 +27,7 @@ from tests.integration.test_radius_e2e import provision
 from tests.reliability.helpers import ThreadedDaemon, sample, scrape, udp_exchange
 
 DROP_REASONS = ("unknown_client", "malformed", "wrong_code", "no_message_authenticator", "bad_authenticator",
-                "overload", "no_reply", "duplicate", "proxy_state")
+                "overload", "no_reply", "duplicate", "proxy_state", "not_ready")
 CAUSES = ("short", "length", "attribute")
 
 
@@ -43,7 +43,7 @@ class Edge:
         out = {f"drop:{r}": sample(samples, "quotad_radius_dropped_total", reason=r) for r in DROP_REASONS}
         out |= {f"cause:{c}": sample(samples, "quotad_radius_malformed_total", cause=c) for c in CAUSES}
         for kind, outcome in (("access", "accept"), ("access", "reject"), ("accounting", "stored"),
-                              ("accounting", "unknown_line"), ("accounting", "nas_on_off")):
+                              ("accounting", "unknown_line"), ("accounting", "nas_on_off"), ("status", "ready")):
             out[f"{kind}:{outcome}"] = sample(samples, "quotad_radius_requests_total", kind=kind, outcome=outcome)
         return out
 
@@ -153,7 +153,14 @@ DROPS: list[tuple[str, Callable[[], bytes], str, str | None]] = [
     ("code 0", lambda: _raw(b"", code=0), "wrong_code", None),
     ("code 99", lambda: _raw(b"", code=99), "wrong_code", None),
     ("code 255", lambda: _raw(b"", code=255), "wrong_code", None),
-    ("Status-Server", lambda: rp.encode_request(rp.STATUS_SERVER, 3, SECRET)[0], "wrong_code", None),
+    ("Status-Server without Message-Authenticator",
+     lambda: rp.encode_request(rp.STATUS_SERVER, 3, SECRET, message_authenticator=False)[0],
+     "no_message_authenticator", None),
+    ("Status-Server with a forged Message-Authenticator",
+     lambda: (lambda d: d[:22] + bytes(16) + d[38:])(rp.encode_request(rp.STATUS_SERVER, 3, SECRET)[0]),
+     "bad_authenticator", None),
+    ("Status-Server under another secret", lambda: rp.encode_request(rp.STATUS_SERVER, 3, b"other")[0],
+     "bad_authenticator", None),
     ("Accounting-Request on the auth port", lambda: accounting_request("x", 1)[0], "wrong_code", None),
     ("CoA-Request on the auth port", lambda: rp.encode_request(rp.COA_REQUEST, 3, SECRET)[0], "wrong_code", None),
     ("duplicate Message-Authenticator", _with_second_ma, "bad_authenticator", None),
@@ -211,6 +218,21 @@ def test_r72_tolerated_input_is_answered(edge: Edge, build: Callable[[], tuple[b
     reply = verified_reply(udp_exchange(edge.daemon.auth_port, datagram, timeout=3.0), auth)
     assert reply.code == rp.ACCESS_ACCEPT
     assert edge.delta(before) == {"access:accept": 1.0}
+
+
+@pytest.mark.parametrize(("port", "code"), [("auth", rp.ACCESS_ACCEPT), ("acct", rp.ACCOUNTING_RESPONSE)])
+def test_r72_status_server_answered_and_counted_once(edge: Edge, port: str, code: int) -> None:
+    """A Status-Server (RFC 5997) with a valid Message-Authenticator is answered on either port and
+    counted once, as status/ready, and nowhere else on /metrics."""
+    datagram, auth = rp.encode_request(rp.STATUS_SERVER, 33, SECRET)
+    before = edge.outcomes()
+    raw = udp_exchange(edge.daemon.auth_port if port == "auth" else edge.daemon.acct_port, datagram, timeout=3.0)
+    assert raw is not None
+    reply = rp.decode(raw)
+    assert (reply.code, reply.identifier) == (code, 33)
+    assert rp.verify_response_authenticator(reply, auth, SECRET)
+    assert rp.verify_message_authenticator(reply, SECRET, auth, request_code=rp.STATUS_SERVER) is True
+    assert edge.delta(before) == {"status:ready": 1.0}
 
 
 def test_r70_proxy_state_up_to_the_bound_is_echoed_in_order(edge: Edge) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +16,20 @@ from pathlib import Path
 import pytest
 import redis as sync_redis
 
+from quotad.radius import packet as rp
+from tests.conftest import free_port
+from tests.integration.daemon_fixture import SECRET
+from tests.reliability.certs import Pair, make_ca, make_leaf
 from tests.reliability.gateway import Gateway, Session, counted_octets, provision
-from tests.reliability.helpers import QuotadProcess, RedisProcess, ready, sample, scrape, wait_for
+from tests.reliability.helpers import (
+    QuotadProcess,
+    RedisProcess,
+    ready,
+    sample,
+    scrape,
+    udp_exchange,
+    wait_for,
+)
 
 CONTRACT = "fault-c1"
 LINES = ["819100000001", "819100000002", "819100000003"]
@@ -178,3 +192,103 @@ def test_r71_redis_killed_restarts_from_aof_with_state_as_acknowledged(
 
     asyncio.run(more())
     assert counted_octets(client, CONTRACT, LINES) == sum(s.acked for s in gateway_sessions)
+
+
+# --- Status-Server (RFC 5997): not ready while Redis is down ---------------------------------------
+
+
+class RadsecPeer:
+    """One long-lived RadSec connection, as a peer keeps it and probes it with Status-Server."""
+
+    def __init__(self, port: int, ca: Pair, gateway: Pair) -> None:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca.cert))
+        context.load_cert_chain(str(gateway.cert), str(gateway.key))
+        self.sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                                        server_hostname="localhost")
+
+    def exchange(self, datagram: bytes, timeout: float) -> bytes | None:
+        self.sock.settimeout(timeout)
+        self.sock.sendall(datagram)
+        try:
+            header = self._read(4)
+        except TimeoutError:
+            return None
+        self.sock.settimeout(2.0)
+        return header + self._read(int.from_bytes(header[2:4], "big") - 4)
+
+    def _read(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            data += chunk
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_status_server_not_answered_while_redis_is_down_then_answered_again(
+    tmp_path: Path, redis_proc: RedisProcess
+) -> None:
+    """RFC 5997 says a server answers Status-Server when it is alive; quotad answers it only when it
+    can serve. `quotad serve` (a real process) with UDP and RadSec: Status-Server is answered on the
+    authentication port, the accounting port and a RadSec connection; Redis stops, and within one
+    health check (5 s) no probe is answered, each counted not_ready, and the RadSec connection stays
+    open (a gateway's watchdog times out and it fails over); Redis starts again, and within one
+    check every probe is answered again, on the same RadSec connection. Both turns are logged."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    ca = make_ca(pki, "gateways-ca")
+    server, gateway = make_leaf(pki, ca, "quotad.example", server=True), make_leaf(pki, ca, "pgw1.example")
+    radsec_port = free_port()
+    radsec = (f'\n[radsec]\nenabled = true\nport = {radsec_port}\ncert = "{server.cert}"\nkey = "{server.key}"\n'
+              f'ca = "{ca.cert}"\nclients = {{ pgw1 = "pgw1.example" }}\n')
+    quotad = QuotadProcess(tmp_path, extra=radsec, redis_url=redis_proc.url, redis_extra="timeout = 0.5\n")
+    quotad.start()
+    peer = RadsecPeer(radsec_port, ca, gateway)
+    ident = iter(range(256))
+
+    def probes(timeout: float) -> dict[str, int | None]:
+        """One Status-Server on each transport: the reply's code, or None when none came."""
+        out: dict[str, int | None] = {}
+        for transport, port in (("auth", quotad.auth), ("acct", quotad.acct), ("radsec", radsec_port)):
+            secret = b"radsec" if transport == "radsec" else SECRET
+            datagram, auth = rp.encode_request(rp.STATUS_SERVER, next(ident), secret)
+            raw = (peer.exchange(datagram, timeout) if transport == "radsec"
+                   else udp_exchange(port, datagram, timeout=timeout))
+            if raw is None:
+                out[transport] = None
+                continue
+            reply = rp.decode(raw)
+            assert rp.verify_response_authenticator(reply, auth, secret)
+            assert rp.verify_message_authenticator(reply, secret, auth, request_code=rp.STATUS_SERVER) is True
+            out[transport] = reply.code
+        return out
+
+    answering = {"auth": rp.ACCESS_ACCEPT, "acct": rp.ACCOUNTING_RESPONSE, "radsec": rp.ACCESS_ACCEPT}
+    silent: dict[str, int | None] = {"auth": None, "acct": None, "radsec": None}
+    try:
+        assert probes(2.0) == answering
+        redis_proc.stop()
+        stopped = time.monotonic()
+        wait_for(lambda: udp_exchange(quotad.auth, rp.encode_request(rp.STATUS_SERVER, 250, SECRET)[0],
+                                      timeout=0.2) is None, 10, "Status-Server unanswered", step=0.2)
+        assert time.monotonic() - stopped < 7.5  # one check (5 s), its PING refused at once
+        samples = scrape(quotad.http)
+        assert probes(0.5) == silent
+        assert sample(scrape(quotad.http), "quotad_radius_dropped_total", reason="not_ready") == sample(
+            samples, "quotad_radius_dropped_total", reason="not_ready") + 3
+        assert sample(samples, "quotad_redis_up") == 0
+        assert '"event": "redis_unreachable"' in quotad.log.read_text()
+        redis_proc.start()
+        started = time.monotonic()
+        wait_for(lambda: udp_exchange(quotad.auth, rp.encode_request(rp.STATUS_SERVER, 251, SECRET)[0],
+                                      timeout=0.2) is not None, 10, "Status-Server answered again", step=0.2)
+        assert time.monotonic() - started < 7.5
+        assert probes(2.0) == answering  # the RadSec connection, open throughout
+        assert '"event": "redis_reachable"' in quotad.log.read_text()
+    finally:
+        peer.close()
+        quotad.kill(signal.SIGTERM)

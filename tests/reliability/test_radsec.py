@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pyrad import packet as pp
 
 from quotad import config as cfg
 from quotad import metrics
 from quotad.app import Daemon
 from quotad.radius import packet as rp
+from quotad.radius.radsec import CLOSE_REASONS
 from tests.integration.daemon_fixture import T0, daemon_config, running_daemon
+from tests.integration.pyrad_gateway import status_server, verify_status_reply
 from tests.integration.test_radius_e2e import provision
 from tests.reliability.certs import Pair, make_ca, make_leaf
 
@@ -146,6 +149,7 @@ async def test_r70_radsec_gateway_known_by_dns_subject_alt_name(daemon: Daemon, 
 async def test_r70_radsec_unknown_certificate_name_is_closed_and_counted(daemon: Daemon, pki: Pki) -> None:
     """A certificate from the right CA whose name maps to no gateway: closed at once, no answer."""
     before = metric("quotad_radius_dropped_total", reason="unknown_client")
+    closed = metric("quotad_radsec_closed_total", reason="unknown_client")
     reader, writer = await connect(daemon, pki, pki.unknown)
     try:
         datagram, _ = pap_request(6)
@@ -154,6 +158,7 @@ async def test_r70_radsec_unknown_certificate_name_is_closed_and_counted(daemon:
     finally:
         writer.close()
     assert metric("quotad_radius_dropped_total", reason="unknown_client") == before + 1
+    assert metric("quotad_radsec_closed_total", reason="unknown_client") == closed + 1
 
 
 @pytest.mark.parametrize("who", ["other CA", "no certificate"])
@@ -186,31 +191,138 @@ async def test_r70_radsec_certificate_from_another_ca_fails_the_handshake(daemon
     assert metric("quotad_radius_dropped_total", reason="unknown_client") == before
 
 
-async def test_r70_radsec_bad_packets_dropped_by_reason_stream_goes_on(daemon: Daemon, pki: Pki) -> None:
-    """Over TLS as over UDP: the UDP secret instead of "radsec" fails Message-Authenticator, an
-    Access-Request without it is dropped (BlastRADIUS), a wrong code is dropped; each is counted and
-    the next request on the same stream is answered."""
-    before = {r: metric("quotad_radius_dropped_total", reason=r)
-              for r in ("bad_authenticator", "no_message_authenticator", "wrong_code")}
+async def test_radsec_status_server_is_the_watchdog_answered_with_access_accept(daemon: Daemon, pki: Pki) -> None:
+    """RFC 5997 over RadSec (its peers' watchdog): one port carries both kinds of request, so a
+    Status-Server, whether pyrad built it for an authentication or an accounting server, is answered
+    with an Access-Accept signed with "radsec" and a Message-Authenticator. Not a request for the
+    handlers (their counters do not move), and the stream goes on: the Access-Request sent with it
+    is answered."""
+    answered = metric("quotad_radius_requests_total", kind="status", outcome="ready")
+    accepts = metric("quotad_radius_requests_total", kind="access", outcome="accept")
+    closed = closes()
     reader, writer = await connect(daemon, pki, pki.gateway)
     try:
-        wrong_secret, _ = pap_request(10, secret=b"testing123")
+        probes = {ident: status_server(kind, secret=RADSEC, identifier=ident, proxy_states=(b"ps",))
+                  for ident, kind in ((61, "auth"), (62, "acct"))}
+        good, auth = pap_request(63)
+        writer.write(b"".join(datagram for _, datagram in probes.values()) + good)
+        replies = {pkt.identifier: pkt for pkt in [rp.decode(await read_packet(reader)) for _ in range(3)]}
+    finally:
+        writer.close()
+    assert sorted(replies) == [61, 62, 63]
+    for ident, (req, _) in probes.items():
+        reply = verify_status_reply(req, replies[ident].raw)
+        assert reply.code == pp.AccessAccept
+        pkt = verified(replies[ident].raw, req.authenticator)
+        assert [t for t, _ in pkt.attrs] == [rp.MESSAGE_AUTHENTICATOR, rp.PROXY_STATE]
+    assert verified(replies[63].raw, auth).code == rp.ACCESS_ACCEPT
+    assert metric("quotad_radius_requests_total", kind="status", outcome="ready") == answered + 2
+    assert metric("quotad_radius_requests_total", kind="access", outcome="accept") == accepts + 1
+    assert closes() == closed
+
+
+def closes() -> dict[str, float]:
+    return {r: metric("quotad_radsec_closed_total", reason=r) for r in CLOSE_REASONS}
+
+
+async def test_r70_radsec_unserved_packets_dropped_by_reason_stream_goes_on(daemon: Daemon, pki: Pki) -> None:
+    """Well formed and authentic, but not served: an Access-Request without Message-Authenticator
+    (BlastRADIUS), a Status-Server without it (RFC 5997), a code RadSec does not take, a Proxy-State
+    flood. Each is dropped and counted, the connection is not closed, and the next request on the
+    same stream is answered."""
+    reasons = ("no_message_authenticator", "wrong_code", "proxy_state", "bad_authenticator", "malformed")
+    before, closed = {r: metric("quotad_radius_dropped_total", reason=r) for r in reasons}, closes()
+    reader, writer = await connect(daemon, pki, pki.gateway)
+    try:
         no_ma, _ = pap_request(11, message_authenticator=False)
-        status_server, _ = rp.encode_request(rp.STATUS_SERVER, 12, RADSEC, b"")
+        status_no_ma, _ = rp.encode_request(rp.STATUS_SERVER, 12, RADSEC, b"", message_authenticator=False)
+        coa, _ = rp.encode_request(rp.COA_REQUEST, 14, RADSEC, rp.attr(rp.ACCT_SESSION_ID, b"x"))
+        flood = rp.encode_request(rp.ACCESS_REQUEST, 15, RADSEC, b"".join(
+            rp.attr(rp.PROXY_STATE, bytes([i]) * 253) for i in range(9)))[0]
         good, auth = pap_request(13)
-        writer.write(wrong_secret + no_ma + status_server + good)
+        writer.write(no_ma + status_no_ma + coa + flood + good)
         reply = verified(await read_packet(reader), auth)
         assert (reply.code, reply.identifier) == (rp.ACCESS_ACCEPT, 13)
     finally:
         writer.close()
     assert {r: metric("quotad_radius_dropped_total", reason=r) - before[r] for r in before} == {
-        "bad_authenticator": 1, "no_message_authenticator": 1, "wrong_code": 1}
+        "no_message_authenticator": 2, "wrong_code": 1, "proxy_state": 1, "bad_authenticator": 0, "malformed": 0}
+    assert closes() == closed
+
+
+def _access_attrs(body: bytes) -> bytes:
+    """An Access-Request header (Identifier 20) around ``body``, Length as given by ``body``."""
+    return bytes([rp.ACCESS_REQUEST, 20]) + (20 + len(body)).to_bytes(2, "big") + bytes(range(16)) + body
+
+
+def _forged_ma(datagram: bytes) -> bytes:
+    assert datagram[20] == rp.MESSAGE_AUTHENTICATOR
+    return datagram[:22] + bytes(16) + datagram[38:]
+
+
+def _accounting(status: int = 1) -> bytes:
+    attrs = rp.attr_int(rp.ACCT_STATUS_TYPE, status) + rp.attr(rp.ACCT_SESSION_ID, b"rs-close")
+    return rp.encode_request(rp.ACCOUNTING_REQUEST, 21, RADSEC, attrs, message_authenticator=False)[0]
+
+
+CLOSING: list[tuple[str, Callable[[], bytes], str, str | None]] = [
+    ("attribute length 0", lambda: _access_attrs(bytes([rp.USER_NAME, 0]) + b"abcd"), "malformed", "attribute"),
+    ("attribute length 1", lambda: _access_attrs(bytes([rp.USER_NAME, 1]) + b"abcd"), "malformed", "attribute"),
+    ("attribute past the Length", lambda: _access_attrs(bytes([rp.USER_NAME, 40]) + b"abcd"), "malformed",
+     "attribute"),
+    ("attribute header cut by the Length", lambda: _access_attrs(rp.attr(rp.USER_NAME, b"ab") + b"\x01"),
+     "malformed", "attribute"),
+    ("Access-Request signed with the UDP secret", lambda: pap_request(22, secret=b"testing123")[0],
+     "bad_authenticator", None),
+    ("Access-Request with a forged Message-Authenticator", lambda: _forged_ma(pap_request(23)[0]),
+     "bad_authenticator", None),
+    ("Accounting-Request with a bad Request Authenticator",
+     lambda: (lambda d: d[:4] + bytes(16) + d[20:])(_accounting()), "bad_authenticator", None),
+    ("Accounting-Request with a forged Message-Authenticator",
+     lambda: rp.encode_request(rp.ACCOUNTING_REQUEST, 24, RADSEC, rp.attr(rp.MESSAGE_AUTHENTICATOR, bytes(16))
+                               + rp.attr_int(rp.ACCT_STATUS_TYPE, 1), message_authenticator=False)[0],
+     "bad_authenticator", None),
+    ("Status-Server with a forged Message-Authenticator",
+     lambda: _forged_ma(rp.encode_request(rp.STATUS_SERVER, 25, RADSEC)[0]), "bad_authenticator", None),
+    ("Status-Server signed with the UDP secret", lambda: rp.encode_request(rp.STATUS_SERVER, 26, b"testing123")[0],
+     "bad_authenticator", None),
+]
+
+
+@pytest.mark.parametrize(("frame", "reason", "cause"), [pytest.param(f, r, c, id=i) for i, f, r, c in CLOSING])
+async def test_r72_radsec_silently_discard_closes_the_connection(
+    daemon: Daemon, pki: Pki, frame: Callable[[], bytes], reason: str, cause: str | None
+) -> None:
+    """RFC 6613 §2.6: over a stream, a packet RADIUS says to discard silently (malformed, or a
+    Request Authenticator or Message-Authenticator that does not verify) closes the connection. The
+    good request written after it on the same stream is never answered; the drop is counted by
+    reason (and cause), the close by reason; a new connection is then served."""
+    drops = metric("quotad_radius_dropped_total", reason=reason)
+    causes = {c: metric("quotad_radius_malformed_total", cause=c) for c in ("short", "length", "attribute")}
+    closed = closes()
+    reader, writer = await connect(daemon, pki, pki.gateway)
+    try:
+        writer.write(frame() + pap_request(27)[0])
+        assert await closed_without_reply(reader)
+    finally:
+        writer.close()
+    assert metric("quotad_radius_dropped_total", reason=reason) == drops + 1
+    assert {c: metric("quotad_radius_malformed_total", cause=c) - n for c, n in causes.items()} == {
+        c: float(c == cause) for c in causes}
+    assert {r: n - closed[r] for r, n in closes().items()} == {r: float(r == reason) for r in CLOSE_REASONS}
+    reader, writer = await connect(daemon, pki, pki.gateway)
+    try:
+        good, auth = pap_request(28)
+        writer.write(good)
+        assert verified(await read_packet(reader), auth).code == rp.ACCESS_ACCEPT
+    finally:
+        writer.close()
 
 
 @pytest.mark.parametrize("length", [19, 4097])
 async def test_r72_radsec_length_out_of_range_closes_the_stream(daemon: Daemon, pki: Pki, length: int) -> None:
     """RFC 6614 §2.5: a Length under 20 or over 4096 loses the framing; the stream is closed."""
-    before = metric("quotad_radius_malformed_total", cause="length")
+    before, closed = metric("quotad_radius_malformed_total", cause="length"), closes()
     reader, writer = await connect(daemon, pki, pki.gateway)
     try:
         writer.write(bytes([1, 1]) + length.to_bytes(2, "big") + bytes(16))
@@ -218,6 +330,7 @@ async def test_r72_radsec_length_out_of_range_closes_the_stream(daemon: Daemon, 
     finally:
         writer.close()
     assert metric("quotad_radius_malformed_total", cause="length") == before + 1
+    assert {r: n - closed[r] for r, n in closes().items()} == {r: float(r == "malformed") for r in CLOSE_REASONS}
 
 
 async def test_r72_radsec_config_errors_name_the_key(redis_url: str, pki: Pki, tmp_path: Path) -> None:
@@ -245,31 +358,48 @@ def test_r73_radsec_port_0_with_several_workers_is_refused() -> None:
     assert cfg.from_dict({"server": {"workers": 2}, "radsec": {**radsec, "port": 2083}}).radsec.port == 2083
 
 
-async def test_r72_radsec_random_frames_each_dropped_and_counted_stream_goes_on(daemon: Daemon, pki: Pki) -> None:
-    """300 frames of random content (seeded) with a valid Length on one TLS stream: each is dropped
-    and counted once under one reason, none answered, and the request after them is answered."""
+async def test_r72_radsec_random_frames_each_dropped_and_counted_closed_or_stream_goes_on(
+    daemon: Daemon, pki: Pki
+) -> None:
+    """100 frames of random content (seeded) with a valid Length, each on a TLS stream of its own
+    followed by a good request: each frame is dropped and counted once under one reason, none is
+    answered; a frame that must be silently discarded (malformed, not authentic) closes its stream
+    (the good request goes unanswered, the close is counted), any other leaves it open (the good
+    request is answered)."""
     import random
 
     rng = random.Random(6614)
-    reasons = ("malformed", "wrong_code", "no_message_authenticator", "bad_authenticator", "proxy_state")
-    before = {r: metric("quotad_radius_dropped_total", reason=r) for r in reasons}
-    frames = []
-    for _ in range(300):
+    closing = ("malformed", "bad_authenticator")
+    reasons = (*closing, "wrong_code", "no_message_authenticator", "proxy_state")
+    before, closed = {r: metric("quotad_radius_dropped_total", reason=r) for r in reasons}, closes()
+    outcomes = {"closed": 0, "answered": 0}
+    for i in range(100):
         length = rng.randrange(20, 300)
         body = bytearray(rng.randbytes(length))
-        body[0] = rng.choice([rp.ACCESS_REQUEST, rp.ACCOUNTING_REQUEST, rng.randrange(256)])
+        body[0] = rng.choice([rp.ACCESS_REQUEST, rp.ACCOUNTING_REQUEST, rp.STATUS_SERVER, rng.randrange(256)])
         body[2:4] = length.to_bytes(2, "big")
-        frames.append(bytes(body))
-    reader, writer = await connect(daemon, pki, pki.gateway)
-    try:
-        writer.write(b"".join(frames))
-        good, auth = pap_request(99)
-        writer.write(good)
-        reply = verified(await read_packet(reader), auth)
-        assert (reply.code, reply.identifier) == (rp.ACCESS_ACCEPT, 99)
-    finally:
-        writer.close()
-    assert sum(metric("quotad_radius_dropped_total", reason=r) - before[r] for r in reasons) == 300
+        drops = {r: metric("quotad_radius_dropped_total", reason=r) for r in reasons}
+        reader, writer = await connect(daemon, pki, pki.gateway)
+        try:
+            good, auth = pap_request(i)
+            writer.write(bytes(body) + good)
+            try:
+                reply = verified(await read_packet(reader), auth)
+            except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                outcomes["closed"] += 1
+                counted = [r for r in reasons if metric("quotad_radius_dropped_total", reason=r) != drops[r]]
+                assert len(counted) == 1 and counted[0] in closing, counted
+            else:
+                assert (reply.code, reply.identifier) == (rp.ACCESS_ACCEPT, i)
+                outcomes["answered"] += 1
+                counted = [r for r in reasons if metric("quotad_radius_dropped_total", reason=r) != drops[r]]
+                assert len(counted) == 1 and counted[0] not in closing, counted
+        finally:
+            writer.close()
+    assert sum(metric("quotad_radius_dropped_total", reason=r) - before[r] for r in reasons) == 100
+    assert sum(metric("quotad_radius_dropped_total", reason=r) - before[r] for r in closing) == outcomes["closed"]
+    assert sum(n - closed[r] for r, n in closes().items()) == outcomes["closed"]
+    assert outcomes["closed"] > 0 and outcomes["answered"] > 0, outcomes
 
 
 async def test_r70_radsec_shutdown_with_a_gateway_connected_is_prompt(redis_url: str, pki: Pki) -> None:

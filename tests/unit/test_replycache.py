@@ -12,23 +12,50 @@ KEY = request_key("127.0.0.1", 40000, HEADER)
 
 def test_new_in_progress_answered() -> None:
     cache = ReplyCache(window=30)
-    assert cache.lookup(KEY) is None
+    assert cache.lookup(KEY, now=100.0) is None
     cache.begin(KEY, now=100.0)
-    assert cache.lookup(KEY) == IN_PROGRESS
+    assert cache.lookup(KEY, now=100.0) == IN_PROGRESS
     cache.finish(KEY, b"reply")
-    assert cache.lookup(KEY) == b"reply"
+    assert cache.lookup(KEY, now=101.0) == b"reply"
 
 
-def test_entries_expire_after_window() -> None:
+def test_an_insert_sweeps_entries_past_the_window() -> None:
+    """A new request sweeps the entries whose window has passed, oldest first."""
     cache = ReplyCache(window=30)
     cache.begin(KEY, now=100.0)
     cache.finish(KEY, b"reply")
     other = request_key("127.0.0.1", 40001, HEADER)
     cache.begin(other, now=129.9)
-    assert cache.lookup(KEY) == b"reply"
+    assert len(cache) == 2
     cache.begin(request_key("x", 1, HEADER), now=130.0)
-    assert cache.lookup(KEY) is None
-    assert cache.lookup(other) == IN_PROGRESS
+    assert len(cache) == 2
+    assert cache.lookup(KEY, now=130.0) is None
+    assert cache.lookup(other, now=130.0) == IN_PROGRESS
+
+
+def test_a_lookup_after_the_window_misses_with_no_insert_between() -> None:
+    """On an idle port nothing else arrives to sweep: a resend 25 s after a 10 s window is a new
+    request, not answered with the stale reply; one just inside the window still gets it."""
+    cache = ReplyCache(window=10)
+    cache.begin(KEY, now=100.0)
+    cache.finish(KEY, b"reply")
+    assert cache.lookup(KEY, now=109.9) == b"reply"
+    assert cache.lookup(KEY, now=125.0) is None
+    assert len(cache) == 0
+
+
+def test_a_lookup_expires_only_what_the_window_has_passed() -> None:
+    cache = ReplyCache(window=10)
+    old, young = request_key("127.0.0.1", 1, HEADER), request_key("127.0.0.1", 2, HEADER)
+    cache.begin(old, now=100.0)
+    cache.finish(old, b"old")
+    cache.begin(young, now=105.0)
+    assert cache.lookup(young, now=110.0) == IN_PROGRESS
+    assert len(cache) == 1
+    assert cache.lookup(old, now=110.0) is None
+    cache.finish(young, b"young")
+    assert cache.lookup(young, now=114.9) == b"young"
+    assert cache.lookup(young, now=115.0) is None
 
 
 def test_no_reply_forgets_so_a_retry_is_processed() -> None:
@@ -36,7 +63,7 @@ def test_no_reply_forgets_so_a_retry_is_processed() -> None:
     cache = ReplyCache(window=30)
     cache.begin(KEY, now=1.0)
     cache.finish(KEY, None)
-    assert cache.lookup(KEY) is None
+    assert cache.lookup(KEY, now=1.5) is None
 
 
 def test_bounded() -> None:
@@ -44,8 +71,8 @@ def test_bounded() -> None:
     for i in range(1000):
         cache.begin(request_key("127.0.0.1", i, HEADER), now=1.0)
     assert len(cache) == 100
-    assert cache.lookup(request_key("127.0.0.1", 999, HEADER)) == IN_PROGRESS
-    assert cache.lookup(request_key("127.0.0.1", 0, HEADER)) is None
+    assert cache.lookup(request_key("127.0.0.1", 999, HEADER), now=1.0) == IN_PROGRESS
+    assert cache.lookup(request_key("127.0.0.1", 0, HEADER), now=1.0) is None
 
 
 def test_key_is_the_rfc5080_tuple() -> None:
