@@ -34,6 +34,9 @@ class ReplyCache:
         self.window = window
         self.max_entries = max_entries
         self._entries: dict[Key, bytes] = {}
+        # Each entry's own expiry: a request that got no answer and was retried is queued twice,
+        # and only its latest expiry may remove it.
+        self._deadline: dict[Key, float] = {}
         self._expiry: deque[float] = deque()
         self._keys: deque[Key] = deque()
 
@@ -52,6 +55,7 @@ class ReplyCache:
         """Mark a new request as being processed."""
         self._expire(now)
         self._entries[key] = IN_PROGRESS
+        self._deadline[key] = now + self.window
         self._expiry.append(now + self.window)
         self._keys.append(key)
         if len(self._entries) > self.max_entries:
@@ -63,16 +67,21 @@ class ReplyCache:
             return
         if reply is None:
             del self._entries[key]
+            del self._deadline[key]
         else:
             self._entries[key] = reply
 
     def _expire(self, now: float) -> None:
-        expiry, keys, entries = self._expiry, self._keys, self._entries
+        expiry, keys = self._expiry, self._keys
         while expiry and expiry[0] <= now:
-            expiry.popleft()
-            entries.pop(keys.popleft(), None)
+            self._drop(keys.popleft(), expiry.popleft())
 
     def _evict_oldest(self) -> None:
         while self._keys and len(self._entries) > self.max_entries:
-            self._expiry.popleft()
-            self._entries.pop(self._keys.popleft(), None)
+            self._drop(self._keys.popleft(), self._expiry.popleft())
+
+    def _drop(self, key: Key, expiry: float) -> None:
+        """Forget a queued key, unless it was queued again later (a retry) and this is the old one."""
+        if self._deadline.get(key) == expiry:
+            del self._deadline[key]
+            del self._entries[key]

@@ -66,6 +66,19 @@ def test_no_reply_forgets_so_a_retry_is_processed() -> None:
     assert cache.lookup(KEY, now=1.5) is None
 
 
+def test_a_retrys_reply_stays_its_whole_window() -> None:
+    """The unanswered first attempt's expiry must not remove the retry's answer: a resend of the
+    retry within its own window is answered from the cache."""
+    cache = ReplyCache(window=30)
+    cache.begin(KEY, now=1.0)
+    cache.finish(KEY, None)
+    cache.begin(KEY, now=20.0)
+    cache.finish(KEY, b"reply")
+    assert cache.lookup(KEY, now=35.0) == b"reply"  # past the first attempt's expiry (31)
+    assert cache.lookup(KEY, now=50.0) is None  # past the retry's (50)
+    assert len(cache) == 0
+
+
 def test_bounded() -> None:
     cache = ReplyCache(window=30, max_entries=100)
     for i in range(1000):
