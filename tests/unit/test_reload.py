@@ -47,7 +47,7 @@ def test_changed_names_each_key_as_the_file_spells_it() -> None:
 
 def test_a_list_of_another_length_is_named_whole() -> None:
     old = cfg.Config()
-    more = old.clients + (cfg.ClientSettings("pgw2", "192.0.2.1", cfg.Secret("s3cret-pgw2")),)
+    more = (*old.clients, cfg.ClientSettings("pgw2", "192.0.2.1", cfg.Secret("s3cret-pgw2")))
     tokens = (cfg.TokenSettings(cfg.Secret("operator-token-0000000001")),)
     assert reload.changed(old, _with(clients=more, api=cfg.ApiSettings(tokens))) == ["clients", "api.tokens"]
 
@@ -83,7 +83,7 @@ def test_plan_ok_takes_the_new_clients_tokens_coa_port_and_log_level() -> None:
     old = cfg.Config()
     new = replace(
         old,
-        clients=old.clients + (cfg.ClientSettings("pgw2", "192.0.2.1", cfg.Secret("s3cret-pgw2"), coa_port=3800),),
+        clients=(*old.clients, cfg.ClientSettings("pgw2", "192.0.2.1", cfg.Secret("s3cret-pgw2"), coa_port=3800)),
         api=cfg.ApiSettings((cfg.TokenSettings(cfg.Secret("operator-token-0000000001")),)),
         coa=replace(old.coa, port=4799),
         server=replace(old.server, log_level="warning"),
