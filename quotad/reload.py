@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 from quotad import config as cfg
+from quotad import log
 
 # What a reload applies. A key is reloadable if it is one of these or lies under one
 # ("clients[2].secret" under "clients"). Anything not listed needs a restart.
@@ -137,6 +138,8 @@ class Reloader:
         self.path = None if path is None else str(path)
         self.running = running
         self._validate = validate
+        # Not at the top: workers.py imports this module before PROMETHEUS_MULTIPROC_DIR is set,
+        # and prometheus_client must not be imported before it.
         from quotad import metrics
 
         self._counters = {outcome: metrics.CONFIG_RELOADS.labels(outcome) for outcome in OUTCOMES}
@@ -156,17 +159,15 @@ class Reloader:
         self.running = result.config
         return result
 
-    def report(self, result: Result, **fields: object) -> None:
+    def report(self, result: Result, **extra: object) -> None:
         """One log line and one count per reload (after it is in effect). Keys and reasons only:
         a reason never holds a secret's value (config validation does not show them)."""
-        from quotad import log
-
         self._counters[result.outcome].inc()
         config = result.config
         line = dict(
             outcome=result.outcome, path=self.path, applied=list(result.applied), restart_needed=list(result.restart),
             problems=[f"{key}: {reason}" for key, reason in result.problems],
-            clients=len(config.clients), tokens=len(config.api.tokens), log_level=config.server.log_level, **fields,
+            clients=len(config.clients), tokens=len(config.api.tokens), log_level=config.server.log_level, **extra,
         )
         logger = log.get("quotad.reload")
         if result.outcome in (OK, UNCHANGED):
