@@ -148,6 +148,12 @@ class Stream(threading.Thread):
                     self.accepted += 1
 
 
+def udp_sockets(port: int) -> int:
+    """How many UDP sockets are bound to ``port`` (one per worker, SO_REUSEPORT)."""
+    lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[1].endswith(f":{port:04X}"))
+
+
 @pytest.fixture
 def quotad(tmp_path: Path, redis_url: str) -> Iterator[QuotadProcess]:
     asyncio.run(provision(redis_url, CONTRACT, [LINE]))
@@ -238,6 +244,17 @@ def test_sighup_adds_a_gateway_and_a_token_without_losing_a_request(
     log = q.log.read_text()
     for secret in (SECRET_B.decode(), TOKEN_1, TOKEN_2):
         assert secret not in log
+
+    if workers > 1:  # a worker that replaces a dead one starts with the reloaded configuration
+        victim = q.children()[0]
+        os.kill(victim, signal.SIGKILL)
+        # At log level warning now, it logs no `started`: wait for its socket on the port instead.
+        wait_for(lambda: victim not in q.children() and len(q.children()) == workers
+                 and udp_sockets(q.auth) == workers, 30, "the replacement worker")
+        for identifier in range(8):
+            reply = ask(q.auth, "127.0.0.2", SECRET_B, 20 + identifier)
+            assert reply is not None and reply.code == rp.ACCESS_ACCEPT
+        assert api_status(q, TOKEN_1) == 401
     assert q.kill(signal.SIGTERM) == 0
 
 
