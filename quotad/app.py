@@ -1,5 +1,6 @@
 """Builds the daemon from a Config and runs it: Redis (embedded or given), store, handlers,
-RADIUS listeners, the HTTP endpoint; clean shutdown on SIGTERM/SIGINT.
+RADIUS listeners, the HTTP endpoint; clean shutdown on SIGTERM/SIGINT; configuration reload on
+SIGHUP (quotad.reload says what a reload may change).
 
 quotad's own code imports it only from the CLI and from each worker process (quotad.workers),
 and only inside functions. The simulators import it to run a daemon in their own process: the
@@ -10,8 +11,11 @@ the settings helpers. Tests use it too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gc
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +24,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from quotad import api, http, log, metrics
+from quotad import api, http, log, metrics, reload
 from quotad.aaa.access import AccessHandler, Apn
 from quotad.aaa.accounting import AccountingHandler
 from quotad.aaa.profiles import EncodedProfile, encode_profiles
 from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.sessions import SessionControl
+from quotad.api.auth import Authenticator
 from quotad.clock import Clock, SystemClock
 from quotad.config import Config
 from quotad.policy.plans import Plan, PlanCatalog
@@ -154,6 +159,7 @@ class Daemon:
     radsec_port: int = 0
     _transports: list[asyncio.DatagramTransport] = field(default_factory=list)
     _http: web.AppRunner | None = None
+    _authenticator: Authenticator | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     speed_timer: SpeedTimer | None = None
     # How often the speed timer checks whether a Japan midnight's walk is due (it also wakes at
@@ -211,7 +217,7 @@ class Daemon:
         sessions, store = self.sessions, self.store
 
         def mount(app: web.Application) -> None:
-            api.setup(app, store, cfg, self.clock.now, sessions.on_line_change)
+            self._authenticator = api.setup(app, store, cfg, self.clock.now, sessions.on_line_change)
 
         host, key = http_bind(cfg)
         tls = http.tls_context(cfg.server.http_tls_cert, cfg.server.http_tls_key) if cfg.server.http_tls_cert else None
@@ -256,6 +262,25 @@ class Daemon:
         _log.info("embedded_redis_started", data_dir=str(self.embedded.data_dir), binary=self.embedded.binary)
         return url
 
+    def apply(self, new: Config) -> None:
+        """Take the settings of ``new`` that a reload may change (``reload.RELOADABLE``: clients and
+        their secrets and CoA ports, API tokens, log level); every other setting keeps its running
+        value. Called from the event loop, so it runs between two datagrams: a datagram is checked
+        against the old table or the new one, and a request already verified keeps its Client,
+        whose secret signs its reply. A CoA under way keeps the secret it was sent with."""
+        merged = reload.merge(self.config, new)
+        clients = client_table_from(merged)
+        for proto in (self.auth, self.acct):
+            if proto is not None:
+                proto.clients = clients
+        if self.coa is not None:
+            self.coa.use_secrets(_coa_secrets(clients))
+        if self._authenticator is not None:
+            self._authenticator.update(merged.api.tokens)
+        if merged.server.log_level != self.config.server.log_level:
+            log.setup(merged.server.log_level)
+        self.config = merged
+
     def request_stop(self) -> None:
         self._stopping.set()
 
@@ -292,21 +317,92 @@ class Daemon:
         _log.info("stopped")
 
 
-async def run(config: Config, before_serving: list[object] | None = None) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def run(
+    config: Config, before_serving: list[object] | None = None, *,
+    reloader: reload.Reloader | None = None, control: socket.socket | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT. With ``reloader`` (one process: ``serve`` with one worker,
+    ``demo``), SIGHUP reloads the file. With ``control`` (a worker), the supervisor sends the
+    configuration of each reload over it."""
     daemon = Daemon(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
+    reloads = _Reloads(daemon, reloader, control)
+    if reloader is not None:
+        loop.add_signal_handler(signal.SIGHUP, reloads.on_sighup)
+        if reload.take_held():
+            reloads.on_sighup()
+    if control is not None:
+        control.setblocking(False)
+        loop.add_reader(control.fileno(), reloads.on_control)
     try:
         await daemon.start()
+        reloads.started()
         for hook in before_serving or []:
             await hook(daemon)  # type: ignore[operator]
         settle_heap()
         await daemon.wait()
     finally:
+        if control is not None:
+            loop.remove_reader(control.fileno())
         await daemon.stop()
         await _cancel_leftovers()
+
+
+class _Reloads:
+    """Reloads of a running daemon: from the file on SIGHUP (one process), or pushed by the
+    supervisor (a worker). One that comes while the daemon starts is applied once it has started."""
+
+    def __init__(self, daemon: Daemon, reloader: reload.Reloader | None, control: socket.socket | None) -> None:
+        self.daemon = daemon
+        self.reloader = reloader
+        self.control = control
+        self.frames = reload.Frames()
+        self.waiting: list[Callable[[], None]] = []
+        self.running = False
+
+    def started(self) -> None:
+        self.running = True
+        for action in self.waiting:
+            action()
+        self.waiting.clear()
+
+    def _when_running(self, action: Callable[[], None]) -> None:
+        if self.running:
+            action()
+        else:
+            self.waiting.append(action)
+
+    def on_sighup(self) -> None:
+        self._when_running(self._reload)
+
+    def _reload(self) -> None:
+        assert self.reloader is not None
+        result = self.reloader.reload()
+        if result.applies:
+            self.daemon.apply(result.config)
+        self.reloader.report(result)
+
+    def on_control(self) -> None:
+        assert self.control is not None
+        try:
+            data = self.control.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the supervisor is gone
+            asyncio.get_running_loop().remove_reader(self.control.fileno())
+            return
+        for sequence, config in self.frames.feed(data):
+            self._when_running(functools.partial(self._apply_pushed, sequence, config))
+
+    def _apply_pushed(self, sequence: int, config: Config) -> None:
+        assert self.control is not None
+        self.daemon.apply(config)
+        with contextlib.suppress(OSError):  # the supervisor is gone or stopped waiting
+            self.control.send(reload.ACK.pack(sequence))
 
 
 def settle_heap() -> None:

@@ -111,6 +111,9 @@ def run_loop(coro: Awaitable[Any]) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from quotad import reload
+
+    reload.hold_sighup()  # until the reload handler is in place, SIGHUP must not end the process
     try:
         workers = _load_config(args.config).server.workers
     except cfg.ConfigError:
@@ -122,23 +125,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = _check(args.config)
         log.setup(config.server.log_level)
         _warn_permissions(args.config)
-        return wk.Supervisor(config, workers, metrics_dir).run()
+        return wk.Supervisor(config, workers, metrics_dir, args.config).run()
     from quotad import app
 
     config = _check(args.config)
     log.setup(config.server.log_level)
     _warn_permissions(args.config)
-    return _run_daemon(app.run(config))
+    return _run_daemon(app.run(config, reloader=reload.Reloader(args.config, config, app.validate)))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from quotad import app, demo
+    from quotad import app, demo, reload
 
+    reload.hold_sighup()
     config = _check(args.config)
     log.setup(config.server.log_level)
     _warn_permissions(args.config)
     single = replace(config, server=replace(config.server, workers=1))  # the demo runs one process
-    return _run_daemon(app.run(single, before_serving=[demo.provision_and_announce]))
+    # The reloader compares the file with the file (server.workers as written), not with `single`.
+    reloader = reload.Reloader(args.config, config, app.validate)
+    return _run_daemon(app.run(single, before_serving=[demo.provision_and_announce], reloader=reloader))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

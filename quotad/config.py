@@ -215,6 +215,10 @@ def load(path: str | Path) -> Config:
             data = tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError([(str(path), "file not found")]) from exc
+    except OSError as exc:  # unreadable (permissions), a directory...
+        raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([(str(path), f"not valid TOML: not UTF-8 at byte {exc.start}")]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
     return from_dict(data)

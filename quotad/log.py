@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import logging
 import sys
+import weakref
+from typing import Any
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+# Every logger handed out. Each caches its bound logger, with the level's filtering, on first use
+# (cache_logger_on_first_use: a call below the level costs nothing); setup() drops those caches so
+# that a new level (a configuration reload) reaches loggers already in use.
+_handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def setup(level: str = "info") -> None:
@@ -28,8 +35,12 @@ def setup(level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    for proxy in list(_handed_out):
+        # structlog's lazy proxy caches by setting its own ``bind``; without it, it binds afresh.
+        vars(proxy).pop("bind", None)
 
 
 def get(name: str) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
+    _handed_out.add(logger)
     return logger

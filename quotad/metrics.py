@@ -160,6 +160,14 @@ WORKER_RESTARTS = Counter(
     "Worker processes that died and were replaced by the supervisor (server.workers > 1).",
     registry=REGISTRY,
 )
+CONFIG_RELOADS = Counter(
+    "quotad_config_reloads_total",
+    "Configuration reloads (SIGHUP), by outcome: ok (every change in effect), unchanged (the file is the running "
+    "configuration), restart_required (the reloadable changes in effect; others wait for a restart), invalid (the "
+    "file was refused; nothing changed).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 REDIS_UP = Gauge(
     "quotad_redis_up",
     "1 when the last Redis health check succeeded.",

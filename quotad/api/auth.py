@@ -37,6 +37,12 @@ class Authenticator:
     """Resolves an Authorization header to a Principal, or raises a 401 ApiError."""
 
     def __init__(self, tokens: tuple[TokenSettings, ...]) -> None:
+        self.update(tokens)
+
+    def update(self, tokens: tuple[TokenSettings, ...]) -> None:
+        """Take a new token list (a configuration reload). One assignment: a request is checked
+        against the old list or the new one, never a mix; a request already authenticated keeps
+        its Principal."""
         self._tokens = [
             (str(t.token).encode(), Principal(t.role, t.contract, f"{t.role}#{i}"))
             for i, t in enumerate(tokens) if t.token

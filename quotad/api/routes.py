@@ -105,9 +105,10 @@ def setup(
     config: Config,
     now: Callable[[], float],
     on_line_change: LineChange | None = None,
-) -> None:
+) -> Authenticator:
     """Mount the /v1 API on app. on_line_change(ref, event) runs after a change that may alter a
-    live session ("coupon", "suspend", "resume", "card", and "charge" once per line of the contract)."""
+    live session ("coupon", "suspend", "resume", "card", and "charge" once per line of the contract).
+    Returns the token check, which a configuration reload updates."""
     api = Api(store, config, now, on_line_change)
     auth = Authenticator(config.api.tokens)
     for route in ROUTES:
@@ -123,3 +124,4 @@ def setup(
         return response
 
     app.router.add_route("GET", OPENAPI_PATH, serve_openapi)
+    return auth

@@ -213,6 +213,11 @@ class DynamicAuthClient:
         self._drop_logged_at = -1e9
         self._drops_unlogged = 0
 
+    def use_secrets(self, secret_for: SecretLookup) -> None:
+        """Look gateways up in a new table from now on (a configuration reload). A request under
+        way keeps the secret and port it started with, retransmissions included."""
+        self._secret_for = secret_for
+
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:

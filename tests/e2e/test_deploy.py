@@ -1,6 +1,6 @@
 """deploy/quotad.service: systemd accepts it, its command lines are ones quotad accepts, its stop
 timeout covers quotad's bounded drain, and the daemon run as the unit runs it keeps the embedded
-Redis in the state directory and exits 0 on SIGTERM."""
+Redis in the state directory, reloads on ExecReload's signal and exits 0 on SIGTERM."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from quotad.quota.embedded import EmbeddedRedis
 from quotad.radius.radsec import RadsecServer
 from tests.conftest import free_port
 from tests.e2e.test_daemon_process import _wait_ready
+from tests.reliability.helpers import wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNIT = DEPLOY / "quotad.service"
@@ -65,7 +66,7 @@ def test_unit_has_the_operational_settings() -> None:
         "KillSignal": "SIGTERM", "KillMode": "mixed", "TimeoutStopSec": "120",
     }
     assert {key: service.get(key) for key in expected} == expected
-    assert "ExecReload" not in service  # quotad has no reload (SIGHUP is not handled)
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"  # SIGHUP reloads (tests/e2e/test_reload.py)
     assert settings("Install") == {"WantedBy": "multi-user.target"}
 
 
@@ -132,7 +133,8 @@ def test_systemd_analyze_verify_is_silent(tmp_path: Path) -> None:
 
 def test_daemon_runs_as_the_unit_runs_it(tmp_path: Path) -> None:
     """ExecStart's command from WorkingDirectory with the shipped config's data_dir: the embedded
-    Redis keeps its append-only files under the working (state) directory; SIGTERM exits 0."""
+    Redis keeps its append-only files under the working (state) directory; ExecReload's command
+    reloads (the process goes on); SIGTERM exits 0."""
     state = tmp_path / "state"
     state.mkdir()
     ports = {"auth": free_port(socket.SOCK_DGRAM), "acct": free_port(socket.SOCK_DGRAM), "http": free_port()}
@@ -142,16 +144,22 @@ def test_daemon_runs_as_the_unit_runs_it(tmp_path: Path) -> None:
     )
     conf.chmod(0o640)
     argv = shlex.split(settings("Service")["ExecStart"].replace("/etc/quotad/quotad.toml", str(conf)))
-    proc = subprocess.Popen([sys.executable, "-m", "quotad.cli", *argv[1:]], cwd=state, stderr=subprocess.PIPE)
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "quotad.cli", *argv[1:]], cwd=state, stderr=err)
     try:
         _wait_ready(ports["http"], proc)
+        reload = shlex.split(settings("Service")["ExecReload"].replace("$MAINPID", str(proc.pid)))
+        assert subprocess.run(reload, timeout=10).returncode == 0
+        wait_for(lambda: '"event": "config_reload"' in log.read_text(), 20, "the reload's log line")
+        assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=float(settings("Service")["TimeoutStopSec"])) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.stderr is not None
-    events = proc.stderr.read().decode()
+    events = log.read_text()
+    assert '"outcome": "unchanged"' in events
     assert '"event": "stopped"' in events
     assert (state / "data" / "appendonly.aof").is_file()

@@ -1,6 +1,7 @@
 """docs/operations.md names only what exists: every alert has its runbook entry and every runbook
 entry an alert, every log event in its table is one quotad logs, every setting it names is a
-setting, every quotad command line it shows is one quotad's parser accepts."""
+setting, every quotad command line it shows is one quotad's parser accepts, the settings it says a
+reload applies are the ones it does."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from quotad import cli
+from quotad import cli, reload
 from quotad.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def test_every_log_event_in_the_table_is_logged() -> None:
     section = DOC.split("## Logs", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     named = {name for row in rows for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
-    assert len(named) == 37
+    assert len(named) == 38
     assert named <= logged_events(), named - logged_events()
 
 
@@ -68,3 +69,14 @@ def test_every_quotad_command_shown_parses(line: str) -> None:
         return
     args = cli._parser().parse_args(argv)
     assert args.command in ("check-config", "redis-status")
+
+
+def test_the_reload_section_names_what_a_reload_applies() -> None:
+    section = DOC.split("### Reloading the configuration (SIGHUP)", 1)[1].split("\n### ", 1)[0]
+    sentence = section.split("A reload applies", 1)[1].split("Every other setting", 1)[0]
+    spelled = {"clients": "`[[clients]]`", "api.tokens": "`[[api.tokens]]`", "coa.port": "`coa.port`",
+               "server.log_level": "`server.log_level`"}
+    assert set(spelled) == set(reload.RELOADABLE)
+    assert {key for key, text in spelled.items() if text in sentence} == set(reload.RELOADABLE)
+    outcomes = set(re.findall(r"`([a-z_]+)`", section.split("quotad_config_reloads_total{outcome}", 1)[1]))
+    assert outcomes >= set(reload.OUTCOMES)
