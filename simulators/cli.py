@@ -63,7 +63,7 @@ async def _scenario(args: argparse.Namespace) -> int:
         print(json.dumps(sc.summary(report)))
     else:
         print_scenario(report, time.monotonic() - started)
-    return 0
+    return 1 if report.failed else 0  # a request or attach check did not get the answer expected
 
 
 async def _replay(args: argparse.Namespace) -> int:

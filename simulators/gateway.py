@@ -292,6 +292,22 @@ class Gateway:
         Action.STOP: _stop,
     }
 
+    async def probe_attach(self, msisdn: str, now: float) -> tuple[bool, str]:
+        """One Access-Request for a handset's SIM, as a new session beside its own (which it does
+        not touch): (True, the speed profile) if accepted, else (False, the Reply-Message, or
+        "no answer"). For a public-safety SIM quotad writes nothing; a consumer SIM's accepted
+        probe is a session of its own (a slice drawn, an address leased, no accounting)."""
+        device = next(d for d in self.devices if d.handset.msisdn == msisdn)
+        h = device.handset
+        probe = replace(h, state=State.IDLE, grant=None, fixed_session_id=f"probe-{msisdn}-{int(now)}")
+        client = self._clients_of(device)[0]
+        ex = await client.request(lambda ident: wire.access_request(probe, self.settings.nas, ident))
+        if ex.reply is None:
+            return False, "no answer"
+        if ex.reply.code == rp.ACCESS_ACCEPT:
+            return True, wire.grant_of(ex.reply).profile
+        return False, ex.reply.get_str(rp.REPLY_MESSAGE) or ""
+
     # --- CoA / Disconnect (RFC 5176) ------------------------------------------------------
 
     def on_dynauth(self, datagram: bytes) -> bytes | None:

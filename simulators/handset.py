@@ -56,6 +56,7 @@ class Grant:
     interim_interval: int = 600
     session_timeout: int = 86400
     exempt_rule: str | None = None  # Quotad-Exempt-Rule: zero-rated services pass beside the cap (R-23)
+    sliced: bool = True  # the session is given slices (False: its accept had no Quotad-Granted-Octets)
 
 
 @dataclass(slots=True)
@@ -88,6 +89,10 @@ class Handset:
     terminate_cause: int = 1  # User-Request
     last_reject: str = ""
     fixed_session_id: str = ""  # a trace's own Acct-Session-Id (replay)
+    # The APN (Called-Station-Id) and its shared credentials (the consumer APN by default).
+    apn: bytes = b"iijmio.jp"
+    user: bytes = b"mio@iij"
+    password: bytes = b"iij"
 
     @property
     def session_id(self) -> str:
@@ -237,7 +242,9 @@ class Handset:
 
     def backoff(self) -> float:
         """Seconds before the next attempt after ``attempts`` failures: doubling, capped."""
-        return min(self.backoff_max, self.backoff_base * 2 ** max(self.attempts - 1, 0))
+        # The exponent is bounded: after a thousand rejects (a line that has ended, retried for
+        # days) 2 ** attempts would be past what a float holds.
+        return min(self.backoff_max, self.backoff_base * 2 ** min(max(self.attempts - 1, 0), 62))
 
     def _back_off(self, now: float) -> None:
         self.attempts += 1

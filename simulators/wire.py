@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from quotad.radius import packet as rp
 from simulators.handset import Grant, Handset
 
-APN = b"iijmio.jp"
+APN = b"iijmio.jp"  # the handsets' default APN and credentials (Handset.apn, .user, .password)
 USER = b"mio@iij"
 PASSWORD = b"iij"
 HOME_NETWORK = b"44010"
@@ -51,7 +51,7 @@ class Nas:
 
 def _identity(h: Handset, nas: Nas) -> list[bytes]:
     return [
-        rp.attr(rp.CALLED_STATION_ID, APN),
+        rp.attr(rp.CALLED_STATION_ID, h.apn),
         rp.attr(rp.CALLING_STATION_ID, h.msisdn.encode()),
         rp.attr(rp.NAS_IP_ADDRESS, nas.ip_octets),
         rp.attr(rp.NAS_IDENTIFIER, nas.identifier.encode()),
@@ -67,14 +67,14 @@ def _identity(h: Handset, nas: Nas) -> list[bytes]:
 def access_request(h: Handset, nas: Nas, identifier: int, reauth: bool = False) -> tuple[bytes, bytes]:
     """Access-Request (PAP or CHAP, Message-Authenticator first); Authorize-Only when ``reauth``."""
     authenticator = os.urandom(16)
-    attrs = [rp.attr(rp.USER_NAME, USER)]
+    attrs = [rp.attr(rp.USER_NAME, h.user)]
     if h.auth == "chap":
         challenge = os.urandom(16)
         ident = bytes([identifier])
-        attrs.append(rp.attr(rp.CHAP_PASSWORD, ident + hashlib.md5(ident + PASSWORD + challenge).digest()))
+        attrs.append(rp.attr(rp.CHAP_PASSWORD, ident + hashlib.md5(ident + h.password + challenge).digest()))
         attrs.append(rp.attr(rp.CHAP_CHALLENGE, challenge))
     else:
-        attrs.append(rp.pap_attr(PASSWORD, nas.secret, authenticator))
+        attrs.append(rp.pap_attr(h.password, nas.secret, authenticator))
     service = SERVICE_AUTHORIZE_ONLY if reauth else SERVICE_FRAMED
     attrs += [rp.attr_int(rp.SERVICE_TYPE, service), rp.attr_int(rp.FRAMED_PROTOCOL, 7), *_identity(h, nas)]
     if reauth and h.grant is not None and h.grant.klass:
@@ -142,7 +142,10 @@ def _vsa_int(pkt: rp.Packet, subtype: int) -> int | None:
 
 
 def grant_of(pkt: rp.Packet, previous: Grant | None = None, unmetered: frozenset[str] = UNMETERED_PROFILES) -> Grant:
-    """What an Access-Accept or CoA-Request says; attributes it lacks keep their previous value."""
+    """What an Access-Accept or CoA-Request says; attributes it lacks keep their previous value.
+
+    A session whose Access-Accept carries no Quotad-Granted-Octets is not sliced (a public-safety
+    line, R-63: no slices): it is metered on no profile."""
     base = previous or Grant(profile="", down_bps=0, up_bps=0, granted=0, metered=True)
     raw_profile = pkt.vsa(rp.VENDOR_QUOTAD, Q_SPEED_PROFILE) or pkt.get(rp.FILTER_ID)
     profile = raw_profile.decode() if raw_profile is not None else base.profile
@@ -152,13 +155,15 @@ def grant_of(pkt: rp.Packet, previous: Grant | None = None, unmetered: frozenset
     framed = pkt.get(rp.FRAMED_IP_ADDRESS)
     rule = pkt.vsa(rp.VENDOR_QUOTAD, Q_EXEMPT_RULE)
     profile_changed = raw_profile is not None
+    sliced = granted is not None or (previous is not None and previous.sliced)
     return replace(
         base,
         profile=profile,
         down_bps=_vsa_int(pkt, Q_RATE_DOWN) or base.down_bps,
         up_bps=_vsa_int(pkt, Q_RATE_UP) or base.up_bps,
         granted=base.granted if granted is None else granted,
-        metered=profile not in unmetered,
+        metered=sliced and profile not in unmetered,
+        sliced=sliced,
         klass=pkt.get(rp.CLASS) or base.klass,
         framed_ip=str(ipaddress.IPv4Address(framed)) if framed and len(framed) == 4 else base.framed_ip,
         interim_interval=pkt.get_int(rp.ACCT_INTERIM_INTERVAL) or base.interim_interval,

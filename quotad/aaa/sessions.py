@@ -124,7 +124,15 @@ class SessionControl:
         sessions = await self.store.live_sessions(ref)
         if not sessions:
             return
-        facts = await self.store.line_facts(ref, self.now())
+        if speed == "high":
+            # back at high speed, a line holding less than a slice (a throttled line holds
+            # nothing) draws one now, so the CoA carries a grant the gateway can use at once.
+            granted, facts = await self.store.top_up(ref, self.now())
+            if granted:
+                metrics.SLICES.inc()
+                metrics.SLICE_BYTES.inc(granted)
+        else:
+            facts = await self.store.line_facts(ref, self.now())
         # The session's radio type is not kept; a 3G session gets the LTE figures until it
         # re-authorizes (the gateway caps at the radio's own rate anyway).
         attrs = self.profiles[profile_name(speed, None)].attributes + granted_attr(facts.held)

@@ -227,10 +227,13 @@ class Api:
         return web.json_response(view)
 
     async def usage(self, request: web.Request, principal: Principal) -> web.Response:
-        """GET /v1/lines/{msisdn}/usage: the 3 Japan days before today, high and low apart (R-35)."""
+        """GET /v1/lines/{msisdn}/usage: the 3 Japan days before today, high and low apart (R-35),
+        and apart from them today's running figures (the usage counted so far today)."""
         ref = await self._ref(request, principal)
-        days = cal.previous_day_keys(self.now(), self.tz)
-        rows = await self.store.line_usage(ref, days)
+        now = self.now()
+        days = cal.previous_day_keys(now, self.tz)
+        today, *before = await self.store.line_usage(ref, [cal.day_key(now, self.tz), *days])
         return web.json_response({"contract_id": ref.contract_id, "msisdn": ref.msisdn,
-                                  "days": [views.usage(u) for u in rows]})
+                                  "today": views.today_usage(today, now, self.tz),
+                                  "days": [views.usage(u) for u in before]})
 

@@ -61,8 +61,13 @@ COMPONENTS: dict[str, Any] = {
     "Charge": _obj({"at": _TIME, "units": _INT, "bytes": _INT, "who": _STR, "bucket_id": _STR}),
     "ChargeHistory": _obj({"contract_id": _STR, "since": _TIME,
                            "charges": {"type": "array", "items": _ref("Charge")}}),
-    "Usage": _obj({"contract_id": _STR, "msisdn": _STR, "days": {"type": "array", "items": _obj(
-        {"date": {"type": "string", "format": "date"}, "high": _INT, "low": _INT})}}),
+    "Usage": _obj({
+        "contract_id": _STR, "msisdn": _STR,
+        "today": {**_obj({"date": {"type": "string", "format": "date"}, "high": _INT, "low": _INT, "as_of": _TIME}),
+                  "description": "Today (the current Japan day) so far: running figures as of `as_of`, counted "
+                                 "from the accounting reports stored until then. Not one of `days`."},
+        "days": {"type": "array", "description": "R-35: the 3 Japan days before today, most recent first.",
+                 "items": _obj({"date": {"type": "string", "format": "date"}, "high": _INT, "low": _INT})}}),
     **publicsafety_views.COMPONENTS,
 }
 

@@ -57,7 +57,8 @@ CORE_ROUTES: tuple[Route, ...] = (
           "Activate the line's new card; the old card is refused from now on (R-32, R-33)",
           operator_only=True, response="Card", conflicts=True),
     Route("GET", "/v1/lines/{msisdn}/usage", Api.usage,
-          "Usage per Japan day for the 3 days before today, high and low speed apart (R-35)", response="Usage"),
+          "Usage per Japan day for the 3 days before today, high and low speed apart (R-35), and "
+          "today's running figures apart from them", response="Usage"),
 )
 # Feature modules (public safety, identity, ...) define their own tables of Route and are added here.
 ROUTES: tuple[Route, ...] = CORE_ROUTES + PUBLIC_SAFETY_ROUTES + identity.IDENTITY_ROUTES

@@ -64,3 +64,9 @@ def charge(c: Charge, unit_bytes: int, tz: str) -> dict[str, Any]:
 def usage(u: DayUsage) -> dict[str, Any]:
     """One Japan day's usage, high and low speed apart (R-35)."""
     return {"date": day(u.day), "high": u.high, "low": u.low}
+
+
+def today_usage(u: DayUsage, now: float, tz: str) -> dict[str, Any]:
+    """Today's usage so far (the current Japan day), high and low speed apart, and when it was read:
+    running figures, not one of the R-35 days."""
+    return {"date": day(u.day), "high": u.high, "low": u.low, "as_of": iso(now, tz)}

@@ -53,7 +53,7 @@ from quotad.quota.renewals import RenewalMemo
 
 CONTRACT_SCRIPTS = (
     "create_contract", "add_line", "attach", "account", "line_facts", "set_line", "charge", "view",
-    "add_card", "activate_card",
+    "add_card", "activate_card", "top_up",
 )
 PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release", "ip_adopt",
                  "end_session", "drop_placeholder")
@@ -791,6 +791,17 @@ class QuotaStore:
         if _text(res[0]) != "ok":
             raise _no_line(ref)
         return _facts(res[1])
+
+    async def top_up(self, ref: LineRef, now: float) -> tuple[int, LineFacts]:
+        """R-12 / R-24: a line back at high speed that holds less than a slice draws one now, as an
+        attach would, so the CoA moving its sessions to high speed carries data to use (top_up.lua;
+        nothing is drawn unless the line's speed class is `high`). Returns (octets drawn, facts)."""
+        ck = k.ContractKeys(ref.contract_id)
+        keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
+        res = await self._run("top_up", keys, [*self._clock(now), self.settings.slice_bytes])
+        if _text(res[0]) != "ok":
+            raise _no_line(ref)
+        return int(res[1]), _facts(res[2])
 
     async def live_sessions(self, ref: LineRef) -> list[Session]:
         """The line's live sessions (CoA / Disconnect targets); forgets those whose record expired."""

@@ -314,14 +314,16 @@ async def test_r35_usage_3_days_before_today_high_and_low_apart(seeded: Env) -> 
     await report(30 * MB, at(2024, 6, 13, 12))  # high speed
     await store.set_speed(ref, "", "low")
     await report(45 * MB, at(2024, 6, 14, 12))  # +15 MB at low speed
-    await report(52 * MB, at(2024, 6, 15, 9))  # today: not listed
+    await report(52 * MB, at(2024, 6, 15, 9))  # today: apart from the 3 days, as running figures
     status, body = await seeded.call("GET", "/v1/lines/09011110003/usage", token=CUST2)
     assert status == 200
-    assert body == {"contract_id": "C2", "msisdn": "09011110003", "days": [
-        {"date": "2024-06-14", "high": 0, "low": 15 * MB},
-        {"date": "2024-06-13", "high": 30 * MB, "low": 0},
-        {"date": "2024-06-12", "high": 0, "low": 0},
-    ]}
+    assert body == {"contract_id": "C2", "msisdn": "09011110003",
+                    "today": {"date": "2024-06-15", "high": 0, "low": 7 * MB, "as_of": "2024-06-15T12:00:00+09:00"},
+                    "days": [
+                        {"date": "2024-06-14", "high": 0, "low": 15 * MB},
+                        {"date": "2024-06-13", "high": 30 * MB, "low": 0},
+                        {"date": "2024-06-12", "high": 0, "low": 0},
+                    ]}
 
 
 # -- access (R-30 … R-36: operators everything, customers their own contract) ---------------------

@@ -63,19 +63,54 @@ async def test_pool_exhausted_sends_one_coa_to_low_without_drop(setup: tuple[Dae
     assert [p.code for p in gateway.received] == [rp.COA_REQUEST]
 
 
-async def test_coupon_bought_while_low_sends_coa_back_to_high(setup: tuple[Daemon, Gateway]) -> None:
-    """R-24: buying coupons while at low speed → CoA back to `high-lte`."""
+def granted(pkt: rp.Packet) -> int | None:
+    raw = pkt.vsa(rp.VENDOR_QUOTAD, 1)
+    return None if raw is None else int.from_bytes(raw, "big")
+
+
+async def test_coupon_bought_while_low_sends_coa_back_to_high_with_a_slice(setup: tuple[Daemon, Gateway]) -> None:
+    """R-24 / R-12: buying coupons while at low speed → CoA back to `high-lte`. The throttled line
+    held nothing; it draws a slice before the CoA is sent, so the CoA grants 10 MB the gateway may
+    use at once (no re-authorization needed), and a re-authorization draws no second slice."""
     d, gateway = setup
     assert d.store is not None and d.sessions is not None
     klass = await start_session(d)
     req, _ = accounting_request("gw-1", 3, 150 * MB, 0, identifier=42, msisdn=LINE.msisdn, klass=klass)
     assert await exchange(d.acct_port, req) is not None
-    assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
+    low = await gateway.next()
+    assert (low.get(rp.FILTER_ID), granted(low)) == (b"low", 0)
     await d.store.charge("mini", 2, "test", T0)
     assert await d.sessions.settle(LINE) == "high"
     coa = await gateway.next()
     assert coa.get(rp.FILTER_ID) == b"high-lte"
-    assert coa.vsa(rp.VENDOR_QUOTAD, 1) == (0).to_bytes(8, "big")
+    assert granted(coa) == 10_000_000
+    facts = await d.store.line_facts(LINE, T0)
+    # 200 MB bought, a slice drawn (the 50 MB used past the dry pool is overrun, R-16: not repaid)
+    assert (facts.held, facts.pool, facts.speed) == (10 * MB, 190 * MB, "high")
+    reauth, _ = access_request(msisdn=LINE.msisdn, identifier=43, extra=rp.attr(rp.ACCT_SESSION_ID, b"gw-1")
+                               + rp.attr(rp.CLASS, klass) + rp.attr_int(rp.SERVICE_TYPE, 17))
+    raw = await exchange(d.auth_port, reauth)
+    assert raw is not None
+    accept = rp.decode(raw)
+    assert (accept.code, granted(accept)) == (rp.ACCESS_ACCEPT, 10_000_000)
+    assert (await d.store.line_facts(LINE, T0)).pool == 190 * MB
+
+
+async def test_switch_on_while_holding_a_slice_grants_what_is_held(setup: tuple[Daemon, Gateway]) -> None:
+    """R-21 / R-13: a line that kept its slice through a switch OFF gets it back in the CoA to high
+    speed; it holds a slice, so nothing more is drawn."""
+    d, gateway = setup
+    assert d.store is not None and d.sessions is not None
+    await start_session(d)  # the attach drew a slice: 90 MB left in the pool
+    await d.store.set_coupon(LINE, False, T0)
+    await d.sessions.on_line_change(LINE, "coupon")
+    assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
+    await d.store.set_coupon(LINE, True, T0)
+    await d.sessions.on_line_change(LINE, "coupon")
+    coa = await gateway.next()
+    assert (coa.get(rp.FILTER_ID), granted(coa)) == (b"high-lte", 10 * MB)
+    facts = await d.store.line_facts(LINE, T0)
+    assert (facts.held, facts.pool) == (10 * MB, 90 * MB)
 
 
 async def test_switch_off_sends_coa_to_low(setup: tuple[Daemon, Gateway]) -> None:

@@ -226,6 +226,37 @@ async def test_r12_usage_past_the_slice_draws_next_slices(store: QuotaStore) -> 
     assert (acc.facts.held, acc.facts.pool) == (5 * MB - 7, GB - 4 * SLICE)
 
 
+async def test_r12_top_up_draws_a_slice_only_for_a_high_speed_line_holding_less(store: QuotaStore) -> None:
+    """R-12 / R-24: back at high speed (a CoA is about to be sent), a line holding less than a slice
+    draws one, as an attach would; not while its speed class is not `high`, its switch is OFF, or it
+    holds a slice already; what a dry pool has left when that is less than a slice."""
+    now = at(2025, 4, 2)
+    await store.create_contract("C1", "tiny", dt.date(2025, 4, 1), at(2025, 4, 1))  # 4 MB to end of May
+    await store.charge("C1", 1, "op", now)  # + 100 MB
+    ref = await new_line(store, "C1")
+    assert await store.top_up(ref, now) == (0, await store.line_facts(ref, now))  # no speed decided yet
+    await store.set_speed(ref, "", "high")
+    granted, facts = await store.top_up(ref, now)
+    assert (granted, facts.held, facts.pool, facts.speed) == (SLICE, SLICE, 94 * MB, "high")
+    assert (await store.top_up(ref, now))[0] == 0  # holds a slice: nothing more
+    await report(store, ref, "s1", ACCT_INTERIM, 1, now)
+    granted, facts = await store.top_up(ref, now)  # a byte less than a slice: a whole slice more
+    assert (granted, facts.held, facts.pool) == (SLICE, 2 * SLICE - 1, 84 * MB)
+    await report(store, ref, "s1", ACCT_INTERIM, 20 * MB + 2, now)  # holds less than a slice again
+    await store.set_coupon(ref, False, now)
+    assert (await store.top_up(ref, now))[0] == 0  # switch OFF
+    await store.set_coupon(ref, True, now)
+    await store.set_speed(ref, "high", "low")
+    assert (await store.top_up(ref, now))[0] == 0  # moved to low meanwhile
+    await store.set_speed(ref, "low", "high")
+    await report(store, ref, "s1", ACCT_INTERIM, 100 * MB, now)  # the pool runs dry: 4 MB left
+    assert (await store.line_facts(ref, now)).pool == 4 * MB
+    granted, facts = await store.top_up(ref, now)
+    assert (granted, facts.held, facts.pool) == (4 * MB, 4 * MB, 0)
+    with pytest.raises(NotFound):
+        await store.top_up(LineRef("C1", "09099999999"), now)
+
+
 # -- R-13 / R-14 -----------------------------------------------------------------------------------
 
 

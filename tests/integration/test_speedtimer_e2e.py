@@ -144,7 +144,8 @@ async def test_r22_restricted_line_goes_back_to_low_by_coa_at_the_japan_midnight
 async def test_r10_throttled_line_goes_back_to_high_by_coa_when_the_month_bundle_arrives(redis_url: str) -> None:
     """R-10 / R-22 / R-24: on Nov 30 (Japan) a light_start line with its switch ON empties its pool
     (→ low), then uses 121 MB at low speed (→ restricted). At Dec 1 00:00 the walk grants December's
-    bundle: one CoA-Request with the high profile, and the line is `high`; no RADIUS request in between."""
+    bundle: one CoA-Request with the high profile and a 10 MB slice drawn from the new bundle (R-12),
+    and the line is `high`; no RADIUS request in between."""
     async with AsyncExitStack() as stack:
         gateway, port = await stack.enter_async_context(gateway_on_free_port())
         d = await stack.enter_async_context(daemon(redis_url, port, now=NOV_30_NOON))
@@ -163,10 +164,10 @@ async def test_r10_throttled_line_goes_back_to_high_by_coa_when_the_month_bundle
         walk = await timer(d).tick(clock(d).now())
         assert parts(walk) == (DEC_1, 1, 1, 0, True)
         coa = await gateway.next()
-        assert (coa.code, coa.get(rp.FILTER_ID), coa.vsa(rp.VENDOR_QUOTAD, 3)) == (
-            rp.COA_REQUEST, b"high-lte", b"high-lte")
+        assert (coa.code, coa.get(rp.FILTER_ID), coa.vsa(rp.VENDOR_QUOTAD, 3), coa.vsa(rp.VENDOR_QUOTAD, 1)) == (
+            rp.COA_REQUEST, b"high-lte", b"high-lte", (10 * MB).to_bytes(8, "big"))
         facts = await d.store.line_facts(LIGHT, clock(d).now())
-        assert (facts.speed, facts.pool, facts.low_3day) == ("high", 1000 * MB, 121 * MB)
+        assert (facts.speed, facts.held, facts.pool, facts.low_3day) == ("high", 10 * MB, 990 * MB, 121 * MB)
         assert await timer(d).tick(clock(d).now()) is None
         await no_more(gateway, 3)
 

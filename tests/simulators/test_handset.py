@@ -132,6 +132,18 @@ def test_reject_and_timeout_back_off_exponentially_then_reset_on_accept() -> Non
     assert h.attempts == 0
 
 
+def test_backoff_stays_capped_after_thousands_of_rejects() -> None:
+    """A handset whose line has ended is rejected every few minutes for weeks: the backoff stays
+    at its cap (it once overflowed a float after 1,025 rejects in a row)."""
+    h = Handset("819012345678", "440100000000001", "3534900000000001")
+    now = 0.0
+    for _ in range(3000):
+        h.attach_sent(now)
+        h.rejected(now, "Line is terminated")
+        now = h.not_before
+    assert (h.attempts, h.backoff(), h.not_before) == (3000, 300.0, now)
+
+
 def test_reauth_failure_ends_the_session() -> None:
     """A rejected re-authorization (e.g. the line was suspended, R-30) ends the session."""
     h = attached()

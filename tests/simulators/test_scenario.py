@@ -6,8 +6,13 @@ of the pool (R-12), and a dry pool, a purchase and the coupon switch move the li
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import re
 from pathlib import Path
 
+import pytest
+
+from simulators import cli
 from simulators import scenario as sc
 
 MB = 1_000_000
@@ -136,3 +141,120 @@ async def test_zero_rated_traffic_at_low_speed_is_reported_and_not_counted(redis
     moved, exempt = report.used["819000000301"], report.exempt["819000000301"]
     assert exempt * 2 == moved > 0
     assert report.counted["819000000301"] == (0, moved - exempt)
+
+
+# -- the public-safety month (docs/public-safety.md, R-60 … R-65) ---------------------------------
+
+PUBLIC_SAFETY = Path(sc.__file__).with_name("scenarios") / "public_safety_month.toml"
+JST = dt.timezone(dt.timedelta(hours=9))
+
+
+def jst(month: int, day: int, year: int = 2026) -> float:
+    return dt.datetime(year, month, day, tzinfo=JST).timestamp()
+
+
+async def test_public_safety_month_every_request_and_check_gets_the_answer_expected(redis_url: str) -> None:
+    """The shipped public-safety scenario: every API request (plans and packs from next month,
+    refused on a month's last day, terminations with 30 days' notice, November's overage on the
+    statements, none in December) and every attach check passes; every octet moved is counted
+    once; a terminated line is never accepted after its last day (Japan time)."""
+    plan = sc.load(PUBLIC_SAFETY)
+    report = await sc.run(plan, redis_url)
+    assert [c.what for c in report.failed] == []
+    assert len(report.checks) == len(plan.requests) + len(plan.checks) == 30
+    attaches = [(c.what.split()[1], c.detail) for c in report.checks if c.what.startswith("attach")]
+    assert attaches == [
+        ("817000002004", "accept (high-lte)"), ("817000002004", "reject: Line is terminated"),
+        ("817000002003", "accept (high-lte)"), ("817000002003", "accept (high-lte)"),
+        ("817000002006", "accept (high-lte)"), ("817000002003", "reject: Line is terminated"),
+        ("817000002006", "reject: Line is terminated"), ("817000002001", "accept (high-lte)"),
+    ]
+    assert report.final is None and report.days[0].pool is None  # no consumer contract
+    for msisdn, moved in report.used.items():
+        assert report.counted[msisdn] == (moved, 0), msisdn  # R-63: never throttled, counted once
+    last_day = {"817000002004": jst(12, 22), "817000002003": jst(1, 1, 2027), "817000002005": jst(1, 1, 2027)}
+    for msisdn, end in last_day.items():
+        accepts = [e.at for e in report.events if e.msisdn == msisdn and e.kind == "accept"]
+        rejects = [e for e in report.events if e.msisdn == msisdn and e.kind == "reject"]
+        assert max(accepts) < end <= min(e.at for e in rejects), msisdn
+        assert {e.detail for e in rejects} == {"Line is terminated"}
+    assert {e.msisdn for e in report.events if e.kind == "reject"} == {
+        "817000002003", "817000002004", "817000002005", "817000002006"}
+
+
+WRONG = """
+name = "a wrong expectation"
+start = "2026-11-30T10:00:00+09:00"
+days = 0.05
+step_seconds = 600
+quotad_config = "quotad.toml"
+
+[[lines]]
+msisdn = "817000009001"
+imsi = "440100000090001"
+iccid = "8981100000000090011"
+apn = "ps.example.jp"
+
+[[requests]]
+day = 0
+method = "POST"
+path = "/v1/public-safety/contracts"
+body = { id = "p9", item = "mobile", packs = 0 }
+
+[[requests]]
+day = 0
+method = "POST"
+path = "/v1/public-safety/contracts/p9/groups"
+body = { id = "g9", kind = "data", plan = "1GB" }
+
+[[requests]]
+day = 0.01
+method = "PUT"
+path = "/v1/public-safety/contracts/p9/groups/g9/plan"
+body = { plan = "3GB" }
+expect = { effective_month = "2026-12" }
+
+[[checks]]
+day = 0.02
+attach = "817000009001"
+expect = "accept"
+"""
+
+
+def test_a_scenario_whose_answers_differ_fails_its_checks_and_exits_1(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On 30 November the plan change is refused (R-64), not the 2xx the file expects; the SIM of no
+    pair is refused, not accepted: both fail, named, and `quotad-sim scenario` exits 1."""
+    (tmp_path / "quotad.toml").write_text(PUBLIC_SAFETY.with_name("public_safety_month.quotad.toml").read_text())
+    (tmp_path / "wrong.toml").write_text(WRONG)
+    assert cli.main(["scenario", str(tmp_path / "wrong.toml"), "--virtual", "--redis", redis_url]) == 1
+    out = capsys.readouterr().out
+    assert "requests and checks: 2 passed, 2 failed" in out
+    failed = [line.split("  ", 2)[-1] for line in out.splitlines() if line.startswith("  FAIL")]
+    assert failed == [
+        "PUT /v1/public-safety/contracts/p9/groups/g9/plan  → 422 rule_violation (field plan, rule R-64): "
+        "status 422, expected 2xx; effective_month: missing",
+        "attach 817000009001  → reject: Unknown SIM, expected accept",
+    ]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[actions]]\nday = 1\nkind = "charge"\nunits = 1\n', "actions: they change the consumer contract"),
+    ('[[checks]]\nday = 1\nattach = "819000000999"\nexpect = "accept"\n', "checks[0].attach: 819000000999 is not"),
+    ('[[requests]]\nday = 1\nmethod = "PATCH"\npath = "/v1/x"\n', "requests[0].method: one of GET"),
+    ('[[requests]]\nday = 1\nmethod = "GET"\npath = "/v1/x"\nbogus = 1\n', "requests[0]: "),
+])
+def test_bad_scenario_files_are_refused_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    base = 'start = "2026-11-01T00:00:00+09:00"\n[[lines]]\nmsisdn = "1"\nimsi = "2"\niccid = "3"\n'
+    (tmp_path / "bad.toml").write_text(base + text)
+    with pytest.raises(sc.ScenarioError, match=re.escape(message)):
+        sc.load(tmp_path / "bad.toml")
+
+
+def test_matches_names_what_differs() -> None:
+    answer = {"a": 1, "b": [{"c": "x", "d": True}, {"c": "y"}], "e": None}
+    assert sc.matches({"a": 1, "b": [{"c": "x"}, {}]}, answer) == []
+    assert sc.matches({"a": 2, "b": [{"d": 1}, {"c": "y"}], "f": 0}, answer) == [
+        "a: 1, expected 2", "b[0].d: true, expected 1", "f: missing"]
+    assert sc.matches({"b": [{}]}, answer) == ['b: [{"c": "x", "d": true}, {"c": "y"}], expected 1 items']
