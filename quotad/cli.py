@@ -133,7 +133,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log.setup(config.server.log_level)
     _warn_permissions(args.config)
     single = replace(config, server=replace(config.server, workers=1))  # the demo runs one process
-    return _run_daemon(app.run(single, before_serving=[demo.provision_and_announce]))
+    tokens = demo.tokens(config.redis.data_dir)  # added here only: no config file may hold one
+    return _run_daemon(app.run(demo.with_tokens(single, tokens), before_serving=[demo.announcer(tokens)]))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
