@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -164,6 +165,7 @@ def test_load_on_the_demo_without_provision_says_so_and_fails(demo: tuple[Path, 
     prov = subprocess.run([sys.executable, "-m", "simulators.cli", "provision", "--lines", "40", "--config", str(conf)],
                           capture_output=True, text=True, timeout=60)
     assert prov.returncode == 0 and prov.stdout.startswith("provisioned 35 new lines of 40 in "), prov
+    time.sleep(5.5)  # quotad remembers for 5 s that a SIM is unknown (QuotaSettings.index_cache_seconds)
     again = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60)
     assert (again.returncode, again.stderr) == (0, "")
     report = json.loads(again.stdout)
