@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -110,12 +110,12 @@ def parse(file: str) -> list[Block]:
     """The fenced blocks of a Markdown file, each ``sh`` block with the output block after it."""
     lines = (REPO / file).read_text().splitlines()
     found: list[Block] = []
-    i, gap_since = 0, -1
+    adjacent = False  # only blank lines since the last block closed
+    i = 0
     while i < len(lines):
         opening = _FENCE.match(lines[i])
         if opening is None:
-            if lines[i].strip():
-                gap_since = -1
+            adjacent = adjacent and not lines[i].strip()
             i += 1
             continue
         start, lang = i, opening.group(1)
@@ -123,11 +123,10 @@ def parse(file: str) -> list[Block]:
         while i < len(lines) and lines[i].rstrip() != "```":
             i += 1
         block = Block(file, start + 1, lang, "\n".join(lines[start + 1:i]) + "\n")
-        follows = found and found[-1].lang == "sh" and gap_since == len(found) - 1
-        if lang == "" and follows and found[-1].output is None:
-            found[-1] = Block(found[-1].file, found[-1].line, "sh", found[-1].text, block.text)
+        if lang == "" and adjacent and found[-1].lang == "sh" and found[-1].output is None:
+            found[-1] = replace(found[-1], output=block.text)
         found.append(block)
-        gap_since = len(found) - 1
+        adjacent = True
         i += 1
     return found
 
@@ -372,8 +371,8 @@ class DocRuns:
             pytest.skip(self.place.skip)
         absent = sorted({t for b in sh_blocks(file) if runs(b) for t in tools_of(b)} - _installed())
         if absent:
-            pytest.skip(f"{' and '.join(absent)} not installed ({file} uses them; radclient: Debian "
-                        "freeradius-utils)")
+            pytest.skip(f"not installed: {' and '.join(absent)}, which the examples of {file} use "
+                        "(radclient: Debian freeradius-utils)")
         if file not in self.done:
             run = DocRun(file, self.factory.mktemp(re.sub(r"\W", "-", file)), self.place)
             self.done[file] = run
