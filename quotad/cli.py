@@ -142,9 +142,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log.setup(config.server.log_level)
     _warn_permissions(args.config)
     single = replace(config, server=replace(config.server, workers=1))  # the demo runs one process
-    # The reloader compares the file with the file (server.workers as written), not with `single`.
-    reloader = reload.Reloader(args.config, config, app.validate)
-    return _run_daemon(app.run(single, before_serving=[demo.provision_and_announce], reloader=reloader))
+    tokens = demo.tokens(config.redis.data_dir)  # added here only: no config file may hold one
+
+    def with_tokens(c: cfg.Config) -> cfg.Config:
+        return demo.with_tokens(c, tokens)
+
+    # The reloader compares the file with the file (server.workers as written), not with `single`;
+    # the demo's tokens are added to each version, so a reload keeps them.
+    reloader = reload.Reloader(args.config, with_tokens(config), app.validate, extend=with_tokens)
+    return _run_daemon(app.run(with_tokens(single), before_serving=[demo.announcer(tokens)], reloader=reloader))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -125,6 +125,11 @@ class ProfileSettings:
     attributes: dict[str, str | int] = field(default_factory=dict)
 
 
+# The API tokens `quotad demo` makes for itself begin with this (quotad/demo.py); a token in a
+# configuration file may not, so a demo token is never accepted outside the demo.
+DEMO_TOKEN_PREFIX = "quotad-demo-"
+
+
 @dataclass(frozen=True, slots=True)
 class TokenSettings:
     token: Secret = _EMPTY_SECRET
@@ -489,6 +494,9 @@ def _check_tokens(tokens: tuple[TokenSettings, ...], problems: list[tuple[str, s
         key = f"api.tokens[{i}]"
         if len(tok.token) < 16:
             problems.append((f"{key}.token", "must be at least 16 characters"))
+        if str(tok.token).startswith(DEMO_TOKEN_PREFIX):
+            problems.append((f"{key}.token", f"a {DEMO_TOKEN_PREFIX}… token is made by `quotad demo` for itself "
+                                             "and accepted nowhere else: choose another token"))
         if str(tok.token) in seen:
             problems.append((f"{key}.token", "duplicate token"))
         seen.add(str(tok.token))

@@ -134,10 +134,14 @@ class Reloader:
     files, the HTTP port's exposure); a ConfigError or a ProfileError refuses the file."""
 
     def __init__(self, path: str | Path | None, running: cfg.Config,
-                 validate: Callable[[cfg.Config], None]) -> None:
+                 validate: Callable[[cfg.Config], None],
+                 extend: Callable[[cfg.Config], cfg.Config] | None = None) -> None:
+        """``extend``: what the process adds to every configuration it reads (`quotad demo`: its
+        API tokens, which no file may hold)."""
         self.path = None if path is None else str(path)
         self.running = running
         self._validate = validate
+        self._extend = extend
         # Not at the top: workers.py imports this module before PROMETHEUS_MULTIPROC_DIR is set,
         # and prometheus_client must not be imported before it.
         from quotad import metrics
@@ -150,6 +154,8 @@ class Reloader:
 
         try:
             new = cfg.load(self.path) if self.path is not None else cfg.Config()
+            if self._extend is not None:
+                new = self._extend(new)
             self._validate(new)
         except cfg.ConfigError as exc:
             return invalid(self.running, exc.problems)

@@ -169,7 +169,11 @@ def _load(args: argparse.Namespace) -> int:
     )
     report = load.run(spec, progress=None if args.quiet else sys.stderr)
     print(json.dumps(report.as_dict()) if args.json else load.text(report))
-    return 0
+    warnings = load.warnings(report)
+    if args.json:  # the text report ends with them
+        for warning in warnings:
+            print(f"quotad-sim load: warning: {warning}", file=sys.stderr)
+    return 1 if warnings else 0  # the run did not measure what was asked
 
 
 def _traffic_file() -> str:

@@ -49,6 +49,7 @@ class LoadReport:
     sent: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    rejects: Counter[str] = field(default_factory=Counter)  # "<kind>:<Reply-Message>"
     latency_us: list[int] = field(default_factory=list)  # sorted
     cpu: float = 0.0  # CPU seconds of all generator processes
 
@@ -89,9 +90,41 @@ class LoadReport:
             "mix": dict(s.mix), "elapsed_s": round(self.elapsed, 3), "sent": sum(self.sent.values()),
             "answered": self.answered, "rps": round(self.rps(), 1), "timeouts": self.timeouts,
             "generator_cpu_s": round(self.cpu, 2),
-            "errors": dict(self.errors), "by_kind": self.by_kind(),
+            "errors": dict(self.errors), "by_kind": self.by_kind(), "rejects": self.rejects_by_message(),
             "latency_us": {f"p{q:g}": self.percentile(q) for q in PERCENTILES},
+            "warnings": warnings(self),
         }
+
+    def rejects_by_message(self) -> dict[str, int]:
+        """Access-Rejects by their Reply-Message, all kinds together, most first."""
+        by: Counter[str] = Counter()
+        for key, n in self.rejects.items():
+            by[key.split(":", 1)[1]] += n
+        return dict(by.most_common())
+
+
+UNKNOWN_SIM = "Unknown SIM"  # quotad's Reply-Message for a SIM it has no line of (quotad/aaa/access.py)
+
+
+def warnings(report: LoadReport) -> list[str]:
+    """What makes the run's figures not the measurement asked for, and what to do about it.
+
+    Every line ``--lines N`` sends to must exist in quotad: an Access-Reject "Unknown SIM" means
+    some do not (`quotad demo` holds 5 lines, not 8190xxxxxxxx below N), so the figures measure
+    rejects of unknown SIMs, not attaches."""
+    unknown = report.rejects_by_message().get(UNKNOWN_SIM, 0)
+    if not unknown:
+        return []
+    access = sum(v for k, v in report.outcomes.items()
+                 if k.split(":", 1)[0] in ("pap", "chap") and not k.endswith(":timeout"))
+    lines = report.spec.lines
+    return [
+        f'{unknown:,} of {access:,} Access-Requests answered ({unknown / max(access, 1):.0%}) were rejected '
+        f'"{UNKNOWN_SIM}": quotad has no line for some of the MSISDNs 819000000000…8190{lines - 1:08d} that '
+        f"--lines {lines} sends to, so these figures measure rejects, not attaches. Create the lines first: "
+        f"quotad-sim provision --lines {lines} (in the directory `quotad demo` runs in; else add --config FILE "
+        "or --redis URL of the quotad under test), then run the load again."
+    ]
 
 
 def parse_mix(text: str) -> tuple[tuple[str, int], ...]:
@@ -214,6 +247,7 @@ def _merge(spec: LoadSpec, tallies: list[dict[str, Any]]) -> LoadReport:
         report.sent.update(t["sent"])
         report.outcomes.update(t["outcomes"])
         report.errors.update(t["errors"])
+        report.rejects.update(t["rejects"])
         report.cpu += t["cpu"]
         latencies.frombytes(t["latency_us"])
     report.latency_us = sorted(latencies)
@@ -234,7 +268,11 @@ def text(report: LoadReport) -> str:
     for kind, row in report.by_kind().items():
         rest = "  ".join(f"{k} {v:,}" for k, v in row.items() if k != "sent")
         lines.append(f"  {kind:5s} sent {row['sent']:,}  {rest}")
+    rejects = report.rejects_by_message()
+    if rejects:
+        lines.append("  rejects by Reply-Message: " + "  ".join(f'"{m}" {n:,}' for m, n in rejects.items()))
     lines.append(f"  timeouts {report.timeouts:,}  errors {dict(report.errors) or 0}")
     share = report.cpu / report.elapsed if report.elapsed else 0.0
     lines.append(f"  generator CPU {report.cpu:.2f} s ({share:.0%} of one core)")
+    lines += [f"WARNING: {w}" for w in warnings(report)]
     return "\n".join(lines)

@@ -56,13 +56,15 @@ class Tally:
     sent: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)  # "<kind>:<accept|reject|response|timeout>"
     errors: Counter[str] = field(default_factory=Counter)  # "<kind>:<reason>"
+    rejects: Counter[str] = field(default_factory=Counter)  # "<kind>:<Reply-Message>" of each Access-Reject
     latency_us: array.array[int] = field(default_factory=lambda: array.array("I"))
     elapsed: float = 0.0
     cpu: float = 0.0  # CPU seconds this process used while sending
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": dict(self.sent), "outcomes": dict(self.outcomes), "errors": dict(self.errors),
-                "latency_us": self.latency_us.tobytes(), "elapsed": self.elapsed, "cpu": self.cpu}
+                "rejects": dict(self.rejects), "latency_us": self.latency_us.tobytes(), "elapsed": self.elapsed,
+                "cpu": self.cpu}
 
 
 def build(kind: str, seq: int, identifier: int, lines: int, secret: bytes) -> tuple[bytes, bytes]:
@@ -211,6 +213,8 @@ class Generator:
         del self.pending[slot]
         outcome = {rp.ACCESS_ACCEPT: "accept", rp.ACCESS_REJECT: "reject"}.get(pkt.code, "response")
         self.tally.outcomes[f"{pending.kind}:{outcome}"] += 1
+        if pkt.code == rp.ACCESS_REJECT:  # why: quotad says it in Reply-Message
+            self.tally.rejects[f"{pending.kind}:{(pkt.get(rp.REPLY_MESSAGE) or b'').decode('utf-8', 'replace')}"] += 1
         self.tally.latency_us.append(min((now_ns - pending.sent_ns) // 1000, 0xFFFFFFFF))
         self.free.append(slot)
         if self.spec.rate <= 0:
