@@ -59,6 +59,7 @@ SKIPPED: dict[tuple[str, str], str] = {
     ("docs/operations.md", "install -d -m 0755 /etc/quotad"): _HOST,
     ("docs/operations.md", "systemctl enable --now quotad"): _HOST,
     ("docs/operations.md", "systemctl restart quotad"): _HOST,
+    ("docs/operations.md", "systemctl reload quotad"): _HOST,
     ("docs/operations.md", "INFO persistence\n"): "reads the Redis of an installed quotad (/var/lib/quotad)",
     ("docs/operations.md", "tar -C /var/lib/quotad --exclude"): "backs up an installed quotad (/var/lib/quotad)",
     ("docs/operations.md", "mv /var/lib/quotad/data"): _HOST,
