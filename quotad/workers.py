@@ -110,10 +110,12 @@ class Supervisor:
         embedded = None
         config = self.config
         if not config.redis.url:
-            embedded = EmbeddedRedis(data_dir=Path(config.redis.data_dir).resolve())
+            embedded = EmbeddedRedis(
+                data_dir=Path(config.redis.data_dir).resolve(), appendfsync=config.redis.appendfsync
+            )
             url = embedded.start()
             config = replace(config, redis=replace(config.redis, url=url))
-            _log.info("embedded_redis_started", data_dir=str(embedded.data_dir))
+            _log.info("embedded_redis_started", data_dir=str(embedded.data_dir), appendfsync=embedded.appendfsync)
         signal.signal(signal.SIGTERM, self._forward)
         signal.signal(signal.SIGINT, self._forward)
         # The supervisor serves nothing: its own copies of the live gauges (0 since import) must not
