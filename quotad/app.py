@@ -257,9 +257,14 @@ class Daemon:
             await asyncio.sleep(1.0)
 
     def _start_embedded(self) -> str:
-        self.embedded = EmbeddedRedis(data_dir=Path(self.config.redis.data_dir).resolve())
+        self.embedded = EmbeddedRedis(
+            data_dir=Path(self.config.redis.data_dir).resolve(), appendfsync=self.config.redis.appendfsync
+        )
         url = self.embedded.start()
-        _log.info("embedded_redis_started", data_dir=str(self.embedded.data_dir), binary=self.embedded.binary)
+        _log.info(
+            "embedded_redis_started", data_dir=str(self.embedded.data_dir), binary=self.embedded.binary,
+            appendfsync=self.embedded.appendfsync,
+        )
         return url
 
     def apply(self, new: Config) -> None:

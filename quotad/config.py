@@ -18,6 +18,7 @@ from typing import Any
 
 from quotad.publicsafety import settings as publicsafety_settings
 from quotad.publicsafety.settings import PublicSafetySettings
+from quotad.quota.embedded import APPENDFSYNC
 
 
 class ConfigError(ValueError):
@@ -63,6 +64,7 @@ class RedisSettings:
     timeout: float = 2.0
     max_connections: int = 32
     cluster: bool = False
+    appendfsync: str = "everysec"  # the embedded Redis's fsync policy: always, everysec or no
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +393,8 @@ def _check_redis(settings: RedisSettings, problems: list[tuple[str, str]]) -> No
         problems.append(("redis.timeout", "must be positive"))
     if not 1 <= settings.max_connections <= 1024:
         problems.append(("redis.max_connections", "must be between 1 and 1024"))
+    if settings.appendfsync not in APPENDFSYNC:
+        problems.append(("redis.appendfsync", f"must be one of {', '.join(APPENDFSYNC)}, got {settings.appendfsync!r}"))
 
 
 def _check_quota(quota: QuotaConfig, problems: list[tuple[str, str]]) -> None:

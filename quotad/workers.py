@@ -144,11 +144,13 @@ class Supervisor:
         self.reloader = reload.Reloader(self.path, self.config, app.validate)
         signal.signal(signal.SIGHUP, self._on_sighup)
         if not self.config.redis.url:
-            embedded = EmbeddedRedis(data_dir=Path(self.config.redis.data_dir).resolve())
+            embedded = EmbeddedRedis(
+                data_dir=Path(self.config.redis.data_dir).resolve(), appendfsync=self.config.redis.appendfsync
+            )
             url = embedded.start()
             # A reload meanwhile merged into spawn_config; the URL never reloads.
             self.spawn_config = replace(self.spawn_config, redis=replace(self.spawn_config.redis, url=url))
-            _log.info("embedded_redis_started", data_dir=str(embedded.data_dir))
+            _log.info("embedded_redis_started", data_dir=str(embedded.data_dir), appendfsync=embedded.appendfsync)
         signal.signal(signal.SIGTERM, self._forward)
         signal.signal(signal.SIGINT, self._forward)
         # The supervisor serves nothing: its own copies of the live gauges (0 since import) must not

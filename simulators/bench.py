@@ -8,11 +8,17 @@ time of quotad, Redis and the generator is read from /proc for each run, so the 
 used the two cores, and what each request cost quotad and Redis in CPU microseconds. It
 reports; it fails only when a run itself fails (no replies), never on a figure: a loaded CI
 machine is noisy.
+
+``--appendfsync always,everysec`` compares the embedded Redis's fsync policies
+(``redis.appendfsync``): one daemon for each, started side by side, and every row's runs
+alternate between them (A B, then B A, ...), so the machine's own swings fall on both alike;
+each row is then the median of ``--runs`` runs per policy, the latency rows included.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -24,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +92,17 @@ def build_radload(workdir: Path) -> Path:
 
 
 class Quotad:
-    def __init__(self, workdir: Path, workers: int):
+    def __init__(self, workdir: Path, workers: int, appendfsync: str = ""):
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.auth = free_port(socket.SOCK_DGRAM)
         self.acct = free_port(socket.SOCK_DGRAM)
         self.http = free_port(socket.SOCK_STREAM)
         self.config = workdir / "quotad.toml"
+        fsync = f'appendfsync = "{appendfsync}"\n' if appendfsync else ""
         self.config.write_text(
             f'[server]\nworkers = {workers}\nauth_port = {self.auth}\nacct_port = {self.acct}\n'
-            f'http_port = {self.http}\nlog_level = "warning"\n[redis]\ndata_dir = "{workdir / "data"}"\n'
+            f'http_port = {self.http}\nlog_level = "warning"\n[redis]\ndata_dir = "{workdir / "data"}"\n{fsync}'
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -200,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=10000, help="offered rate of the latency runs")
     parser.add_argument("--generator", choices=("radload", "quotad-sim", "both"), default="radload",
                         help="the load generator: radload (C), quotad-sim load (Python, 2 processes), or both")
+    parser.add_argument("--appendfsync", type=policies, default=[""],
+                        help="the embedded Redis's redis.appendfsync; several, comma-separated "
+                             "(always,everysec): one daemon each, runs alternated between them")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     generators = ("radload", "quotad-sim") if args.generator == "both" else (args.generator,)
@@ -207,29 +219,61 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark skipped: needs gcc and {RADLOAD_SRC}")
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="quotad-bench-"))
-    q = Quotad(workdir, args.workers)
+    compare = len(args.appendfsync) > 1
+    daemons = {p: Quotad(workdir / (p or "default"), args.workers, p) for p in args.appendfsync}
     try:
         radload = build_radload(workdir) if "radload" in generators else None
-        q.start()
-        provision(q, args.lines)
+        for q in daemons.values():
+            q.start()
+            provision(q, args.lines)
         rows = []
         for generator in generators:
-            def one(kind: str, rate: int = 0, generator: str = generator) -> dict[str, Any]:
+            def one(q: Quotad, kind: str, rate: int = 0, generator: str = generator) -> dict[str, Any]:
                 if generator == "radload":
                     assert radload is not None
                     return run_radload(radload, q, kind, args.seconds, args.lines, rate)
                 return run_quotad_sim(q, kind, args.seconds, args.lines, rate)
 
             tag = "" if generator == "radload" else " (quotad-sim)"
-            for kind in ("pap", "chap", "acct"):
-                rows.append({**summarize(kind, [one(kind) for _ in range(args.runs)]), "kind": kind + tag})
-            for kind in ("pap", "acct"):
-                rows.append({**summarize(kind, [one(kind, args.rate)]), "kind": f"{kind}@{args.rate}/s{tag}"})
+            cases = [(kind, 0, kind) for kind in ("pap", "chap", "acct")]
+            cases += [(kind, args.rate, f"{kind}@{args.rate}/s") for kind in ("pap", "acct")]
+            for kind, rate, name in cases:
+                runs = alternate(daemons, functools.partial(one, kind=kind, rate=rate),
+                                 args.runs if rate == 0 or compare else 1)
+                for policy, results in runs.items():
+                    label = f" [{policy}]" if compare else ""
+                    rows.append({**summarize(kind, results), "kind": name + tag + label,
+                                 "rps_runs": [round(r["rps"]) for r in results],
+                                 "p99_us_runs": [r["p99_us"] for r in results]})
     finally:
-        q.stop()
+        for q in daemons.values():
+            q.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     report(rows, args)
     return 0
+
+
+def policies(text: str) -> list[str]:
+    """--appendfsync: one policy or several, comma-separated."""
+    from quotad.quota.embedded import APPENDFSYNC
+
+    chosen = [p.strip() for p in text.split(",")]
+    bad = [p for p in chosen if p not in APPENDFSYNC]
+    if bad or len(set(chosen)) != len(chosen):
+        raise argparse.ArgumentTypeError(f"one or more of {', '.join(APPENDFSYNC)}, each once: {text!r}")
+    return chosen
+
+
+def alternate(
+    daemons: dict[str, Quotad], run: Callable[[Quotad], dict[str, Any]], rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    """``rounds`` runs on each daemon, alternated: A B, B A, A B, ... (with one daemon, just the runs)."""
+    order = list(daemons)
+    results: dict[str, list[dict[str, Any]]] = {p: [] for p in order}
+    for i in range(rounds):
+        for policy in order if i % 2 == 0 else order[::-1]:
+            results[policy].append(run(daemons[policy]))
+    return results
 
 
 def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:

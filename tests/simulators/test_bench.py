@@ -1,6 +1,10 @@
 """simulators.bench: the report's summary of a kind's runs (pure; the runs themselves need radload)."""
 
-from simulators.bench import summarize
+import argparse
+
+import pytest
+
+from simulators.bench import alternate, policies, summarize
 
 
 def _run(rps: float, recv: int, quotad_s: float, redis_s: float) -> dict:
@@ -17,3 +21,25 @@ def test_summary_takes_the_median_run_and_gives_cpu_per_request() -> None:
         "p999_us": 30000, "cpu_quotad": "117%", "cpu_redis": "52%", "cpu_generator": "20%",
         "us_quotad": 90.0, "us_redis": 40.0,
     }
+
+
+def test_appendfsync_policies_are_checked() -> None:
+    assert policies("always") == ["always"]
+    assert policies("always, everysec") == ["always", "everysec"]
+    for bad in ("sometimes", "always,always", "always,"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            policies(bad)
+
+
+def test_runs_alternate_between_the_daemons() -> None:
+    """A B, B A, A B: each policy gets the machine's fast and slow moments alike."""
+    seen: list[str] = []
+    daemons: dict = {"always": "A", "everysec": "B"}
+
+    def run(q: str) -> dict:
+        seen.append(q)
+        return {"n": len(seen)}
+
+    results = alternate(daemons, run, 3)
+    assert seen == ["A", "B", "B", "A", "A", "B"]
+    assert results == {"always": [{"n": 1}, {"n": 4}, {"n": 5}], "everysec": [{"n": 2}, {"n": 3}, {"n": 6}]}

@@ -39,6 +39,17 @@ def test_r70_coa_defaults() -> None:
     assert (c.clients[0].coa_port, str(c.clients[0].coa_secret)) == (0, "")
 
 
+def test_redis_appendfsync() -> None:
+    """The embedded Redis fsyncs its append-only file every second unless told otherwise; the three
+    policies of Redis are accepted and nothing else, named with the value it got."""
+    assert cfg.Config().redis.appendfsync == "everysec"
+    for policy in ("always", "everysec", "no"):
+        assert cfg.from_dict({"redis": {"appendfsync": policy}}).redis.appendfsync == policy
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.from_dict({"redis": {"appendfsync": "Always"}})
+    assert info.value.problems == [("redis.appendfsync", "must be one of always, everysec, no, got 'Always'")]
+
+
 def test_secrets_do_not_show_in_repr() -> None:
     """No secret in a log line: reprs of the config mask them."""
     text = repr(cfg.from_dict({"clients": [{"address": "10.0.0.0/8", "secret": "testing123",
@@ -54,6 +65,8 @@ def test_secrets_do_not_show_in_repr() -> None:
         ({"server": {"auth_port": "1812"}}, "server.auth_port", "must be an integer"),
         ({"server": {"bogus": 1}}, "server.bogus", "unknown setting"),
         ({"redis": {"url": "http://x"}}, "redis.url", "must start with redis://"),
+        ({"redis": {"appendfsync": "sometimes"}}, "redis.appendfsync", "must be one of always, everysec, no"),
+        ({"redis": {"appendfsync": 1}}, "redis.appendfsync", "must be a string"),
         ({"clients": [{"address": "300.1.1.1", "secret": "s"}]}, "clients[0].address", "not an address"),
         ({"clients": [{"address": "10.0.0.0/8"}]}, "clients[0].secret", "must not be empty"),
         ({"quota": {"ip_range": "100.64.0.0/33"}}, "quota.ip_range", "not an IPv4 network"),
