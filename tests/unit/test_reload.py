@@ -56,7 +56,7 @@ def test_the_settings_a_reload_applies() -> None:
     """Exactly these; every other setting of Config needs a restart."""
     assert reload.reloadable_settings() == ["server.log_level", "clients", "api.tokens", "coa.port"]
     restart = reload.restart_settings()
-    assert len(restart) == 53
+    assert len(restart) == 54
     assert {"server.auth_port", "server.workers", "redis.url", "quota.ip_range", "apns", "plans", "profiles",
             "radsec.clients", "coa.timeout", "publicsafety.apns"} <= set(restart)
     assert not set(restart) & set(reload.reloadable_settings())
