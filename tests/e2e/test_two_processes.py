@@ -16,12 +16,13 @@ import pytest
 
 from quotad.policy.plans import default_catalog
 from quotad.quota.model import QuotaSettings
-from quotad.quota.store import QuotaStore, make_client
+from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from tests.conftest import free_port
 from tests.e2e.test_daemon_process import QUOTAD, _wait_ready
 from tests.integration.daemon_fixture import access_request, accounting_request, exchange
 from tests.integration.test_coa_e2e import Gateway
+from tests.redis_client import make_client
 
 TOKEN = "operator-token-0123456789abcdef"
 MSISDN = "819000000021"

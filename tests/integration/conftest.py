@@ -13,7 +13,7 @@ import redis as sync_redis
 
 from quotad.quota.embedded import EmbeddedRedisError, find_redis_server
 from quotad.quota.model import QuotaSettings
-from quotad.quota.store import QuotaStore, make_client
+from quotad.quota.store import QuotaStore
 from tests.integration.storekit import (
     StoreFactory,
     _cluster_ok,
@@ -23,6 +23,7 @@ from tests.integration.storekit import (
     _wait,
     catalog,
 )
+from tests.redis_client import make_client
 
 
 @pytest.fixture(scope="session")

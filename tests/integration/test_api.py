@@ -16,7 +16,8 @@ from quotad.config import ApiSettings, Config, Secret, TokenSettings
 from quotad.metrics import REGISTRY
 from quotad.policy.plans import GB, MB, default_catalog
 from quotad.quota.model import ACCT_INTERIM, AccountingReport, LineRef, QuotaSettings
-from quotad.quota.store import QuotaStore, make_client
+from quotad.quota.store import QuotaStore
+from tests.redis_client import make_client
 
 JST = dt.timezone(dt.timedelta(hours=9))
 OP = "operator-token-0123456789abcdef"

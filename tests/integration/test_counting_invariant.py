@@ -38,8 +38,9 @@ from quotad.quota.model import (
     QuotaSettings,
     ReportOutcome,
 )
-from quotad.quota.store import QuotaStore, make_client
+from quotad.quota.store import QuotaStore
 from tests.integration.storekit import at, catalog
+from tests.redis_client import make_client
 
 T = at(2026, 11, 10, 9)
 LINES = (LineRef("F1", "09000000001"), LineRef("F1", "09000000002"))

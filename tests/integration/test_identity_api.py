@@ -18,7 +18,8 @@ from quotad.identity.submission import MAX_BODY
 from quotad.metrics import REGISTRY
 from quotad.policy.plans import default_catalog
 from quotad.quota.model import LineRef, QuotaSettings
-from quotad.quota.store import QuotaStore, make_client
+from quotad.quota.store import QuotaStore
+from tests.redis_client import make_client
 
 JST = dt.timezone(dt.timedelta(hours=9))
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -13,7 +13,8 @@ from quotad.identity.verify import Holder, Refusal, Verified
 from quotad.policy.plans import GB, MB, default_catalog
 from quotad.quota import keys as k
 from quotad.quota.model import AttachRequest, AttachResult, LineRef, QuotaSettings
-from quotad.quota.store import QuotaStore, make_client
+from quotad.quota.store import QuotaStore
+from tests.redis_client import make_client
 
 JST = dt.timezone(dt.timedelta(hours=9))
 NOW = dt.datetime(2026, 11, 23, 12, tzinfo=JST).timestamp()

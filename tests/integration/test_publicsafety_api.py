@@ -17,7 +17,8 @@ from quotad.config import ApiSettings, Config, Secret, TokenSettings
 from quotad.policy.plans import default_catalog
 from quotad.publicsafety.store import PublicSafetyStore
 from quotad.quota.model import QuotaSettings
-from quotad.quota.store import QuotaStore, make_client
+from quotad.quota.store import QuotaStore
+from tests.redis_client import make_client
 
 JST = dt.timezone(dt.timedelta(hours=9))
 OP = "operator-token-0123456789abcdef"

@@ -26,8 +26,9 @@ from quotad.quota.model import (
     LineRef,
     QuotaSettings,
 )
-from quotad.quota.store import Conflict, LimitExceeded, NotFound, QuotaError, QuotaStore, make_client
+from quotad.quota.store import Conflict, LimitExceeded, NotFound, QuotaError, QuotaStore
 from tests.integration.storekit import SLICE, StoreFactory, at, attach, catalog, new_line, report
+from tests.redis_client import make_client
 
 # -- stage 1 smoke ---------------------------------------------------------------------------------
 

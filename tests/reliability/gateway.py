@@ -180,7 +180,8 @@ async def provision(url: str, contract_id: str, msisdns: list[str], plan: str = 
     """A contract with the given lines (through the store, as the API would)."""
     from quotad.policy.plans import default_catalog
     from quotad.quota.model import QuotaSettings
-    from quotad.quota.store import QuotaStore, make_client
+    from quotad.quota.store import QuotaStore
+    from tests.redis_client import make_client
 
     store = QuotaStore(make_client(url), QuotaSettings(), default_catalog())
     try:

@@ -15,7 +15,8 @@ import redis as sync_redis
 from quotad.policy.plans import default_catalog
 from quotad.quota import keys as k
 from quotad.quota.model import AttachRequest, LineRef, QuotaSettings
-from quotad.quota.store import QuotaStore, make_client
+from quotad.quota.store import QuotaStore
+from tests.redis_client import make_client
 from tests.reliability.gateway import Gateway, Session, counted_octets, provision
 from tests.reliability.helpers import QuotadProcess, wait_for
 
