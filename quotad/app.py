@@ -171,6 +171,9 @@ class Daemon:
     # The last Redis health check (start, then a PING every 5 s): Status-Server is answered only
     # while it is True, so that gateways fail over to another server while this one cannot serve.
     redis_ok: bool = True
+    # The embedded Redis died and could not be started again: the daemon stops and exits 1.
+    failed: bool = False
+    _next_redis_check: float = 0.0
 
     async def start(self) -> None:
         """Start Redis (if embedded), the store, the listeners and HTTP."""
@@ -237,15 +240,14 @@ class Daemon:
         """Gauges sampled once a second rather than touched per packet (and valid with workers);
         quotad_redis_up and ``redis_ok`` from a PING every ``redis_check_seconds`` (the gauge also
         on each /readyz)."""
-        next_check = 0.0
         loop = asyncio.get_running_loop()
         while True:
             inflight = sum(p.inflight for p in (self.auth, self.acct) if p is not None)
             metrics.RADIUS_INFLIGHT.set(inflight)
             if self.sessions is not None:
                 metrics.SPEED_PUSH_PENDING.set(self.sessions.pending)
-            if self.store is not None and loop.time() >= next_check:
-                next_check = loop.time() + redis_check_seconds
+            if self.store is not None and loop.time() >= self._next_redis_check:
+                self._next_redis_check = loop.time() + redis_check_seconds
                 up = await self.store.ping()
                 metrics.REDIS_UP.set(1 if up else 0)
                 if up != self.redis_ok:
@@ -265,7 +267,23 @@ class Daemon:
             "embedded_redis_started", data_dir=str(self.embedded.data_dir), binary=self.embedded.binary,
             appendfsync=self.embedded.appendfsync,
         )
+        loop = asyncio.get_running_loop()
+        self.embedded.watch(lambda event: loop.call_soon_threadsafe(self._embedded_event, event))
         return url
+
+    def _embedded_event(self, event: str) -> None:
+        """From the embedded Redis's watcher (quota/embedded.py), on the event loop: ``died``:
+        not ready at once (Status-Server unanswered, /readyz 503) rather than at the next health
+        check; ``restarted``: check now, so readiness returns within a second; ``failed``: it
+        cannot be started again, so stop and exit 1 for the service manager to restart quotad."""
+        if event == "died":
+            self.redis_ok = False
+            metrics.REDIS_UP.set(0)
+        elif event == "restarted":
+            self._next_redis_check = 0.0
+        elif event == "failed":
+            self.failed = True
+            self.request_stop()
 
     def apply(self, new: Config) -> None:
         """Take the settings of ``new`` that a reload may change (``reload.RELOADABLE``: clients and
@@ -325,10 +343,11 @@ class Daemon:
 async def run(
     config: Config, before_serving: list[object] | None = None, *,
     reloader: reload.Reloader | None = None, control: socket.socket | None = None,
-) -> None:
-    """Run until SIGTERM or SIGINT. With ``reloader`` (one process: ``serve`` with one worker,
-    ``demo``), SIGHUP reloads the file. With ``control`` (a worker), the supervisor sends the
-    configuration of each reload over it."""
+) -> int:
+    """Run until SIGTERM or SIGINT; the exit status (1: the embedded Redis could not be kept
+    running). With ``reloader`` (one process: ``serve`` with one worker, ``demo``), SIGHUP
+    reloads the file. With ``control`` (a worker), the supervisor sends the configuration of each
+    reload over it."""
     daemon = Daemon(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -353,6 +372,7 @@ async def run(
             loop.remove_reader(control.fileno())
         await daemon.stop()
         await _cancel_leftovers()
+    return 1 if daemon.failed else 0
 
 
 class _Reloads:

@@ -73,14 +73,15 @@ def _warn_permissions(path: str | None, to_log: bool = True) -> None:
 
 
 def _run_daemon(coro: Awaitable[Any]) -> int:
-    """Run the daemon; a setting refused at start (e.g. TLS files) exits 2 naming it."""
+    """Run the daemon; a setting refused at start (e.g. TLS files) exits 2 naming it; 1 when the
+    embedded Redis could not be kept running."""
     try:
-        run_loop(coro)
+        code = run_loop(coro)
     except cfg.ConfigError as exc:
         for key, reason in exc.problems:
             print(f"config error: {key}: {reason}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)
 
 
 def _check(path: str | None) -> cfg.Config:

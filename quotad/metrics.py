@@ -160,6 +160,11 @@ WORKER_RESTARTS = Counter(
     "Worker processes that died and were replaced by the supervisor (server.workers > 1).",
     registry=REGISTRY,
 )
+EMBEDDED_REDIS_RESTARTS = Counter(
+    "quotad_embedded_redis_restarts_total",
+    "Times the embedded Redis died (killed, OOM killer, crash) and quotad started it again on its data directory.",
+    registry=REGISTRY,
+)
 CONFIG_RELOADS = Counter(
     "quotad_config_reloads_total",
     "Configuration reloads (SIGHUP), by outcome: ok (every change in effect), unchanged (the file is the running "

@@ -101,6 +101,7 @@ class Supervisor:
         self._sequence = 0
         self._reloading = False
         self._reload_again = False
+        self.embedded: Any = None  # quota.embedded.EmbeddedRedis, when no Redis URL is configured
 
     def _spawn(self, index: int) -> None:
         ours, theirs = socket.socketpair()
@@ -148,6 +149,7 @@ class Supervisor:
                 data_dir=Path(self.config.redis.data_dir).resolve(), appendfsync=self.config.redis.appendfsync
             )
             url = embedded.start()
+            self.embedded = embedded
             # A reload meanwhile merged into spawn_config; the URL never reloads.
             self.spawn_config = replace(self.spawn_config, redis=replace(self.spawn_config.redis, url=url))
             _log.info("embedded_redis_started", data_dir=str(embedded.data_dir), appendfsync=embedded.appendfsync)
@@ -181,6 +183,14 @@ class Supervisor:
             except ChildProcessError:
                 break
             except InterruptedError:
+                continue
+            if self.embedded is not None and self.embedded.process is not None and pid == self.embedded.process.pid:
+                # os.wait reaped the embedded Redis: it died. Started again here, on this thread
+                # (the kernel's parent-death signal follows the thread that forked it).
+                self.embedded.process.returncode = os.waitstatus_to_exitcode(code)
+                if not self.stopping and not self.embedded.restart_after(self.embedded.process.returncode):
+                    status = 1
+                    self._forward(signal.SIGTERM, None)
                 continue
             index = self.children.pop(pid, None)
             channel = self.channels.pop(pid, None)

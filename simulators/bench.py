@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from quotad.quota.embedded import is_server_name
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -125,7 +127,7 @@ class Quotad:
         assert self.proc is not None
         names = {pid: _comm(pid) for pid in [self.proc.pid, *children(self.proc.pid)]}
         live = [pid for pid, name in names.items() if name is not None]  # Redis's AOF rewrite child comes and goes
-        redis = [pid for pid in live if "redis" in (names[pid] or "")]
+        redis = [pid for pid in live if is_server_name(names[pid] or "")]
         return [pid for pid in live if pid not in redis], redis
 
     def stop(self) -> None:

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from quotad.quota.embedded import is_server_name
 from quotad.radius import packet as rp
 from tests.conftest import free_port
 from tests.e2e.test_daemon_process import _wait_ready
@@ -19,9 +20,9 @@ from tests.integration.daemon_fixture import SECRET, access_request
 
 
 def _workers(supervisor: int) -> list[int]:
-    """The supervisor's quotad children (not the embedded redis-server)."""
+    """The supervisor's quotad children (not the embedded Redis or Valkey server)."""
     out = subprocess.run(["pgrep", "-P", str(supervisor)], capture_output=True, text=True).stdout.split()
-    return [int(pid) for pid in out if "redis" not in _comm(pid)]
+    return [int(pid) for pid in out if not is_server_name(_comm(pid))]
 
 
 def _comm(pid: str) -> str:

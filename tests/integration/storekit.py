@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import shutil
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import redis as sync_redis
 
 from quotad.policy.plans import MB, Plan, PlanCatalog, default_catalog
-from quotad.quota.embedded import find_redis_server
+from quotad.quota.embedded import find_cli, find_redis_server
 from quotad.quota.model import AccountingReport, AccountResult, AttachRequest, AttachResult, LineRef
 from quotad.quota.store import QuotaStore
 
@@ -95,8 +94,8 @@ def _join_by_hand(clients: list[sync_redis.Redis]) -> None:
 
 
 def _create_cluster(ports: list[int], clients: list[sync_redis.Redis]) -> None:
-    cli = shutil.which("redis-cli") or str(Path(find_redis_server()).with_name("redis-cli"))
-    if Path(cli).is_file():
+    cli = find_cli(find_redis_server())  # the client of the same server: valkey-cli for Valkey
+    if cli is not None:
         nodes = [f"127.0.0.1:{port}" for port in ports]
         subprocess.run([cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)

@@ -23,7 +23,7 @@ import pytest
 import redis as sync_redis
 
 from quotad.quota import keys as k
-from quotad.quota.embedded import EmbeddedRedisError, find_redis_server
+from quotad.quota.embedded import EmbeddedRedisError, find_cli, find_redis_server
 from tests.integration.daemon_fixture import daemon_config, running_daemon
 from tests.integration.storekit import _free_cluster_ports
 from tests.reliability.gateway import Gateway, Session, counted_octets
@@ -50,7 +50,8 @@ class Cluster:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for port in self.ports:
             self._wait(lambda p=port: self.node(p).ping(), 10)
-        cli = str(Path(self.binary).with_name("redis-cli"))
+        cli = find_cli(self.binary)
+        assert cli is not None
         subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
                         "--cluster-replicas", "1", "--cluster-yes"], check=True, capture_output=True, timeout=60)
         self._wait(self.healthy, 30)
@@ -117,8 +118,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         c = Cluster(tmp_path)
     except EmbeddedRedisError as exc:
         pytest.skip(f"no redis-server: {exc}")
-    if not Path(c.binary).with_name("redis-cli").exists():
-        pytest.skip("no redis-cli next to redis-server")
+    if find_cli(c.binary) is None:
+        pytest.skip(f"no redis-cli or valkey-cli next to {c.binary}")
     try:
         c.start()
         yield c

@@ -14,22 +14,15 @@ import redis as sync_redis
 
 from quotad.policy.plans import default_catalog
 from quotad.quota import keys as k
+from quotad.quota.embedded import is_server_name
 from quotad.quota.model import AttachRequest, LineRef, QuotaSettings
 from quotad.quota.store import QuotaStore
 from tests.redis_client import make_client
 from tests.reliability.gateway import Gateway, Session, counted_octets, provision
-from tests.reliability.helpers import QuotadProcess, wait_for
+from tests.reliability.helpers import QuotadProcess, alive, wait_for
 
 CONTRACT = "kill-c1"
 LINES = ["819200000001", "819200000002", "819200000003"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def test_r71_sigkill_mid_load_restart_nothing_lost_nothing_twice_leases_reclaimed(tmp_path: Path) -> None:
@@ -39,7 +32,7 @@ def test_r71_sigkill_mid_load_restart_nothing_lost_nothing_twice_leases_reclaime
     asyncio.run(provision(url, CONTRACT, LINES))
     live = [Session(f"kl-{line[-1]}-{i}", line) for line in LINES for i in range(3)]
     dead = [Session(f"kd-{line[-1]}", line) for line in LINES]  # their gateway loses them in the outage
-    redis_pid = next(pid for pid in quotad.children() if "redis" in Path(f"/proc/{pid}/comm").read_text())
+    redis_pid = next(pid for pid in quotad.children() if is_server_name(Path(f"/proc/{pid}/comm").read_text()))
 
     async def scenario() -> Gateway:
         async with Gateway(quotad.auth, quotad.acct, live + dead) as gw:
@@ -55,7 +48,7 @@ def test_r71_sigkill_mid_load_restart_nothing_lost_nothing_twice_leases_reclaime
                 code = await asyncio.to_thread(quotad.kill, signal.SIGKILL)
                 assert code == -signal.SIGKILL
                 # the embedded Redis follows its parent (PR_SET_PDEATHSIG), flushing its AOF
-                await asyncio.to_thread(wait_for, lambda: not _alive(redis_pid), 10, "embedded redis to exit")
+                await asyncio.to_thread(wait_for, lambda: not alive(redis_pid), 10, "embedded redis to exit")
                 for s in dead:  # their Stop goes unanswered: quotad is down; the gateway gives up
                     assert not await dead_gw.report(s, status=2, tries=1)
                 await asyncio.to_thread(quotad.start)
