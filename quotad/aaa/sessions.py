@@ -33,6 +33,10 @@ _log = log.get("quotad.sessions")
 
 # RFC 5176 §3.6 Error-Cause 503, Session Context Not Found: the gateway has no such session.
 SESSION_CONTEXT_NOT_FOUND = 503
+# A push whose Redis reads failed (a timeout while Redis stalls: an fsync held up by a busy disk,
+# a failover) is queued again after each of these delays. The speed is already stored, so no later
+# change would send it: without a retry that session kept its old speed until it re-authorized.
+PUSH_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 async def end_lost(store: QuotaStore, ref: LineRef, sessions: list[Session], outcomes: list[Outcome],
@@ -78,6 +82,7 @@ class SessionControl:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._queued: dict[LineRef, str] = {}  # line → latest speed to push, oldest first
         self._pushers = 0
+        self._failures: dict[LineRef, int] = {}  # line → failed attempts of its queued push
 
     @property
     def pending(self) -> int:
@@ -116,9 +121,29 @@ class SessionControl:
                 try:
                     await self._push(ref, speed)
                 except Exception as exc:  # one line's failure must not stop the queue
-                    _log.warning("session_control_failed", contract=ref.contract_id, error=repr(exc))
+                    self._retry_later(ref, speed, exc)
+                else:
+                    self._failures.pop(ref, None)
         finally:
             self._pushers -= 1
+
+    def _retry_later(self, ref: LineRef, speed: str, exc: Exception) -> None:
+        """Queue the line's push again after a back-off, unless a newer change queued it already."""
+        failed = self._failures.get(ref, 0)
+        if failed >= len(PUSH_RETRY_DELAYS):
+            self._failures.pop(ref, None)
+            _log.error("session_control_failed", contract=ref.contract_id, error=repr(exc), attempts=failed + 1)
+            return
+        self._failures[ref] = failed + 1
+        _log.warning("session_control_failed", contract=ref.contract_id, error=repr(exc),
+                     retry_in=PUSH_RETRY_DELAYS[failed])
+
+        async def again() -> None:
+            await asyncio.sleep(PUSH_RETRY_DELAYS[failed])
+            if ref not in self._queued:
+                await self.speed_changed(ref, speed, speed)
+
+        self._spawn(again())
 
     async def _push(self, ref: LineRef, speed: str) -> None:
         sessions = await self.store.live_sessions(ref)
