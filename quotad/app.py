@@ -35,6 +35,7 @@ from quotad.clock import Clock, SystemClock
 from quotad.config import Config
 from quotad.policy.plans import Plan, PlanCatalog
 from quotad.publicsafety.store import PublicSafetyStore
+from quotad.quota.cluster import RedisCluster as ClusterClient
 from quotad.quota.embedded import EmbeddedRedis
 from quotad.quota.fastredis import FastRedis
 from quotad.quota.model import QuotaSettings
@@ -87,7 +88,7 @@ def client_table_from(config: Config) -> ClientTable:
 
 def _redis_client(cfg: Config, url: str) -> Any:
     if cfg.redis.cluster:
-        return aioredis.RedisCluster.from_url(
+        return ClusterClient.from_url(
             url, max_connections=max(cfg.redis.max_connections, 100),
             socket_timeout=cfg.redis.timeout, socket_connect_timeout=cfg.redis.timeout,
         )

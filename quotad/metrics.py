@@ -127,6 +127,12 @@ REDIS_ERRORS = Counter(
     ["op"],
     registry=REGISTRY,
 )
+REDIS_CLUSTER_CONNECTION_LOST = Counter(
+    "quotad_redis_cluster_connection_lost_total",
+    "Redis Cluster calls whose connection redis-py closed under them during a failover (its AttributeError); each "
+    "is also a Redis error (quotad_redis_errors_total) and the gateway's retry is served afresh.",
+    registry=REGISTRY,
+)
 REDIS_LATENCY = Histogram(
     "quotad_redis_call_duration_seconds",
     "Redis round-trip latency: op=pipeline is the hot path's pipelined client (1 reply in 16 sampled).",

@@ -6,6 +6,8 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from quotad.quota.cluster import RedisCluster
+
 
 def make_client(url: str, *, cluster: bool = False, max_connections: int = 64) -> Any:
     """A redis.asyncio client for the store.
@@ -16,6 +18,6 @@ def make_client(url: str, *, cluster: bool = False, max_connections: int = 64) -
     QuotaSettings.max_in_flight, so keep max_connections above that.
     """
     if cluster:
-        return aredis.RedisCluster.from_url(url, max_connections=max(max_connections, 100))
+        return RedisCluster.from_url(url, max_connections=max(max_connections, 100))
     pool = aredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=None)
     return aredis.Redis(connection_pool=pool)
