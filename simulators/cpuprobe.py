@@ -102,7 +102,11 @@ class Generator:
 async def probe(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="quotad-probe-"))
     quotad = bench.Quotad(workdir, 1)
-    daemon = Daemon(cfgmod.load(quotad.config))
+    config = cfgmod.load(quotad.config)
+    # A Redis under valgrind answers ~50 times slower: a longer timeout keeps its calls from failing
+    # (a failed call would be retried and counted twice).
+    config = dataclasses.replace(config, redis=dataclasses.replace(config.redis, timeout=args.redis_timeout))
+    daemon = Daemon(config)
     await daemon.start()
     assert daemon.store is not None and daemon.auth is not None and daemon.acct is not None
     daemon.store.settings = dataclasses.replace(daemon.store.settings, index_cache_seconds=1e6)
@@ -139,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=10000)
     parser.add_argument("--warm", type=int, default=0, help="requests before measuring (default: --lines)")
     parser.add_argument("--window", type=int, default=128)
+    parser.add_argument("--redis-timeout", type=float, default=2.0, help="redis.timeout (raise it under valgrind)")
     uvloop.run(probe(parser.parse_args(argv)))
     return 0
 
