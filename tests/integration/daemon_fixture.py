@@ -32,8 +32,9 @@ def daemon_config(redis_url: str, coa_port: int = 3799, **server: object) -> cfg
 
 
 @asynccontextmanager
-async def running_daemon(config: cfg.Config, now: float = T0) -> AsyncIterator[Daemon]:
-    daemon = Daemon(config, clock=SettableClock(now))
+async def running_daemon(config: cfg.Config, now: float | None = T0) -> AsyncIterator[Daemon]:
+    """The daemon on a clock standing at ``now``, or on the real clock (``now=None``)."""
+    daemon = Daemon(config, clock=SettableClock(now)) if now is not None else Daemon(config)
     await daemon.start()
     try:
         yield daemon
