@@ -58,6 +58,9 @@ SKIPPED: dict[tuple[str, str], str] = {
     ("docs/benchmarks.md", "--runs 5 --rate 2000 --appendfsync"):
         "benchmarks of minutes, against their own quotad serve",
     ("docs/benchmarks.md", "mkdir -p /tmp/vg"): "profiling Redis under valgrind (not installed here), an hour",
+    ("docs/benchmarks.md", "QUOTAD_REDIS_SERVER=/tmp/vg/wrap"):
+        "instruction counts of Redis under valgrind, minutes a run",
+    ("docs/benchmarks.md", "--kinds pap,acct --lines 10000 --n 30000"): "a benchmark of minutes, each server in turn",
     ("docs/operations.md", "/usr/bin/python3 -m venv /opt/quotad"): _HOST,
     ("docs/operations.md", "systemd-sysusers"): _HOST,
     ("docs/operations.md", "install -d -m 0755 /etc/quotad"): _HOST,
