@@ -1,15 +1,18 @@
 """Access-Request → credentials → line → quota.attach → policy → Access-Accept / Access-Reject.
 
 The order of checks, each with its own reject reason (counted, logged at info, and told to the
-gateway in Reply-Message):
+gateway in Reply-Message); none before the SIM's asks Redis anything:
   R-1 unknown APN (Called-Station-Id) · wrong user or password (PAP or CHAP); a re-authorization
-      (Service-Type Authorize-Only, RFC 5176 §3.1) may carry no password instead, if it names a
-      live session of the line on the same gateway (by Class, Acct-Session-Id, or a State holding
-      quotad's Class value): else no-session
+      (Service-Type Authorize-Only, RFC 5176 §3.1) may carry no password instead
   R-4 roaming (3GPP-SGSN-MCC-MNC not a home network of the APN)
   R-2 unknown SIM (by 3GPP-IMSI, else Calling-Station-Id)
-  R-3 line not active (suspended, card replaced or not yet active, terminated)
-  R-50 voice line whose contract holder's identity is not verified (identity-unverified)
+      a re-authorization without a password must name a live session of the line on the same
+      gateway (by Class, Acct-Session-Id, or a State holding quotad's Class value): else no-session
+  R-3 line not active (suspended, card replaced or not yet active, terminated), then the attach
+      script's other refusals: R-50 voice line whose contract holder's identity is not verified
+      (identity-unverified), no address left (no-address), before the contract's start day
+      (not-started)
+Tested in this order by tests/unit/test_access_handler.py.
 A Redis failure sends no answer at all: the gateway retries, and nothing half-done is acknowledged.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
@@ -30,7 +34,6 @@ from quotad.aaa.values import ipv4_bytes, ipv4_text, text
 from quotad.config import ApnSettings
 from quotad.policy.decide import profile_name
 from quotad.quota.model import AttachRequest, AttachResult, LineRef
-from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 
@@ -99,11 +102,21 @@ def session_of(pkt: rp.Packet, gateway: str, ref: LineRef, sim: str, apn: str) -
     return sessionid.fresh(), "", sessionid.slot_of(gateway, sim, apn)
 
 
+class AttachStore(Protocol):
+    """What the access path asks of the store (quota.store.QuotaStore; a fake in unit tests)."""
+
+    async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None: ...
+
+    async def is_live(self, ref: LineRef, session_id: str, gateway: str) -> bool: ...
+
+    async def attach(self, req: AttachRequest) -> AttachResult: ...
+
+
 class AccessHandler:
     def __init__(
         self,
         apns: list[Apn],
-        store: QuotaStore,
+        store: AttachStore,
         speeds: SpeedChanges,
         profiles: dict[str, EncodedProfile],
         now: Callable[[], float],

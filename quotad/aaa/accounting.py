@@ -21,7 +21,7 @@ session of that gateway as a Stop would.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
@@ -31,7 +31,7 @@ from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.speed import SpeedChanges
 from quotad.aaa.values import ipv4_text, text
 from quotad.quota.model import AccountingReport, AccountResult, LineRef, ReportOutcome
-from quotad.quota.store import NotFound, QuotaStore
+from quotad.quota.store import NotFound
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 
@@ -47,10 +47,21 @@ _QUOTAD_VENDOR = rp.VENDOR_QUOTAD.to_bytes(4, "big")
 MAX_CLOCK_AHEAD = 300.0
 
 
+class AccountStore(Protocol):
+    """What the accounting path asks of the store (quota.store.QuotaStore; a fake in unit tests).
+    ``account`` raises quota.store.NotFound for a line the consumer store does not have."""
+
+    async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None: ...
+
+    async def account(self, report: AccountingReport) -> AccountResult: ...
+
+    async def end_gateway_sessions(self, gateway: str, now: float, batch: int = 100) -> int: ...
+
+
 class AccountingHandler:
     def __init__(
         self,
-        store: QuotaStore,
+        store: AccountStore,
         speeds: SpeedChanges,
         now: Callable[[], float],
         publicsafety: PublicSafetyAaa | None = None,

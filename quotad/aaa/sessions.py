@@ -30,6 +30,7 @@ from quotad.policy.plans import PlanCatalog
 from quotad.quota.model import LineRef, Session
 from quotad.quota.store import QuotaStore
 from quotad.radius.coa import DynamicAuthClient, Outcome, SessionTarget
+from quotad.radius.reasons import CoaOutcome
 
 _log = log.get("quotad.sessions")
 
@@ -43,7 +44,7 @@ async def end_lost(store: QuotaStore, ref: LineRef, sessions: list[Session], out
     would: left live, they would keep their addresses and be pushed to for days. Returns how many."""
     ended = 0
     for session, outcome in zip(sessions, outcomes, strict=True):
-        gone = outcome.outcome == "nak" and outcome.error_cause == SESSION_CONTEXT_NOT_FOUND
+        gone = outcome.outcome is CoaOutcome.NAK and outcome.error_cause == SESSION_CONTEXT_NOT_FOUND
         if gone and await store.end_session(ref, session.session_id, now):
             ended += 1
             metrics.SESSIONS_ENDED.labels("gateway_lost").inc()
