@@ -176,6 +176,7 @@ class AccountResult:
     overrun_added: int  # used beyond what the pool could grant
     granted: int  # drawn from the pool into held data by this report
     outcome: ReportOutcome = ReportOutcome.COUNTED
+    fresh: bool = False  # a new session began under its id with this report (account.lua)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,6 @@ import itertools
 import json
 import secrets
 import time
-from importlib import resources
 from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
@@ -23,6 +22,7 @@ from redis.exceptions import NoScriptError, RedisError
 from quotad.policy.plans import PlanCatalog
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
+from quotad.quota import lua
 from quotad.quota.fastredis import Encoded, plain
 from quotad.quota.model import (
     ACCT_INTERIM,
@@ -50,14 +50,10 @@ from quotad.quota.model import (
 )
 from quotad.quota.renewals import RenewalMemo
 
-CONTRACT_SCRIPTS = (
-    "create_contract", "add_line", "attach", "account", "line_facts", "set_line", "charge", "view",
-    "add_card", "activate_card", "top_up",
-)
-PLAIN_SCRIPTS = ("set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew", "ip_release", "ip_adopt",
-                 "end_session", "drop_placeholder")
-# Scripts that count a session's report start with _counters.lua (after _lib.lua).
-COUNTING_SCRIPTS = ("account",)
+# The scripts this store runs (quota.lua: their KEYS, ARGV, replies and the files prepended).
+SCRIPTS = ("create_contract", "add_line", "attach", "account", "line_facts", "set_line", "charge", "view",
+           "add_card", "activate_card", "top_up", "set_speed", "index_cas", "prune_live", "ip_alloc", "ip_renew",
+           "ip_release", "ip_adopt", "end_session", "drop_placeholder")
 # Counters past 2^53 octets (8 PiB) lose precision in Lua's doubles: no session carries that much.
 MAX_COUNTER = 1 << 53
 SPEED_VALUES = (*SPEEDS, "")  # "" = never decided
@@ -89,16 +85,6 @@ class LimitExceeded(QuotaError):
 _ERRORS: dict[str, type[QuotaError]] = {"notfound": NotFound, "conflict": Conflict, "limit": LimitExceeded}
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    return "" if value is None else str(value)
-
-
-def _script_source(name: str) -> str:
-    return resources.files("quotad.quota").joinpath("scripts", f"{name}.lua").read_text()
-
-
 def _ipv4(address: int) -> str:
     """Dotted quad of an address the lease scripts keep as an integer."""
     if not 0 <= address <= 0xFFFFFFFF:
@@ -114,14 +100,6 @@ def _ipv4_int(address: str) -> int:
 
 def _no_line(ref: LineRef) -> NotFound:
     return NotFound(f"no line {ref.msisdn} in contract {ref.contract_id}", field="msisdn", rule="R-2")
-
-
-def _facts(raw: list[Any]) -> LineFacts:
-    plan, status, coupon, held, pool, low, speed = raw
-    return LineFacts(
-        plan=_text(plan), status=_text(status), coupon_on=_text(coupon) == "1", held=int(held),
-        pool=int(pool), low_3day=int(low), speed=_text(speed),
-    )
 
 
 def precheck(report: AccountingReport, max_age: float) -> ReportOutcome | None:
@@ -175,11 +153,7 @@ class QuotaStore:
         self._generation_prefix = secrets.token_hex(4)
         self._generations = itertools.count(1)
         self._notes_epoch = -1  # the fast client's connection epoch the notes were taken under
-        lib, counters = _script_source("_lib"), _script_source("_counters")
-        self._scripts = {name: client.register_script(
-            lib + "\n" + (counters + "\n" if name in COUNTING_SCRIPTS else "") + _script_source(name))
-            for name in CONTRACT_SCRIPTS}
-        self._scripts.update({name: client.register_script(_script_source(name)) for name in PLAIN_SCRIPTS})
+        self._scripts = {name: client.register_script(lua.SCRIPTS[name].source()) for name in SCRIPTS}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -212,11 +186,10 @@ class QuotaStore:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _clock(self, now: float) -> list[Any]:
-        """ARGV[1..5] of every contract script: now, month, previous month, their bundle expiries.
-
-        The calendar part is computed (and encoded) once per Japan month and reused until the
-        month turns."""
+    def _calendar(self, now: float) -> Encoded:
+        """ARGV month .. prev_bundle_exp of every contract script (quota.lua CALENDAR): the month,
+        the previous month, their bundle expiries; computed (and encoded) once per Japan month and
+        reused until the month turns."""
         start, end, parts = self._month
         if not start <= now < end:
             parts = Encoded(*self._month_parts(now))
@@ -225,7 +198,7 @@ class QuotaStore:
             tz = self.settings.timezone
             self._month = (cal.month_start_instant(day.year, day.month, tz),
                            cal.month_start_instant(nyear, nmonth, tz), parts)
-        return [repr(float(now)), parts]
+        return parts
 
     def _window_days(self, now: float) -> list[str]:
         """The 3-day window's day keys (R-22), computed once per Japan day."""
@@ -271,9 +244,10 @@ class QuotaStore:
     @staticmethod
     def _check(res: list[Any], rule: str | None, message: str) -> list[Any]:
         """Raise the QuotaError a script reported as {'ERR', kind, field, ...}."""
-        if _text(res[0]) == "ERR":
-            kind, field = _text(res[1]), _text(res[2])
-            raise _ERRORS[kind](f"{message}: {kind} ({field})", field=field, rule=rule)
+        refused = lua.refusal(res)
+        if refused is not None:
+            raise _ERRORS[refused.kind](f"{message}: {refused.kind} ({refused.field})", field=refused.field,
+                                        rule=rule)
         return res
 
     # -- provisioning ---------------------------------------------------------------------------
@@ -286,11 +260,10 @@ class QuotaStore:
         except KeyError:
             raise NotFound(f"unknown plan {plan!r}", field="plan", rule="§3") from None
         ck = k.ContractKeys(contract_id)
-        args = [
-            *self._clock(now), p.name, cal.date_key(start_date),
+        args = lua.create_contract_argv(
+            repr(float(now)), self._calendar(now), p.name, cal.date_key(start_date),
             cal.month_key_of(start_date.year, start_date.month),
-            cal.prorated_bundle(p.bundle_bytes, start_date), p.bundle_bytes, p.max_lines,
-        ]
+            cal.prorated_bundle(p.bundle_bytes, start_date), p.bundle_bytes, p.max_lines)
         res = await self._run("create_contract", ck.pool_keys(), args)
         self._check(res, None, f"contract {contract_id} exists")
 
@@ -338,7 +311,7 @@ class QuotaStore:
     async def _settle(self, keys: list[str], pending: str, final: str) -> None:
         """Commit claimed index keys to final (no expiry), or release them when final is empty."""
         for key in keys:
-            await self._run("index_cas", [key], [pending, final])
+            await self._run("index_cas", [key], lua.cas_argv(pending, final))
 
     async def add_card(
         self, ref: LineRef, iccid: str, imsi: str, card_type: str, reason: str, now: float | None = None
@@ -360,11 +333,13 @@ class QuotaStore:
         claimed = await self._claim(claims, pending)
         ck = k.ContractKeys(ref.contract_id)
         keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
-        args = [*self._clock(now), iccid, imsi, card_type, reason, int(reason != "type-change")]
+        args = lua.add_card_argv(repr(float(now)), self._calendar(now), iccid, imsi, card_type, reason,
+                                 int(reason != "type-change"))
         try:
             res = await self._run("add_card", keys, args)
-            if _text(res[0]) == "ERR" and _text(res[1]) == "conflict" and _text(res[2]) == "iccid":
-                raise Conflict(f"line {ref.msisdn} already has a pending card {_text(res[3])}; activate it first",
+            refused = lua.refusal(res)
+            if refused is not None and refused.kind == "conflict" and refused.field == "iccid":
+                raise Conflict(f"line {ref.msisdn} already has a pending card {refused.detail}; activate it first",
                                field="iccid", rule="R-32")
             self._check(res, "R-32", f"no new card for {ref.msisdn}")
         except BaseException:
@@ -372,7 +347,7 @@ class QuotaStore:
             raise
         await self._settle(claimed, pending, k.index_value(ref.contract_id, ref.msisdn))
         self.forget_index(*(key for key, _ in claims))
-        return _facts(res[1])
+        return lua.facts(res[1])
 
     async def activate_card(self, ref: LineRef, iccid: str, now: float | None = None) -> CardActivation:
         """R-32/R-33: the pending card becomes the line's card; the old one is refused from now on.
@@ -387,12 +362,12 @@ class QuotaStore:
         now = time.time() if now is None else now
         ck = k.ContractKeys(ref.contract_id)
         keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
-        res = self._check(await self._run("activate_card", keys, [*self._clock(now), iccid]), "R-32",
+        args = lua.activate_card_argv(repr(float(now)), self._calendar(now), iccid)
+        res = self._check(await self._run("activate_card", keys, args), "R-32",
                           f"card {iccid} of {ref.msisdn} not activated")
-        card = Card(*(_text(v) for v in res[1]))
-        if _text(res[0]) == "SAME":
-            return CardActivation(card=card, old=None, reason="", facts=_facts(res[4]))
-        old = Card(*(_text(v) for v in res[2]))
+        card, old, reason, facts = lua.activate_card_reply(res)
+        if old is None:
+            return CardActivation(card=card, old=None, reason="", facts=facts)
         final = k.index_value(ref.contract_id, ref.msisdn)
         for key in (k.iccid_index(card.iccid), k.imsi_index(card.imsi)):
             # Normally committed by add_card; restored here if add_card died before committing.
@@ -402,7 +377,7 @@ class QuotaStore:
         # as card-replaced) and its ICCID/IMSI can never be given to another line (R-33).
         await self._settle(gone, final, k.index_value(ref.contract_id, ref.msisdn, k.RETIRED))
         self.forget_index(*gone, k.iccid_index(card.iccid), k.imsi_index(card.imsi))
-        return CardActivation(card=card, old=old, reason=_text(res[3]), facts=_facts(res[4]))
+        return CardActivation(card=card, old=old, reason=reason, facts=facts)
 
     async def replace_card(self, ref: LineRef, iccid: str, imsi: str, card_type: str = "nano") -> CardActivation:
         """R-32: a new card replaces the line's card at once (add_card, then activate_card)."""
@@ -415,14 +390,14 @@ class QuotaStore:
             k.ContractKeys(ref.contract_id).line(ref.msisdn), ["iccid", "imsi", "card_type"])
         if iccid is None:
             raise _no_line(ref)
-        return Card(_text(iccid), _text(imsi), _text(card_type))
+        return Card(lua.text(iccid), lua.text(imsi), lua.text(card_type))
 
     async def _write_line(
         self, contract_id: str, msisdn: str, iccid: str, imsi: str, card_type: str, voice: bool, now: float
     ) -> None:
         ck = k.ContractKeys(contract_id)
         keys = [*ck.pool_keys(), ck.lines, ck.line(msisdn)]
-        args = [*self._clock(now), msisdn, iccid, imsi, card_type, int(voice)]
+        args = lua.add_line_argv(repr(float(now)), self._calendar(now), msisdn, iccid, imsi, card_type, int(voice))
         res = await self._run("add_line", keys, args)
         self._check(res, "§3", f"line {msisdn} not added to {contract_id}")
 
@@ -460,7 +435,7 @@ class QuotaStore:
         else:
             async with self._in_flight:
                 raw = await self.client.get(key)
-        found = k.parse_card_index(_text(raw)) if raw is not None else None
+        found = k.parse_card_index(lua.text(raw)) if raw is not None else None
         return LineRef(*found) if found else None
 
     async def charge(self, contract_id: str, units: int, who: str, now: float) -> Bucket:
@@ -472,12 +447,12 @@ class QuotaStore:
         expiry = cal.coupon_expiry(now, s.timezone)
         entry = json.dumps({"at": now, "units": units, "who": who}, separators=(",", ":"))
         cutoff = now - s.charge_history_days * 86400
-        args = [*self._clock(now), units, s.max_units_per_month, s.coupon_unit_bytes, repr(expiry), entry,
-                repr(cutoff)]
+        args = lua.charge_argv(repr(float(now)), self._calendar(now), units, s.max_units_per_month,
+                               s.coupon_unit_bytes, repr(expiry), entry, repr(cutoff))
         res = self._check(await self._run("charge", [*ck.pool_keys(), ck.charges], args), "R-11",
                           f"charge of {units} units to {contract_id} refused")
-        size = int(res[2])
-        return Bucket(id=_text(res[1]), kind="coupon", size=size, left=size, expires_at=expiry)
+        bucket_id, size = lua.charge_reply(res)
+        return Bucket(id=bucket_id, kind="coupon", size=size, left=size, expires_at=expiry)
 
     async def set_coupon(self, ref: LineRef, on: bool, now: float | None = None) -> LineFacts:
         """R-21/R-31: flip a line's coupon switch; returns the line's facts."""
@@ -495,12 +470,13 @@ class QuotaStore:
         now = time.time() if now is None else now
         ck = k.ContractKeys(ref.contract_id)
         keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
-        res = await self._run("set_line", keys, [*self._clock(now), field, value])
-        if _text(res[0]) == "ERR" and len(res) > 3 and _text(res[3]) == "card-pending":
+        res = await self._run("set_line", keys, lua.set_line_argv(repr(float(now)), self._calendar(now), field, value))
+        refused = lua.refusal(res)
+        if refused is not None and refused.detail == "card-pending":
             raise Conflict(f"line {ref.msisdn} waits for its replacement card: activate the new card to resume it",
                            field="status", rule="R-33")
         self._check(res, rule, f"cannot set {field} of {ref.msisdn}")
-        return _facts(res[1])
+        return lua.facts(res[1])
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -538,27 +514,30 @@ class QuotaStore:
             keys.append(k.ContractKeys(req.ref.contract_id).session(req.ref.msisdn, req.session_id))
         owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, sid)
         noted, epoch = self._noted_lease(owner, req.now)
-        args = [*self._clock(req.now), req.imsi or "", sid, req.nas_ip, self._attach_limits,
-                int(req.check_identity), f"{self._generation_prefix}.{next(self._generations)}",
-                noted[1] if noted else "", self._window_days(req.now)[0], req.gateway, req.acct_session_id,
-                req.slot, req.session_id]
+        args = lua.attach_argv(
+            repr(float(req.now)), self._calendar(req.now), req.imsi or "", sid, req.nas_ip, self._attach_limits,
+            int(req.check_identity), f"{self._generation_prefix}.{next(self._generations)}",
+            noted[1] if noted else "", self._window_days(req.now)[0], req.gateway, req.acct_session_id, req.slot,
+            req.session_id)
         if noted is None and not req.slot:
             res, ip = await self._pair(("attach", keys, args), self._alloc_call(owner, req.now), sequential=True)
+            reply = lua.attach_reply(res)
         else:  # a slot's session is known once the script has run: its lease is taken after
             res, _ = await self._pair(("attach", keys, args), None)
-            ip = noted[0] if noted and _text(res[0]) == "ok" and int(res[4]) == 1 else None
-        if _text(res[0]) == "retry":
+            reply = lua.attach_reply(res)
+            ip = noted[0] if noted and reply.same else None
+        if reply.status == "retry":
             return AttachResult(ok=False, reason="retry", facts=None, granted=0, framed_ip=None,
-                                session_id=_text(res[1]))
-        if _text(res[0]) == "ok" and _text(res[6]) != sid:  # a new session of the slot
-            sid, noted, ip = _text(res[6]), None, None
+                                session_id=reply.session_id)
+        if reply.status == "ok" and reply.session_id != sid:  # a new session of the slot
+            sid, noted, ip = reply.session_id, None, None
             owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, sid)
-        if _text(res[0]) != "ok":
+        if reply.status != "ok":
             if ip is not None or noted is not None:
                 self.renewals.forget(owner)
-                await self._run("ip_release", self._ip_keys, [owner])
-            return AttachResult(ok=False, reason=_text(res[0]), facts=None, granted=0, framed_ip=None)
-        granted, facts = int(res[1]), _facts(res[2])
+                await self._run("ip_release", self._ip_pool, lua.ip_release_argv(owner))
+            return AttachResult(ok=False, reason=reply.status, facts=None, granted=0, framed_ip=None)
+        granted, facts = reply.granted, reply.facts
         if ip is None and (noted is not None or req.slot):  # not the noted session: lease as usual
             ip = await self._run(*self._alloc_call(owner, req.now))
             noted = None
@@ -567,12 +546,12 @@ class QuotaStore:
             self.renewals.forget(owner)
             await self._end(req.ref, sid, req.now)
             return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
-        if int(res[5]) == 1 and req.gateway:
+        if reply.new and req.gateway:
             await self._command("SADD", k.gateway_sessions(req.gateway), owner)
         if noted is None:
-            ip = _text(ip)
+            ip = lua.text(ip)
             if self.fast is not None and self.fast.epoch == epoch:
-                self.renewals.renewed(owner, req.now, ip, _text(res[3]))
+                self.renewals.renewed(owner, req.now, ip, reply.generation)
             else:
                 self.renewals.renewed(owner, req.now)
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted, framed_ip=_ipv4(int(ip)),
@@ -591,7 +570,8 @@ class QuotaStore:
         return self.renewals.lease(owner, now), epoch
 
     def _alloc_call(self, owner: str, now: float) -> Call:
-        return ("ip_alloc", self._ip_pool, [owner, repr(now), repr(now + self.settings.lease_seconds), self._ip_span])
+        return ("ip_alloc", self._ip_pool,
+                lua.ip_alloc_argv(owner, repr(now), repr(now + self.settings.lease_seconds), self._ip_span))
 
     Call = tuple[str, Keys, list[Any]]
 
@@ -600,7 +580,7 @@ class QuotaStore:
         the second only if the first said ok) or concurrently."""
         if self.fast is None:
             res = await self._run(*first)
-            if second is None or (sequential and _text(res[0]) != "ok"):
+            if second is None or (sequential and lua.text(res[0]) != "ok"):
                 return res, None
             return res, await self._run(*second)
         futures = [self._send(*first)] + ([self._send(*second)] if second else [])
@@ -623,9 +603,11 @@ class QuotaStore:
         return results[0], results[1] if second else None
 
     def _account_args(self, report: AccountingReport) -> list[Any]:
-        return [*self._clock(report.now), report.session_id, report.status, report.octets, report.exempt_octets,
-                report.nas_ip, self._account_limits, report.framed_ip or "", report.acct_session_id,
-                repr(float(report.at)), "" if report.session_time is None else report.session_time, report.gateway]
+        return lua.account_argv(
+            repr(float(report.now)), self._calendar(report.now), report.session_id, report.status, report.octets,
+            report.exempt_octets, report.nas_ip, self._account_limits, report.framed_ip or "",
+            report.acct_session_id, repr(float(report.at)), "" if report.session_time is None else report.session_time,
+            report.gateway)
 
     async def account(self, report: AccountingReport) -> AccountResult:
         """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says,
@@ -659,14 +641,12 @@ class QuotaStore:
             if renewed is None:
                 self.renewals.forget(lease[2][0])
             self.renewals.renewed(lease[2][0], report.now)
-        if _text(res[0]) == "unknown":
+        result = lua.account_reply(res)
+        if result is None:
             raise _no_line(report.ref)
-        outcome = ReportOutcome(_text(res[0]))
-        if outcome is ReportOutcome.COUNTED:
-            await self._after_count(report, fresh=int(res[7]) == 1, leased=lease is None or renewed is not None)
-        added, debited, low, overrun, granted = (int(v) for v in res[1:6])
-        return AccountResult(facts=_facts(res[6]), added=added, debited=debited, low_added=low,
-                             overrun_added=overrun, granted=granted, outcome=outcome)
+        if result.outcome is ReportOutcome.COUNTED:
+            await self._after_count(report, fresh=result.fresh, leased=lease is None or renewed is not None)
+        return result
 
     async def _after_count(self, report: AccountingReport, fresh: bool, leased: bool) -> None:
         """What a counted report does on other slots once counted: a Stop releases the session's
@@ -675,7 +655,7 @@ class QuotaStore:
         owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status == ACCT_STOP:
             self.renewals.forget(owner)
-            await self._run("ip_release", self._ip_pool, [owner])
+            await self._run("ip_release", self._ip_pool, lua.ip_release_argv(owner))
             return
         if not fresh:
             return
@@ -685,17 +665,17 @@ class QuotaStore:
         if leased or not self._ip_first <= address < self._ip_first + self._ip_count:
             return
         line = k.session_owner(report.ref.contract_id, report.ref.msisdn, "")
-        old = await self._run("ip_adopt", self._ip_pool, [
-            owner, repr(report.now + self.settings.lease_seconds), address, line])
+        old = lua.optional_text(await self._run("ip_adopt", self._ip_pool, lua.ip_adopt_argv(
+            owner, repr(report.now + self.settings.lease_seconds), address, line)))
         if old:
-            old_sid = _text(old)[len(line):]
-            self.renewals.forget(_text(old))
+            old_sid = old[len(line):]
+            self.renewals.forget(old)
             self.renewals.renewed(owner, report.now)
             ck = k.ContractKeys(report.ref.contract_id)
             keys = [ck.live(report.ref.msisdn), ck.session(report.ref.msisdn, old_sid)]
-            gw = await self._run("drop_placeholder", keys, [old_sid])
+            gw = lua.optional_text(await self._run("drop_placeholder", keys, lua.drop_placeholder_argv(old_sid)))
             if gw:
-                await self._command("SREM", k.gateway_sessions(_text(gw)), _text(old))
+                await self._command("SREM", k.gateway_sessions(gw), old)
 
     async def _command(self, *args: Any) -> Any:
         """One plain command: on the pipelining client when there is one."""
@@ -707,16 +687,16 @@ class QuotaStore:
     async def _end(self, ref: LineRef, session_id: str, now: float) -> str | None:
         """End a live session counting nothing more; its gateway, or None if it was not live."""
         ck = k.ContractKeys(ref.contract_id)
-        gw = await self._run("end_session", [ck.live(ref.msisdn), ck.session(ref.msisdn, session_id)],
-                             [session_id, self.settings.stopped_ttl_seconds, repr(float(now))])
-        return None if gw is None else _text(gw)
+        return lua.optional_text(await self._run(
+            "end_session", [ck.live(ref.msisdn), ck.session(ref.msisdn, session_id)],
+            lua.end_session_argv(session_id, self.settings.stopped_ttl_seconds, repr(float(now)))))
 
     async def is_live(self, ref: LineRef, session_id: str, gateway: str) -> bool:
         """True if the session is live and runs on that gateway (a re-authorization without
         credentials names it: aaa.access)."""
         key = k.ContractKeys(ref.contract_id).session(ref.msisdn, session_id)
         rec = await self.client.hmget(key, ["stopped", "gw"])
-        return _text(rec[0]) == "0" and _text(rec[1]) == gateway
+        return lua.text(rec[0]) == "0" and lua.text(rec[1]) == gateway
 
     async def end_session(self, ref: LineRef, session_id: str, now: float) -> bool:
         """End one live session as a Stop would (its data stays used, its address goes back to the
@@ -725,7 +705,7 @@ class QuotaStore:
         owner = k.session_owner(ref.contract_id, ref.msisdn, session_id)
         gw = await self._end(ref, session_id, now)
         self.renewals.forget(owner)
-        await self._run("ip_release", self._ip_pool, [owner])
+        await self._run("ip_release", self._ip_pool, lua.ip_release_argv(owner))
         if gw:
             await self._command("SREM", k.gateway_sessions(gw), owner)
         return gw is not None
@@ -737,7 +717,7 @@ class QuotaStore:
         key = k.gateway_sessions(gateway)
         ended = 0
         while True:
-            owners = [_text(o) for o in await self._command("SPOP", key, batch) or []]
+            owners = [lua.text(o) for o in await self._command("SPOP", key, batch) or []]
             if not owners:
                 return ended
             for owner in owners:
@@ -746,7 +726,7 @@ class QuotaStore:
                 if await self._end(ref, session_id, now) is not None:
                     ended += 1
                 self.renewals.forget(owner)
-                await self._run("ip_release", self._ip_pool, [owner])
+                await self._run("ip_release", self._ip_pool, lua.ip_release_argv(owner))
 
     def _lease_call(self, report: AccountingReport) -> Call | None:
         """The lease script a report needs beside the count: renew on Start/Interim unless this
@@ -755,7 +735,7 @@ class QuotaStore:
         same id must not take the address of the live one."""
         owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         if report.status in (ACCT_START, ACCT_INTERIM) and self.renewals.due(owner, report.now):
-            return ("ip_renew", self._ip_pool, [owner, repr(report.now + self.settings.lease_seconds)])
+            return ("ip_renew", self._ip_pool, lua.ip_renew_argv(owner, repr(report.now + self.settings.lease_seconds)))
         return None
 
     async def set_speed(self, ref: LineRef, expected: str, new: str) -> bool:
@@ -763,7 +743,7 @@ class QuotaStore:
         if new not in SPEED_VALUES or expected not in SPEED_VALUES:
             raise QuotaError(f"speed must be one of {SPEED_VALUES}", field="speed", rule="R-24")
         ck = k.ContractKeys(ref.contract_id)
-        res = int(await self._run("set_speed", [ck.line(ref.msisdn)], [expected, new]))
+        res = int(await self._run("set_speed", [ck.line(ref.msisdn)], lua.cas_argv(expected, new)))
         if res < 0:
             raise _no_line(ref)
         return res == 1
@@ -772,10 +752,11 @@ class QuotaStore:
         """A line's facts now (after lazy maintenance of its contract)."""
         ck = k.ContractKeys(ref.contract_id)
         keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
-        res = await self._run("line_facts", keys, self._clock(now))
-        if _text(res[0]) != "ok":
+        args = lua.clock_argv(repr(float(now)), self._calendar(now))
+        facts = lua.facts_reply(await self._run("line_facts", keys, args))
+        if facts is None:
             raise _no_line(ref)
-        return _facts(res[1])
+        return facts
 
     async def top_up(self, ref: LineRef, now: float) -> tuple[int, LineFacts]:
         """R-12 / R-24: a line back at high speed that holds less than a slice draws one now, as an
@@ -783,25 +764,26 @@ class QuotaStore:
         nothing is drawn unless the line's speed class is `high`). Returns (octets drawn, facts)."""
         ck = k.ContractKeys(ref.contract_id)
         keys = [*ck.pool_keys(), ck.line(ref.msisdn), *self._day_keys(ref, now)]
-        res = await self._run("top_up", keys, [*self._clock(now), self.settings.slice_bytes])
-        if _text(res[0]) != "ok":
+        args = lua.top_up_argv(repr(float(now)), self._calendar(now), self.settings.slice_bytes)
+        topped = lua.top_up_reply(await self._run("top_up", keys, args))
+        if topped is None:
             raise _no_line(ref)
-        return int(res[1]), _facts(res[2])
+        return topped.granted, topped.facts
 
     async def live_sessions(self, ref: LineRef) -> list[Session]:
         """The line's live sessions (CoA / Disconnect targets); forgets those whose record expired."""
         ck = k.ContractKeys(ref.contract_id)
-        sids = sorted(_text(x) for x in await self.client.smembers(ck.live(ref.msisdn)))
+        sids = sorted(lua.text(x) for x in await self.client.smembers(ck.live(ref.msisdn)))
         records = await asyncio.gather(*(self.client.hgetall(ck.session(ref.msisdn, sid)) for sid in sids))
         sessions, gone = [], []
         for sid, rec in zip(sids, records, strict=True):
             if not rec:
                 gone.append(sid)
                 continue
-            sessions.append(await self._session(ref, sid, {_text(a): _text(b) for a, b in rec.items()}))
+            sessions.append(await self._session(ref, sid, {lua.text(a): lua.text(b) for a, b in rec.items()}))
         if gone:
             keys = [ck.live(ref.msisdn), *(ck.session(ref.msisdn, sid) for sid in gone)]
-            await self._run("prune_live", keys, gone)
+            await self._run("prune_live", keys, lua.prune_live_argv(gone))
         return sessions
 
     async def _session(self, ref: LineRef, sid: str, rec: dict[str, str]) -> Session:
@@ -809,7 +791,7 @@ class QuotaStore:
         if ip is None:
             owner = k.session_owner(ref.contract_id, ref.msisdn, sid)
             leased = await self.client.hget(self._ip_keys[2], owner)
-            ip = str(ipaddress.IPv4Address(int(_text(leased)))) if leased is not None else None
+            ip = str(ipaddress.IPv4Address(int(lua.text(leased)))) if leased is not None else None
         return Session(session_id=sid, nas_ip=rec.get("nas", ""), framed_ip=ip, imsi=rec.get("imsi") or None,
                        started=float(rec.get("started") or 0), acct_session_id=rec.get("asid") or sid)
 
@@ -818,23 +800,18 @@ class QuotaStore:
     async def contract_view(self, contract_id: str, now: float) -> ContractView:
         """R-35: the pool by bucket and each line's held data, switch, status and live sessions."""
         ck = k.ContractKeys(contract_id)
-        res = await self._run("view", ck.pool_keys(), self._clock(now))
-        if _text(res[0]) != "ok":
+        args = lua.clock_argv(repr(float(now)), self._calendar(now))
+        pool = lua.view_reply(await self._run("view", ck.pool_keys(), args))
+        if pool is None:
             raise NotFound(f"no contract {contract_id}", field="contract_id", rule="R-35")
-        rest = res[3:]
-        buckets = [
-            Bucket(id=_text(rest[i]), kind=_text(rest[i + 1]), size=int(rest[i + 2]), left=int(rest[i + 3]),
-                   expires_at=float(rest[i + 4]))
-            for i in range(0, len(rest), 5)
-        ]
-        msisdns = sorted(_text(m) for m in await self.client.smembers(ck.lines))
+        msisdns = sorted(lua.text(m) for m in await self.client.smembers(ck.lines))
         lines = await asyncio.gather(*(self._line_view(ck, m) for m in msisdns))
-        return ContractView(contract_id=contract_id, plan=_text(res[1]), start_date=_text(res[2]),
-                            pool=sum(b.left for b in buckets), buckets=buckets, lines=list(lines))
+        return ContractView(contract_id=contract_id, plan=pool.plan, start_date=pool.start_date,
+                            pool=sum(b.left for b in pool.buckets), buckets=pool.buckets, lines=list(lines))
 
     async def _line_view(self, ck: k.ContractKeys, msisdn: str) -> LineView:
         raw = await self.client.hgetall(ck.line(msisdn))
-        f = {_text(a): _text(b) for a, b in raw.items()}
+        f = {lua.text(a): lua.text(b) for a, b in raw.items()}
         live = await self.client.scard(ck.live(msisdn))
         return LineView(msisdn=msisdn, iccid=f.get("iccid", ""), imsi=f.get("imsi", ""),
                         card_type=f.get("card_type", ""), voice=f.get("voice") == "1",
@@ -848,7 +825,7 @@ class QuotaStore:
         rows = await asyncio.gather(
             *(self.client.hmget(ck.usage(ref.msisdn, day), ["high", "low"]) for day in day_keys)
         )
-        return [DayUsage(day=d, high=int(_text(hi) or 0), low=int(_text(lo) or 0))
+        return [DayUsage(day=d, high=int(lua.text(hi) or 0), low=int(lua.text(lo) or 0))
                 for d, (hi, lo) in zip(day_keys, rows, strict=True)]
 
     async def charges(self, contract_id: str, since: float) -> list[Charge]:
@@ -856,7 +833,7 @@ class QuotaStore:
         ck = k.ContractKeys(contract_id)
         out = []
         for raw in await self.client.zrangebyscore(ck.charges, since, "+inf"):
-            bucket_id, _, body = _text(raw).partition("|")
+            bucket_id, _, body = lua.text(raw).partition("|")
             entry = json.loads(body)
             out.append(Charge(at=float(entry["at"]), units=int(entry["units"]), who=str(entry["who"]),
                               bucket_id=bucket_id))
