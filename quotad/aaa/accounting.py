@@ -31,8 +31,9 @@ from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.values import ipv4_text, text
 from quotad.policy.decide import decide_speed
 from quotad.policy.plans import PlanCatalog
+from quotad.quota.errors import NotFound
 from quotad.quota.model import AccountingReport, AccountResult, LineRef, ReportOutcome
-from quotad.quota.store import NotFound, QuotaStore
+from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 

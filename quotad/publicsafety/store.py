@@ -17,7 +17,7 @@ A change reads the tree, applies a pure function (publicsafety.changes) and writ
 and every line record with one script that first checks the version it read (ps_commit.lua):
 a refused change writes nothing, and a concurrent one is retried on the fresh tree. Index keys
 live in other slots, so they are claimed first (pending, expiring) and committed or released
-after, as QuotaStore.add_line does.
+after, as quota.provisioning does (quota.lineindex).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from quotad.publicsafety.model import Line, Parent
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
 from quotad.quota import lua
-from quotad.quota.model import ACCT_STOP, AccountingReport, QuotaSettings, ReportOutcome
-from quotad.quota.store import Conflict, NotFound, precheck
+from quotad.quota.errors import Conflict, NotFound
+from quotad.quota.model import ACCT_STOP, AccountingReport, QuotaSettings, ReportOutcome, precheck
 
 SCRIPTS = ("ps_commit", "ps_attach", "ps_account", "index_cas")
 RETRIES = 8
@@ -169,12 +169,12 @@ class PublicSafetyStore:
             try:
                 committed = await self._commit(version, new)
             except BaseException:
-                await self._settle([key for key, _ in claimed], pending, "")
+                await self._compare_and_set([key for key, _ in claimed], pending, "")
                 raise
             if committed == "OK":
                 await self._finish(contract_id, claimed, pending, old, new)
                 return new
-            await self._settle([key for key, _ in claimed], pending, "")
+            await self._compare_and_set([key for key, _ in claimed], pending, "")
         raise Conflict(f"contract {contract_id} is being changed by others; retry", field="contract_id", rule="R-60")
 
     async def _commit(self, version: str, parent: Parent) -> str:
@@ -193,11 +193,13 @@ class PublicSafetyStore:
                     raise Conflict(f"{field} is already in use", field=field, rule="R-62" if "ip" in field else "R-2")
                 claimed.append((key, field))
         except BaseException:
-            await self._settle([key for key, _ in claimed], pending, "")
+            await self._compare_and_set([key for key, _ in claimed], pending, "")
             raise
         return claimed
 
-    async def _settle(self, keys: list[str], expected: str, final: str) -> None:
+    async def _compare_and_set(self, keys: list[str], expected: str, final: str) -> None:
+        """Each index key that holds expected is set to final ('' deletes it): a claim committed
+        or released, a key the tree no longer uses given back (index_cas.lua)."""
         for key in keys:
             await self._scripts["index_cas"](keys=[key], args=lua.cas_argv(expected, final))
 
@@ -206,11 +208,11 @@ class PublicSafetyStore:
         """Commit the claims to their lines; release the index keys the new tree no longer uses."""
         owners = {key: k.index_value(contract_id, ln.msisdn) for ln in new.lines for key in index_keys(ln)}
         for key, _ in claimed:
-            await self._settle([key], pending, owners[key])
+            await self._compare_and_set([key], pending, owners[key])
         for ln in old.lines:
             for key in index_keys(ln):
                 if key not in owners:
-                    await self._settle([key], k.index_value(contract_id, ln.msisdn), "")
+                    await self._compare_and_set([key], k.index_value(contract_id, ln.msisdn), "")
 
     # -- RADIUS -----------------------------------------------------------------------------------
 

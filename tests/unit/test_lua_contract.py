@@ -65,7 +65,7 @@ def test_header_names_keys_argv_reply_and_what_is_prepended(name: str) -> None:
     text = (SCRIPTS_DIR / f"{name}.lua").read_text()
     assert text.startswith(f"-- {name}.lua: ")
     head = header(text)
-    assert "Reply" in head and head["Reply"]
+    assert head.get("Reply")
     assert names(head.get("KEYS", "")) == spec.keys
     assert names(head.get("ARGV", "")) == spec.argv
     assert names(head.get("Prepended", "")) == tuple(f"{p}.lua" for p in spec.prelude)
