@@ -59,6 +59,7 @@ class QuotaStore:
         """``fast``: an optional pipelining client (quota.fastredis.FastRedis) for the hot path's
         scripts and index lookups on a single Redis; everything else goes through ``client``."""
         self.client = client
+        self.fast = fast  # the runner's too: an attribute, not a property, for the hot path
         self.settings = settings
         self.catalog = catalog
         self.runner = ScriptRunner(client, settings, SCRIPTS, fast)
@@ -81,10 +82,6 @@ class QuotaStore:
         # Session generations (attach.lua): unique across processes and hosts sharing the Redis.
         self._generation_prefix = secrets.token_hex(4)
         self._generations = itertools.count(1)
-
-    @property
-    def fast(self) -> PipelinedClient | None:
-        return self.runner.fast
 
     async def load_scripts(self) -> None:
         """Load every script into Redis (all primaries on a cluster)."""
