@@ -15,7 +15,7 @@ A Redis failure sends no answer at all: the gateway retries, and nothing half-do
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -25,10 +25,10 @@ from quotad.aaa import classattr, sessionid
 from quotad.aaa.profiles import EncodedProfile
 from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.replyattrs import granted_attr
+from quotad.aaa.speed import SpeedChanges
 from quotad.aaa.values import ipv4_bytes, ipv4_text, text
 from quotad.config import ApnSettings
-from quotad.policy.decide import decide_speed, profile_name
-from quotad.policy.plans import PlanCatalog
+from quotad.policy.decide import profile_name
 from quotad.quota.model import AttachRequest, AttachResult, LineRef
 from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
@@ -104,17 +104,15 @@ class AccessHandler:
         self,
         apns: list[Apn],
         store: QuotaStore,
-        catalog: PlanCatalog,
+        speeds: SpeedChanges,
         profiles: dict[str, EncodedProfile],
         now: Callable[[], float],
-        on_speed_change: Callable[[LineRef, str, str], Awaitable[None]] | None = None,
         publicsafety: PublicSafetyAaa | None = None,
     ):
-        self.on_speed_change = on_speed_change
+        self.speeds = speeds
         self.publicsafety = publicsafety
         self.apns = {apn.name: apn for apn in apns}
         self.store = store
-        self.catalog = catalog
         self.profiles = profiles
         self.now = now
         self._accepts = metrics.RADIUS_REQUESTS.labels("access", "accept")
@@ -187,28 +185,21 @@ class AccessHandler:
         result = await self.store.attach(request)
         if not result.ok or result.facts is None:
             return self._reject(pkt, client, result.reason or "unknown")
-        profile = await self._settle_speed(ref, result, rp.tgpp_rat_type(pkt))
-        return self._accept(pkt, client, apn, ref, result.session_id or session_id, result, profile)
-
-    async def _settle_speed(self, ref: LineRef, result: AttachResult, rat: int | None) -> EncodedProfile:
-        facts = result.facts
-        assert facts is not None
-        speed = decide_speed(facts, self.catalog.get(facts.plan))
-        if speed != facts.speed and await self.store.set_speed(ref, facts.speed, speed):
-            metrics.SPEED_CHANGES.labels(speed).inc()
-            if self.on_speed_change is not None and facts.speed:
-                await self.on_speed_change(ref, facts.speed, speed)  # the line's other sessions
+        session_id = result.session_id or session_id
+        # The Accept carries the speed to this session; the line's others are pushed it (aaa.speed).
+        speed, _ = await self.speeds.follow(ref, result.facts, told=session_id)
         if result.granted:
             metrics.SLICES.inc()
             metrics.SLICE_BYTES.inc(result.granted)
-        return self.profiles[profile_name(speed, rat)]
+        profile = self.profiles[profile_name(speed, rp.tgpp_rat_type(pkt))]
+        return self._accept(pkt, client, apn, ref, session_id, result, profile)
 
     async def _public_safety(
         self, pkt: rp.Packet, client: Client, apn: Apn, ref: LineRef, session_id: str, imsi: str | None
     ) -> bytes:
         """R-62 / R-63: a public-safety line (aaa.publicsafety) on its APN."""
         assert self.publicsafety is not None
-        decision = await self.publicsafety.authorize(pkt, ref, imsi)
+        decision = await self.publicsafety.authorize(pkt, ref, imsi, session_id)
         if decision.reason is not None:
             return self._reject(pkt, client, decision.reason)
         self._accepts.inc()

@@ -20,7 +20,7 @@ session of that gateway as a Stop would.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -28,9 +28,8 @@ from redis.exceptions import RedisError
 from quotad import log, metrics
 from quotad.aaa import classattr, sessionid
 from quotad.aaa.publicsafety import PublicSafetyAaa
+from quotad.aaa.speed import SpeedChanges
 from quotad.aaa.values import ipv4_text, text
-from quotad.policy.decide import decide_speed
-from quotad.policy.plans import PlanCatalog
 from quotad.quota.errors import NotFound
 from quotad.quota.model import AccountingReport, AccountResult, LineRef, ReportOutcome
 from quotad.quota.store import QuotaStore
@@ -48,24 +47,19 @@ _QUOTAD_VENDOR = rp.VENDOR_QUOTAD.to_bytes(4, "big")
 # An Event-Timestamp this far ahead of our clock is a gateway's clock error: the arrival is used.
 MAX_CLOCK_AHEAD = 300.0
 
-# Called after a line's speed class changed (the CoA sender, wired in by the app).
-SpeedListener = Callable[[LineRef, str, str], Awaitable[None]]
-
 
 class AccountingHandler:
     def __init__(
         self,
         store: QuotaStore,
-        catalog: PlanCatalog,
+        speeds: SpeedChanges,
         now: Callable[[], float],
-        on_speed_change: SpeedListener | None = None,
         publicsafety: PublicSafetyAaa | None = None,
     ):
         self.publicsafety = publicsafety
         self.store = store
-        self.catalog = catalog
+        self.speeds = speeds
         self.now = now
-        self.on_speed_change = on_speed_change
         self._stored = metrics.RADIUS_REQUESTS.labels("accounting", "stored")
         self._unknown = metrics.RADIUS_REQUESTS.labels("accounting", "unknown_line")
         self._nas = metrics.RADIUS_REQUESTS.labels("accounting", "nas_on_off")
@@ -149,7 +143,7 @@ class AccountingHandler:
             self._not_counted_report(report, result.outcome)
             return
         self._count(result)
-        await self._settle_speed(ref, result)
+        await self.speeds.follow(ref, result.facts)
 
     def _not_counted_report(self, r: AccountingReport, outcome: ReportOutcome) -> None:
         """Count it by reason; log it at most once a second per reason."""
@@ -181,15 +175,6 @@ class AccountingHandler:
         if result.granted:
             metrics.SLICES.inc()
             metrics.SLICE_BYTES.inc(result.granted)
-
-    async def _settle_speed(self, ref: LineRef, result: AccountResult) -> None:
-        facts = result.facts
-        speed = decide_speed(facts, self.catalog.get(facts.plan))
-        if speed == facts.speed or not await self.store.set_speed(ref, facts.speed, speed):
-            return
-        metrics.SPEED_CHANGES.labels(speed).inc()
-        if self.on_speed_change is not None:
-            await self.on_speed_change(ref, facts.speed, speed)
 
 
 def event_time(pkt: rp.Packet, now: float) -> float | None:

@@ -169,12 +169,12 @@ class PublicSafetyStore:
             try:
                 committed = await self._commit(version, new)
             except BaseException:
-                await self._compare_and_set([key for key, _ in claimed], pending, "")
+                await self._swap_claims([key for key, _ in claimed], pending, "")
                 raise
             if committed == "OK":
                 await self._finish(contract_id, claimed, pending, old, new)
                 return new
-            await self._compare_and_set([key for key, _ in claimed], pending, "")
+            await self._swap_claims([key for key, _ in claimed], pending, "")
         raise Conflict(f"contract {contract_id} is being changed by others; retry", field="contract_id", rule="R-60")
 
     async def _commit(self, version: str, parent: Parent) -> str:
@@ -193,13 +193,13 @@ class PublicSafetyStore:
                     raise Conflict(f"{field} is already in use", field=field, rule="R-62" if "ip" in field else "R-2")
                 claimed.append((key, field))
         except BaseException:
-            await self._compare_and_set([key for key, _ in claimed], pending, "")
+            await self._swap_claims([key for key, _ in claimed], pending, "")
             raise
         return claimed
 
-    async def _compare_and_set(self, keys: list[str], expected: str, final: str) -> None:
-        """Each index key that holds expected is set to final ('' deletes it): a claim committed
-        or released, a key the tree no longer uses given back (index_cas.lua)."""
+    async def _swap_claims(self, keys: list[str], expected: str, final: str) -> None:
+        """Compare-and-set each index key from ``expected`` to ``final``: a claim committed to its
+        line, or released when ``final`` is ""."""
         for key in keys:
             await self._scripts["index_cas"](keys=[key], args=lua.cas_argv(expected, final))
 
@@ -208,11 +208,11 @@ class PublicSafetyStore:
         """Commit the claims to their lines; release the index keys the new tree no longer uses."""
         owners = {key: k.index_value(contract_id, ln.msisdn) for ln in new.lines for key in index_keys(ln)}
         for key, _ in claimed:
-            await self._compare_and_set([key], pending, owners[key])
+            await self._swap_claims([key], pending, owners[key])
         for ln in old.lines:
             for key in index_keys(ln):
                 if key not in owners:
-                    await self._compare_and_set([key], k.index_value(contract_id, ln.msisdn), "")
+                    await self._swap_claims([key], k.index_value(contract_id, ln.msisdn), "")
 
     # -- RADIUS -----------------------------------------------------------------------------------
 

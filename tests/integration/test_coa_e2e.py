@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from quotad.aaa.speed import Push
 from quotad.app import Daemon
 from quotad.quota import keys as k
 from quotad.quota.model import LineRef
@@ -80,7 +81,7 @@ async def test_coupon_bought_while_low_sends_coa_back_to_high_with_a_slice(setup
     low = await gateway.next()
     assert (low.get(rp.FILTER_ID), granted(low)) == (b"low", 0)
     await d.store.provisioning.charge("mini", 2, "test", T0)
-    assert await d.sessions.settle(LINE) == "high"
+    assert (await d.sessions.redecide(LINE))[0] == "high"
     coa = await gateway.next()
     assert coa.get(rp.FILTER_ID) == b"high-lte"
     assert granted(coa) == 10_000_000
@@ -145,8 +146,8 @@ async def test_r24_changes_queued_for_one_line_push_only_its_latest_speed(setup:
     d, gateway = setup
     assert d.sessions is not None
     await start_session(d)
-    await d.sessions.speed_changed(LINE, "high", "low")
-    await d.sessions.speed_changed(LINE, "low", "high")
+    d.sessions.queue(LINE, Push("low"))
+    d.sessions.queue(LINE, Push("high"))
     assert d.sessions.pending == 1
     await d.sessions.drain(5.0)
     assert [p.get(rp.FILTER_ID) for p in gateway.received] == [b"high-lte"]
@@ -175,7 +176,7 @@ async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(set
     d.sessions.max_pushers = 4
     before = len(gateway.received)
     for ref in lines:
-        await d.sessions.speed_changed(ref, "high", "low")
+        d.sessions.queue(ref, Push("low"))
     assert d.sessions.pending == 40 and d.sessions.active_pushers == 4
     await d.sessions.drain(10.0)
     pushed = gateway.received[before:]
@@ -202,3 +203,29 @@ async def test_a_nak_saying_the_session_is_gone_ends_it(setup: tuple[Daemon, Gat
     assert [s.acct_session_id for s in sessions] == (["gw-1"] if live else [])
     leases = await d.store.client.hlen(k.IpPoolKeys("100.64.0.0/16").all()[2])
     assert leases == (1 if live else 0)
+
+
+async def test_an_attach_that_changes_the_speed_pushes_to_the_other_sessions_only(
+        setup: tuple[Daemon, Gateway]) -> None:
+    """R-24: an attach that moves the line's speed (low → high after coupons were bought) pushes it
+    to the line's other live sessions, but not to the attaching one: its Access-Accept carries the
+    speed, and a CoA racing that Accept is refused by the gateway with 503 (it has no such session
+    yet), which would end the new session and leave its reports uncounted."""
+    d, gateway = setup
+    assert d.store is not None and d.sessions is not None
+    klass = await start_session(d)
+    req, _ = accounting_request("gw-1", 3, 150 * MB, 0, identifier=41, msisdn=LINE.msisdn, klass=klass)
+    assert await exchange(d.acct_port, req) is not None
+    assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
+    await d.store.provisioning.charge("mini", 2, "test", T0)  # no re-decision: the next attach finds the change
+    gateway.known_sessions = {b"gw-1"}
+    before = len(gateway.received)
+    datagram, _ = access_request(msisdn=LINE.msisdn, identifier=44, extra=rp.attr(rp.ACCT_SESSION_ID, b"gw-2"))
+    raw = await exchange(d.auth_port, datagram)
+    assert raw is not None
+    accept = rp.decode(raw)
+    assert (accept.code, accept.get(rp.FILTER_ID)) == (rp.ACCESS_ACCEPT, b"high-lte")
+    await d.sessions.drain(3.0)
+    pushed = gateway.received[before:]
+    assert [(p.get(rp.ACCT_SESSION_ID), p.get(rp.FILTER_ID)) for p in pushed] == [(b"gw-1", b"high-lte")]
+    assert sorted(s.acct_session_id for s in await d.store.live_sessions(LINE)) == ["gw-1", "gw-2"]

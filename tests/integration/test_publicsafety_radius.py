@@ -234,7 +234,9 @@ async def with_gateway(redis_url: str) -> AsyncIterator[tuple[Daemon, Gateway]]:
 
 async def test_r63_heavy_use_crossed_in_accounting_pushed_by_coa(with_gateway: tuple[Daemon, Gateway]) -> None:
     """R-63 / R-24: usage by APN-named accounting passes the heavy-use threshold; the live session
-    is moved to the restricted profile by CoA, addressed to its fixed address."""
+    is moved to the restricted profile by CoA, addressed to its fixed address. A public-safety line
+    holds no slice: the CoA carries the speed alone, no Quotad-Granted-Octets (aaa.speed's
+    ``with_grant=False``; a consumer line's grant cannot be read for it)."""
     d, gateway = with_gateway
     datagram, auth = ps_request(rp.attr(rp.ACCT_SESSION_ID, b"gw-ps-1"))
     assert reply(await exchange(d.auth_port, datagram), auth).code == rp.ACCESS_ACCEPT
@@ -249,6 +251,7 @@ async def test_r63_heavy_use_crossed_in_accounting_pushed_by_coa(with_gateway: t
     assert coa.get(rp.FILTER_ID) == b"restricted"
     assert coa.get(rp.ACCT_SESSION_ID) == b"gw-ps-1"
     assert coa.get(rp.FRAMED_IP_ADDRESS) == bytes([203, 0, 113, 1])
+    assert coa.vsa(rp.VENDOR_QUOTAD, 1) is None
     assert await PublicSafetyStore(d.redis).month_usage("PS1", "2026-11") == {"g1": 5_500_000_000}
 
 

@@ -143,8 +143,8 @@ async def test_r24_two_daemons_on_one_redis_one_transition_one_coa(redis_url: st
         for flip in range(10):
             on = flip % 2 == 1
             await a.store.provisioning.set_coupon(line, on, T0)
-            speeds = await asyncio.gather(a.sessions.settle(line), b.sessions.settle(line))
-            assert speeds == ["high" if on else "low"] * 2
+            decided = await asyncio.gather(a.sessions.redecide(line), b.sessions.redecide(line))
+            assert sorted(decided) == [("high" if on else "low", False), ("high" if on else "low", True)]
             coa = await gateway.next()
             assert coa.get(rp.FILTER_ID) == (b"high-lte" if on else b"low")
             await no_more(gateway, flip + 1)

@@ -92,7 +92,7 @@ async def test_r23_zero_rated_octets_are_not_debited(setup: tuple[Daemon, Gatewa
     # At low speed (switch OFF, R-21) zero-rated usage does not count towards the 3-day limit.
     assert d.store is not None and d.sessions is not None
     await d.store.provisioning.set_coupon(LINE, False, T0)
-    assert await d.sessions.settle(LINE) == "low"
+    assert (await d.sessions.redecide(LINE))[0] == "low"
     assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
     await send(d, pyrad_accounting(5, klass, "Interim-Update", (GIGAWORD + 42 * MB, 11 * MB),
                                    (GIGAWORD + 35 * MB, 10 * MB)))
