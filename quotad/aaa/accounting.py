@@ -30,8 +30,8 @@ from quotad.aaa import classattr, sessionid
 from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.speed import SpeedChanges
 from quotad.aaa.values import ipv4_text, text
+from quotad.quota.errors import NotFound
 from quotad.quota.model import AccountingReport, AccountResult, LineRef, ReportOutcome
-from quotad.quota.store import NotFound
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 

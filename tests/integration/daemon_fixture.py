@@ -165,9 +165,10 @@ async def mini_with_gateway(redis_url: str) -> AsyncIterator[tuple[Daemon, Gatew
     try:
         async with running_daemon(daemon_config(redis_url, coa_port=port)) as d:
             assert d.store is not None
-            await d.store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
-            await d.store.add_line("mini", LINE.msisdn, "8981100000000000219", "440100000000021", "nano", False, T0)
-            await d.store.charge("mini", 1, "test", T0)
+            await d.store.provisioning.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
+            await d.store.provisioning.add_line("mini", LINE.msisdn, "8981100000000000219", "440100000000021", "nano",
+                                                False, T0)
+            await d.store.provisioning.charge("mini", 1, "test", T0)
             yield d, gateway
     finally:
         transport.close()

@@ -80,7 +80,7 @@ async def test_coupon_bought_while_low_sends_coa_back_to_high_with_a_slice(setup
     assert await exchange(d.acct_port, req) is not None
     low = await gateway.next()
     assert (low.get(rp.FILTER_ID), granted(low)) == (b"low", 0)
-    await d.store.charge("mini", 2, "test", T0)
+    await d.store.provisioning.charge("mini", 2, "test", T0)
     assert (await d.sessions.redecide(LINE))[0] == "high"
     coa = await gateway.next()
     assert coa.get(rp.FILTER_ID) == b"high-lte"
@@ -103,10 +103,10 @@ async def test_switch_on_while_holding_a_slice_grants_what_is_held(setup: tuple[
     d, gateway = setup
     assert d.store is not None and d.sessions is not None
     await start_session(d)  # the attach drew a slice: 90 MB left in the pool
-    await d.store.set_coupon(LINE, False, T0)
+    await d.store.provisioning.set_coupon(LINE, False, T0)
     await d.sessions.on_line_change(LINE, "coupon")
     assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
-    await d.store.set_coupon(LINE, True, T0)
+    await d.store.provisioning.set_coupon(LINE, True, T0)
     await d.sessions.on_line_change(LINE, "coupon")
     coa = await gateway.next()
     assert (coa.get(rp.FILTER_ID), granted(coa)) == (b"high-lte", 10 * MB)
@@ -119,7 +119,7 @@ async def test_switch_off_sends_coa_to_low(setup: tuple[Daemon, Gateway]) -> Non
     d, gateway = setup
     assert d.store is not None and d.sessions is not None
     await start_session(d)
-    await d.store.set_coupon(LINE, False, T0)
+    await d.store.provisioning.set_coupon(LINE, False, T0)
     await d.sessions.on_line_change(LINE, "coupon")
     coa = await gateway.next()
     assert coa.code == rp.COA_REQUEST and coa.get(rp.FILTER_ID) == b"low"
@@ -130,7 +130,7 @@ async def test_suspend_sends_disconnect(setup: tuple[Daemon, Gateway]) -> None:
     d, gateway = setup
     assert d.store is not None and d.sessions is not None
     await start_session(d)
-    await d.store.set_status(LINE, "suspended", T0)
+    await d.store.provisioning.set_status(LINE, "suspended", T0)
     await d.sessions.on_line_change(LINE, "suspend")
     dm = await gateway.next()
     assert dm.code == rp.DISCONNECT_REQUEST and dm.get(rp.ACCT_SESSION_ID) == b"gw-1"
@@ -162,9 +162,9 @@ async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(set
     lines = []
     for i in range(40):
         ref = LineRef(f"burst{i}", f"8190000010{i:02d}")
-        await d.store.create_contract(ref.contract_id, "minimum_start", dt.date(2026, 10, 1), T0)
-        await d.store.add_line(ref.contract_id, ref.msisdn, f"89811000000010{i:05d}", f"4401000000100{i:02d}",
-                               "nano", False, T0)
+        await d.store.provisioning.create_contract(ref.contract_id, "minimum_start", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line(ref.contract_id, ref.msisdn, f"89811000000010{i:05d}",
+                                            f"4401000000100{i:02d}", "nano", False, T0)
         datagram, _ = access_request(msisdn=ref.msisdn, extra=rp.attr(rp.ACCT_SESSION_ID, f"burst-{i}".encode()))
         raw = await exchange(d.auth_port, datagram)
         assert raw is not None
@@ -194,7 +194,7 @@ async def test_a_nak_saying_the_session_is_gone_ends_it(setup: tuple[Daemon, Gat
     assert d.store is not None and d.sessions is not None
     await start_session(d)
     gateway.nak_cause = cause
-    await d.store.set_coupon(LINE, False, T0)
+    await d.store.provisioning.set_coupon(LINE, False, T0)
     await d.sessions.on_line_change(LINE, "coupon")
     nak = await gateway.next()
     assert nak.code == rp.COA_REQUEST
@@ -217,7 +217,7 @@ async def test_an_attach_that_changes_the_speed_pushes_to_the_other_sessions_onl
     req, _ = accounting_request("gw-1", 3, 150 * MB, 0, identifier=41, msisdn=LINE.msisdn, klass=klass)
     assert await exchange(d.acct_port, req) is not None
     assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
-    await d.store.charge("mini", 2, "test", T0)  # no re-decision: the next attach finds the change
+    await d.store.provisioning.charge("mini", 2, "test", T0)  # no re-decision: the next attach finds the change
     gateway.known_sessions = {b"gw-1"}
     before = len(gateway.received)
     datagram, _ = access_request(msisdn=LINE.msisdn, identifier=44, extra=rp.attr(rp.ACCT_SESSION_ID, b"gw-2"))

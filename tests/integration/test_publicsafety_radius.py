@@ -66,8 +66,9 @@ async def provision(d: Daemon) -> None:
     app = PairApplication("p1", "g1", spec(D_LINE, D_IMSI, 1), spec(K_LINE, "440500000000902", 2))
     await store.change("PS1", lambda p: changes.add_pair(p, app, today), new_claims)
     assert d.store is not None
-    await d.store.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
-    await d.store.add_line("fam", "819000000001", "8981100000000000011", "440100000000001", "nano", False, T0)
+    await d.store.provisioning.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
+    await d.store.provisioning.add_line("fam", "819000000001", "8981100000000000011", "440100000000001", "nano",
+                                        False, T0)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from quotad.quota.errors import NotFound
 from quotad.quota.model import (
     AccountingReport,
     AccountResult,
@@ -15,7 +16,6 @@ from quotad.quota.model import (
     LineRef,
     ReportOutcome,
 )
-from quotad.quota.store import NotFound
 
 MB = 1_000_000
 
