@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from quotad import metrics
 from quotad.aaa.profiles import EncodedProfile
+from quotad.aaa.rejects import Reject
 from quotad.aaa.speed import SpeedChanges
 from quotad.aaa.values import ipv4_bytes, ipv4_text
 from quotad.policy.decide import HIGH, RESTRICTED, profile_name
@@ -83,7 +84,7 @@ class PublicSafetyAaa:
         asked6 = ipv6_prefix_text(pkt.get(rp.FRAMED_IPV6_PREFIX))
         if not (rules.requested_address_allowed(ipv4_text(asked4) if asked4 is not None else None, found.ipv4)
                 and rules.requested_address_allowed(asked6, found.ipv6_prefix)):
-            return PsDecision("address-not-allowed")
+            return PsDecision(Reject.ADDRESS_NOT_ALLOWED)
         speed = self._speed(found.window_bytes)
         await self.speeds.apply(ref, found.speed, speed, told=session_id, with_grant=False)
         attrs = (self.profiles[profile_name(speed, rp.tgpp_rat_type(pkt))].attributes

@@ -31,7 +31,7 @@ class LineIndex:
 
     async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None:
         """R-2: the line of a card's IMSI when given, else of the MSISDN; None if unknown. A
-        replaced card's IMSI still gives its line: the attach script refuses it (card-replaced).
+        replaced card's IMSI still gives its line: the attach script refuses it (card_replaced).
 
         Answers (unknown ones too) are remembered for ``index_cache_seconds``."""
         if imsi:

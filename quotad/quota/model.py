@@ -60,7 +60,7 @@ class QuotaSettings:
     # Redis calls in flight per store; more wait (redis-py's cluster pools fail instead of waiting).
     max_in_flight: int = 64
     # IMSI/MSISDN → line lookups are remembered in process this long (0: never). A stale entry
-    # is harmless: the attach script checks the card's IMSI against the line (card-replaced).
+    # is harmless: the attach script checks the card's IMSI against the line (card_replaced).
     index_cache_seconds: float = 5.0
     index_cache_entries: int = 200_000
     # Leases this process renewed lately, per generation (quota.renewals; ~340 bytes an entry).
@@ -118,7 +118,7 @@ class AttachResult:
     """Outcome of an attach: refused with a reason, or accepted with facts, slice and address."""
 
     ok: bool
-    # "suspended" | "card-replaced" | "card-pending" | "terminated" | "identity-unverified" | "unknown" | "no-address"
+    # "suspended" | "card_replaced" | "card_pending" | "terminated" | "identity_unverified" | "unknown" | "no_address"
     reason: str | None
     facts: LineFacts | None
     granted: int

@@ -81,7 +81,7 @@ class Provisioning:
 
         Its ICCID and IMSI are claimed in the index at once (a duplicate is refused, naming the
         field), so they resolve to the line; the attach script still refuses the new IMSI as
-        card-pending until activation. A lost or broken card's line is suspended meanwhile
+        card_pending until activation. A lost or broken card's line is suspended meanwhile
         (R-33); for a type change the old card works until then (R-32). One pending card a line.
         """
         k.check_id(iccid, "iccid")
@@ -115,7 +115,7 @@ class Provisioning:
 
         Held data, usage history, switch and sessions stay with the line (the caller drops the
         old card's sessions). The old ICCID/IMSI stay in the index, retired: they still name the
-        line, whose attach script refuses the old IMSI (card-replaced), in every process at once
+        line, whose attach script refuses the old IMSI (card_replaced), in every process at once
         whatever its cache holds; and they cannot be claimed by another line. Activating the
         line's current card again changes nothing (``old`` is None).
         """
@@ -135,7 +135,7 @@ class Provisioning:
             await self.runner.client.set(key, final, nx=True)
         gone = [k.iccid_index(old.iccid), k.imsi_index(old.imsi)]
         # Retired, not deleted: the old card stays tied to its line (an attach with it is refused
-        # as card-replaced) and its ICCID/IMSI can never be given to another line (R-33).
+        # as card_replaced) and its ICCID/IMSI can never be given to another line (R-33).
         await self.index.compare_and_set(gone, final, k.index_value(ref.contract_id, ref.msisdn, k.RETIRED))
         self.index.forget(*gone, k.iccid_index(card.iccid), k.imsi_index(card.imsi))
         return CardActivation(card=card, old=old, reason=reason, facts=facts)
@@ -189,7 +189,7 @@ class Provisioning:
         args = lua.set_line_argv(repr(float(now)), self.calendar.month(now), field, value)
         res = await self.runner.run("set_line", keys, args)
         refused = lua.refusal(res)
-        if refused is not None and refused.detail == "card-pending":
+        if refused is not None and refused.detail == "card_pending":
             raise Conflict(f"line {ref.msisdn} waits for its replacement card: activate the new card to resume it",
                            field="status", rule="R-33")
         check(res, rule, f"cannot set {field} of {ref.msisdn}")

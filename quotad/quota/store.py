@@ -164,7 +164,7 @@ class QuotaStore:
             # No address, no session: forget it again (the slice drawn stays the line's own, R-13).
             self.leases.renewals.forget(owner)
             await self._end(req.ref, sid, req.now)
-            return AttachResult(ok=False, reason="no-address", facts=facts, granted=granted, framed_ip=None)
+            return AttachResult(ok=False, reason="no_address", facts=facts, granted=granted, framed_ip=None)
         if reply.new and req.gateway:
             await self.runner.command("SADD", k.gateway_sessions(req.gateway), owner)
         if noted is None:

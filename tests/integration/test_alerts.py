@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from quotad import metrics
-from quotad.aaa.access import REJECT_TEXT
+from quotad.aaa.rejects import Reject
 from quotad.quota.embedded import EmbeddedRedis
 from quotad.radius import coa
 from quotad.radius.reasons import CoaOutcome
@@ -39,7 +39,7 @@ def label_values() -> dict[tuple[str, str], set[str]]:
     coa_kinds = set(coa._CODES)
     return {
         ("quotad_radius_dropped_total", "reason"): set(Drops().by_reason),
-        ("quotad_radius_rejects_total", "reason"): set(REJECT_TEXT),
+        ("quotad_radius_rejects_total", "reason"): {str(r) for r in Reject},
         ("quotad_radius_requests_total", "kind"): set(_KIND.values()),
         ("quotad_coa_requests_total", "outcome"): {str(o) for o in CoaOutcome},
         ("quotad_coa_requests_total", "kind"): coa_kinds,

@@ -200,7 +200,7 @@ async def test_a_line_attaches_from_its_contract_start_day(store: QuotaStore, be
     ref = await new_line(store, "C2", now=T)
     now = at(2026, 11, 10, 23, 59) if before_start else at(2026, 11, 11, 0, 0)
     res = await store.attach(AttachRequest(ref, None, "s1", "192.0.2.1", now))
-    assert (res.ok, res.reason) == ((False, "not-started") if before_start else (True, None))
+    assert (res.ok, res.reason) == ((False, "not_started") if before_start else (True, None))
 
 
 async def test_a_request_naming_no_session_is_the_slots_latest_until_it_reports(make_store: StoreFactory) -> None:

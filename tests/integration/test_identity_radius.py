@@ -63,11 +63,11 @@ async def api(d: Daemon, method: str, path: str, body: Any) -> tuple[int, Any]:
 
 
 async def test_r50_voice_line_rejected_until_identity_verified_data_line_unaffected(daemon: Daemon) -> None:
-    before = rejects("identity-unverified")
+    before = rejects("identity_unverified")
     pool = (await daemon.store.views.contract_view("fam", T0)).pool
     pkt = await attach(daemon, VOICE, 1)
     assert (pkt.code, pkt.get(rp.REPLY_MESSAGE)) == (rp.ACCESS_REJECT, b"Identity not verified")
-    assert rejects("identity-unverified") == before + 1
+    assert rejects("identity_unverified") == before + 1
     view = await daemon.store.views.contract_view("fam", T0)
     voice = next(line for line in view.lines if line.msisdn == VOICE)
     assert (view.pool, voice.held, voice.sessions) == (pool, 0, 0)  # a refused attach takes nothing
@@ -80,7 +80,7 @@ async def test_r50_voice_line_rejected_until_identity_verified_data_line_unaffec
     pkt = await attach(daemon, VOICE, 3)
     assert pkt.code == rp.ACCESS_ACCEPT
     assert pkt.get(rp.FRAMED_IP_ADDRESS) is not None
-    assert rejects("identity-unverified") == before + 1
+    assert rejects("identity_unverified") == before + 1
 
 
 async def test_r50_refused_submission_keeps_voice_line_out_and_revocation_shuts_it_again(daemon: Daemon) -> None:

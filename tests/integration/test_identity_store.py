@@ -42,7 +42,7 @@ async def test_r50_attach_script_gates_voice_lines_on_the_contracts_identity(
     voice = await store.provisioning.add_line("C1", "09000000001", "8981000000000000001", "440100000000001",
                                               voice=True, now=NOW)
     result = await attach(store, voice, "s1")
-    assert (result.ok, result.reason, result.granted, result.framed_ip) == (False, "identity-unverified", 0, None)
+    assert (result.ok, result.reason, result.granted, result.framed_ip) == (False, "identity_unverified", 0, None)
     view = await store.views.contract_view("C1", NOW)
     assert (view.pool, view.lines[0].held, view.lines[0].sessions) == (GB, 0, 0)  # nothing drawn, no session
     # Callers that only exercise the pool may leave the check off (the RADIUS path never does).
@@ -53,7 +53,7 @@ async def test_r50_attach_script_gates_voice_lines_on_the_contracts_identity(
     result = await attach(store, voice, "s2")
     assert (result.ok, result.granted) == (True, 0)  # s0 already drew this line's slice
     await ids.revoke("C1", "operator#0", NOW)
-    assert (await attach(store, voice, "s2")).reason == "identity-unverified"
+    assert (await attach(store, voice, "s2")).reason == "identity_unverified"
 
 
 async def test_r50_data_lines_never_gated(stores: tuple[QuotaStore, IdentityStore]) -> None:

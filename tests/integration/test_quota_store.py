@@ -548,7 +548,7 @@ async def test_r3_attach_refusals_hold_no_address(make_store: StoreFactory) -> N
     assert (await attach(store, LineRef("C1", "0000"), "s", now)).reason == "unknown"
     assert (await attach(store, LineRef("C9", "0000"), "s", now)).reason == "unknown"
     refused = await attach(store, a, "s", now, imsi="440109999999999")
-    assert (refused.ok, refused.reason, refused.granted, refused.framed_ip) == (False, "card-replaced", 0, None)
+    assert (refused.ok, refused.reason, refused.granted, refused.framed_ip) == (False, "card_replaced", 0, None)
     assert await store.live_sessions(a) == [] and await store.live_sessions(b) == []
     ips = {(await attach(store, a, sid, now)).framed_ip for sid in ("s1", "s2")}
     assert ips == {"100.64.0.1", "100.64.0.2"}
@@ -643,7 +643,7 @@ async def test_r5_ip_released_on_stop_and_reclaimed_after_lapse(make_store: Stor
     got = [(await attach(store, ref, f"s{i}", now)).framed_ip for i in range(6)]
     assert got == [f"10.0.0.{n}" for n in range(1, 7)]  # never .0 (network) nor .7 (broadcast)
     full = await attach(store, ref, "s6", now)
-    assert (full.ok, full.reason, full.framed_ip) == (False, "no-address", None)
+    assert (full.ok, full.reason, full.framed_ip) == (False, "no_address", None)
     assert "s6" not in {s.session_id for s in await store.live_sessions(ref)}
     # Stop releases at once.
     await report(store, ref, "s2", ACCT_STOP, 0, now + 10)
@@ -653,7 +653,7 @@ async def test_r5_ip_released_on_stop_and_reclaimed_after_lapse(make_store: Stor
     later = now + 700
     reclaimed = {(await attach(store, ref, f"n{i}", later)).framed_ip for i in range(5)}
     assert reclaimed == {"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}
-    assert (await attach(store, ref, "n5", later)).reason == "no-address"  # s0 still holds .1
+    assert (await attach(store, ref, "n5", later)).reason == "no_address"  # s0 still holds .1
     sessions = {s.session_id: s.framed_ip for s in await store.live_sessions(ref)}
     assert sessions["s0"] == "10.0.0.1" and sessions["n0"] in reclaimed
 
@@ -858,7 +858,7 @@ async def test_r32_card_change_rewrites_the_index(store: QuotaStore) -> None:
     retired = k.index_value("C1", "09000000001", k.RETIRED).encode()
     assert await store.client.get(k.iccid_index("8981000000000000001")) == retired
     old = await attach(store, ref, "s2", at(2025, 4, 2), imsi="440100000000001")
-    assert (old.ok, old.reason) == (False, "card-replaced")  # ... which refuses it
+    assert (old.ok, old.reason) == (False, "card_replaced")  # ... which refuses it
     with pytest.raises(Conflict):  # a replaced card never becomes another line's
         await store.provisioning.add_line("C1", "09000000002", "8981000000000000008", "440100000000001")
     new = await attach(store, ref, "s3", at(2025, 4, 2), imsi="440100000000002")
@@ -892,7 +892,7 @@ async def test_r32_r33_pending_card_then_activation(store: QuotaStore) -> None:
     assert (facts.status, facts.held, facts.coupon_on) == ("active", 6 * MB, False)
     assert await store.find_line("440100000000002", None) == ref
     pending = await attach(store, ref, "s2", at(2025, 4, 2), imsi="440100000000002")
-    assert (pending.ok, pending.reason) == (False, "card-pending")
+    assert (pending.ok, pending.reason) == (False, "card_pending")
     assert (await attach(store, ref, "s1", at(2025, 4, 2), imsi="440100000000001")).ok
     with pytest.raises(Conflict) as info:
         await store.provisioning.add_card(ref, "8981000000000000003", "440100000000003", "nano", "lost", at(2025, 4, 2))
@@ -905,7 +905,7 @@ async def test_r32_r33_pending_card_then_activation(store: QuotaStore) -> None:
     assert (done.facts.held, done.facts.coupon_on) == (6 * MB, False)
     assert await store.find_line("440100000000001", None) == ref
     old = await attach(store, ref, "s3", at(2025, 4, 3), imsi="440100000000001")
-    assert (old.ok, old.reason) == (False, "card-replaced")
+    assert (old.ok, old.reason) == (False, "card_replaced")
     assert (await attach(store, ref, "s4", at(2025, 4, 3), imsi="440100000000002")).ok
     again = await store.provisioning.activate_card(ref, "8981000000000000002", at(2025, 4, 3))
     assert again.old is None

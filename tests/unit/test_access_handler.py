@@ -81,8 +81,8 @@ async def test_reject_order(case: str, kw: dict, message: str, calls: list[str])
 
 
 @pytest.mark.parametrize(("reason", "message"), [
-    ("suspended", "Line is suspended"), ("card-replaced", "SIM card has been replaced"),
-    ("identity-unverified", "Identity not verified"), ("no-address", "No address available"),
+    ("suspended", "Line is suspended"), ("card_replaced", "SIM card has been replaced"),
+    ("identity_unverified", "Identity not verified"), ("no_address", "No address available"),
     ("something new", "Line is not active"),
 ])
 async def test_the_store_refusal_is_the_answer(reason: str, message: str) -> None:
@@ -142,7 +142,7 @@ def reauth(klass: bytes | None) -> rp.Packet:
 
 async def test_reauthorization_without_credentials_needs_a_live_session_on_that_gateway() -> None:
     """RFC 5176 §3.1: an Authorize-Only request without a password names a live session of the
-    line on the same gateway, else it is refused (no-session) before any attach."""
+    line on the same gateway, else it is refused (no_session) before any attach."""
     store = store_with_line()
     h, _ = handler(store)
     klass = classattr.encode("c1", LINE.msisdn, "10.0.0.1/s-1")

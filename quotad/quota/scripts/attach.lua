@@ -34,15 +34,15 @@ local function refuse(reason)
 end
 if l[1] ~= 'active' then return refuse(l[1]) end
 -- A contract's lines are in service from its start day (Japan time).
-if start and start > today then return refuse('not-started') end
+if start and start > today then return refuse('not_started') end
 if imsi ~= '' and imsi ~= l[2] then
   -- R-32/R-33: a new card attaches once activated; an old one never again.
-  if imsi == l[6] then return refuse('card-pending') end
-  return refuse('card-replaced')
+  if imsi == l[6] then return refuse('card_pending') end
+  return refuse('card_replaced')
 end
 -- R-50: a voice line attaches only once its contract holder's identity is verified.
 if check_identity == '1' and l[5] == '1' and redis.call('HGET', contract, 'identity') ~= 'verified' then
-  return refuse('identity-unverified')
+  return refuse('identity_unverified')
 end
 if slot ~= '' then
   local latest = redis.call('HGET', line, 'slot:' .. slot)

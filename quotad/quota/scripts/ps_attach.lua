@@ -8,8 +8,8 @@ local line = unpack(KEYS)
 local today, imsi = unpack(ARGV)
 local l = redis.call('HMGET', line, 'ps', 'imsi', 'starts', 'ends', 'ipv4', 'ipv6', 'speed')
 if l[1] ~= '1' then return {'unknown_sim'} end
-if imsi ~= '' and imsi ~= l[2] then return {'card-replaced'} end
-if l[3] > today then return {'not-started'} end
+if imsi ~= '' and imsi ~= l[2] then return {'card_replaced'} end
+if l[3] > today then return {'not_started'} end
 if l[4] ~= '' and l[4] < today then return {'terminated'} end
 local used = 0
 for i = 2, #KEYS do used = used + tonumber(redis.call('HGET', KEYS[i], 'high') or '0') end
