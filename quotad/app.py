@@ -194,10 +194,11 @@ class Daemon:
         await self.coa.start()
         self.sessions = SessionControl(self.store, catalog, profiles, self.coa, self.clock.now)
         apns = [Apn.from_settings(a) for a in cfg.apns]
+        speeds = self.sessions.speeds
         ps = PublicSafetyAaa(cfg.publicsafety, PublicSafetyStore(self.redis, cfg.quota.timezone), self.store, profiles,
-                             self.clock.now, self.coa)
-        access = AccessHandler(apns, self.store, catalog, profiles, self.clock.now, self.sessions.speed_changed, ps)
-        accounting = AccountingHandler(self.store, catalog, self.clock.now, self.sessions.speed_changed, ps)
+                             self.clock.now, speeds)
+        access = AccessHandler(apns, self.store, speeds, profiles, self.clock.now, ps)
+        accounting = AccountingHandler(self.store, speeds, self.clock.now, ps)
         limits = Limits(cfg.server.max_inflight, cfg.server.rcvbuf_bytes)
         cache = ReplyCache(cfg.server.duplicate_window)
         self.auth = RadiusProtocol(rp.ACCESS_REQUEST, access.handle, clients, cache, limits, self.ready)

@@ -203,7 +203,7 @@ def cmd_redis_status(args: argparse.Namespace) -> int:
         client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         store = QuotaStore(client, app.quota_settings_from(config), app.catalog_from(config))
         try:
-            return await status.report(client, [script.sha for script in store._scripts.values()])
+            return await status.report(client, store.runner.shas())
         finally:
             await client.aclose()
 
@@ -224,7 +224,7 @@ def start_date(given: str | None, now: float, tz: str) -> dt.date:
 
 def cmd_provision(args: argparse.Namespace, now: float | None = None) -> int:
     """``now``: the instant of the changes (default: the system clock); tests pass a fixed one."""
-    from quotad.quota.store import QuotaError
+    from quotad.quota.errors import QuotaError
 
     config = _check(args.config)
     at = time.time() if now is None else now
@@ -232,12 +232,11 @@ def cmd_provision(args: argparse.Namespace, now: float | None = None) -> int:
     async def action(store: Any) -> Any:
         if args.what == "contract":
             start = start_date(args.start, at, config.quota.timezone)
-            return await store.create_contract(args.id, args.plan, start, at)
+            return await store.provisioning.create_contract(args.id, args.plan, start, at)
         if args.what == "line":
-            return await store.add_line(
-                args.contract, args.msisdn, args.iccid, args.imsi, args.card_type, args.voice, at
-            )
-        return await store.charge(args.contract, args.units, args.who, at)
+            return await store.provisioning.add_line(args.contract, args.msisdn, args.iccid, args.imsi,
+                                                     args.card_type, args.voice, at)
+        return await store.provisioning.charge(args.contract, args.units, args.who, at)
 
     try:
         result = run_loop(_with_store(config, action))

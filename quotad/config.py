@@ -3,38 +3,22 @@
 Every setting has a default (the values of the shipped ``config/quotad.toml``), so an empty file
 is a working configuration. A bad file stops startup with every bad key and the reason, e.g.
 ``server.auth_port: must be an integer between 1 and 65535, got 70000``. Unknown keys are errors
-too: a typo must not silently fall back to a default.
+too: a typo must not silently fall back to a default. The reading of tables into the dataclasses
+below, and the checks of single values, are in configparse.py; the cross-field checks are here.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import tomllib
-import types
-import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quotad.configparse import ConfigError, Secret, build, check_ip, check_port
 from quotad.publicsafety import settings as publicsafety_settings
 from quotad.publicsafety.settings import PublicSafetySettings
 from quotad.quota.embedded import APPENDFSYNC
-
-
-class ConfigError(ValueError):
-    """One or more bad settings; ``problems`` holds ``(key, reason)`` pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"{key}: {reason}" for key, reason in problems))
-
-
-class Secret(str):
-    """A string that never shows itself in a repr or a log line."""
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
 
 _EMPTY_SECRET = Secret("")
 
@@ -234,7 +218,7 @@ def load(path: str | Path) -> Config:
 def from_dict(data: dict[str, Any]) -> Config:
     problems: list[tuple[str, str]] = []
     data = _overlay_catalogs(data)
-    config = _build(Config, data, "", problems)
+    config = build(Config, data, "", problems)
     _check(config, problems)
     if problems:
         raise ConfigError(problems)
@@ -260,76 +244,7 @@ def _overlay_catalogs(data: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _build(cls: type, data: Any, prefix: str, problems: list[tuple[str, str]]) -> Any:
-    if not isinstance(data, dict):
-        problems.append((prefix.rstrip(".") or "(top)", "must be a table"))
-        return cls()
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            problems.append((f"{prefix}{key}", "unknown setting"))
-    values: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name not in data:
-            continue
-        value = _convert(hints[f.name], data[f.name], f"{prefix}{f.name}", problems)
-        if value is not MISSING:
-            values[f.name] = value
-    try:
-        return cls(**values)
-    except TypeError as exc:  # pragma: no cover - only on a programming error
-        problems.append((prefix.rstrip("."), str(exc)))
-        return cls()
-
-
-def _convert(hint: Any, value: Any, key: str, problems: list[tuple[str, str]]) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if isinstance(hint, type) and is_dataclass(hint):
-        return _build(hint, value, key + ".", problems)
-    if origin is tuple:
-        if not isinstance(value, list):
-            problems.append((key, "must be a list"))
-            return ()
-        return tuple(_convert(args[0], v, f"{key}[{i}]", problems) for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            problems.append((key, "must be a table"))
-            return {}
-        return {k: _convert(args[1], v, f"{key}.{k}", problems) for k, v in value.items()}
-    if origin in (typing.Union, types.UnionType):
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            return value
-        problems.append((key, "must be a string or an integer"))
-        return MISSING
-    return _scalar(hint, value, key, problems)
-
-
-def _scalar(hint: Any, value: Any, key: str, problems: list[tuple[str, str]]) -> Any:
-    if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
-        problems.append((key, f"must be an integer, got {value!r}"))
-    elif hint is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-        problems.append((key, f"must be a number, got {value!r}"))
-    elif hint in (str, Secret) and not isinstance(value, str):
-        shown = "a value of another type (not shown: a secret)" if hint is Secret else repr(value)
-        problems.append((key, f"must be a string, got {shown}"))
-    elif hint is bool and not isinstance(value, bool):
-        problems.append((key, f"must be true or false, got {value!r}"))
-    else:
-        if hint is Secret:
-            return Secret(value)
-        return float(value) if hint is float else value
-    return MISSING
-
-
 # --- cross-field checks ------------------------------------------------------------------------
-
-
-def _port(problems: list[tuple[str, str]], key: str, value: int, allow_zero: bool = False) -> None:
-    low = 0 if allow_zero else 1
-    if not low <= value <= 65535:
-        problems.append((key, f"must be an integer between {low} and 65535, got {value}"))
 
 
 def _check(config: Config, problems: list[tuple[str, str]]) -> None:
@@ -356,12 +271,12 @@ def _check(config: Config, problems: list[tuple[str, str]]) -> None:
 
 
 def _check_server(server: ServerSettings, problems: list[tuple[str, str]]) -> None:
-    _check_ip(server.bind, "server.bind", problems)
-    _port(problems, "server.auth_port", server.auth_port, allow_zero=True)
-    _port(problems, "server.acct_port", server.acct_port, allow_zero=True)
-    _port(problems, "server.http_port", server.http_port, allow_zero=True)
+    check_ip(server.bind, "server.bind", problems)
+    check_port(problems, "server.auth_port", server.auth_port, allow_zero=True)
+    check_port(problems, "server.acct_port", server.acct_port, allow_zero=True)
+    check_port(problems, "server.http_port", server.http_port, allow_zero=True)
     if server.http_bind:
-        _check_ip(server.http_bind, "server.http_bind", problems)
+        check_ip(server.http_bind, "server.http_bind", problems)
     if bool(server.http_tls_cert) != bool(server.http_tls_key):
         missing = "server.http_tls_key" if server.http_tls_cert else "server.http_tls_cert"
         problems.append((missing, "set both server.http_tls_cert and server.http_tls_key, or neither"))
@@ -426,13 +341,6 @@ def _check_quota(quota: QuotaConfig, problems: list[tuple[str, str]]) -> None:
         problems.append(("quota.timezone", f"unknown time zone {quota.timezone!r}"))
 
 
-def _check_ip(value: str, key: str, problems: list[tuple[str, str]]) -> None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        problems.append((key, f"not an IP address: {value!r}"))
-
-
 def _check_clients(clients: tuple[ClientSettings, ...], problems: list[tuple[str, str]]) -> None:
     for i, client in enumerate(clients):
         key = f"clients[{i}]"
@@ -442,7 +350,7 @@ def _check_clients(clients: tuple[ClientSettings, ...], problems: list[tuple[str
             problems.append((f"{key}.address", f"not an address or CIDR: {client.address!r}"))
         if not client.secret:
             problems.append((f"{key}.secret", "must not be empty"))
-        _port(problems, f"{key}.coa_port", client.coa_port, allow_zero=True)
+        check_port(problems, f"{key}.coa_port", client.coa_port, allow_zero=True)
 
 
 def _check_apns(apns: tuple[ApnSettings, ...], problems: list[tuple[str, str]]) -> None:
@@ -465,7 +373,7 @@ def _check_apns(apns: tuple[ApnSettings, ...], problems: list[tuple[str, str]]) 
 
 
 def _check_coa(coa: CoaSettings, problems: list[tuple[str, str]]) -> None:
-    _port(problems, "coa.port", coa.port)
+    check_port(problems, "coa.port", coa.port)
     if not 0 < coa.timeout <= 60:
         problems.append(("coa.timeout", f"must be in (0, 60] seconds, got {coa.timeout}"))
     if not 0 <= coa.retries <= 10:
@@ -479,7 +387,7 @@ def _check_coa(coa: CoaSettings, problems: list[tuple[str, str]]) -> None:
 
 
 def _check_radsec(radsec: RadsecSettings, problems: list[tuple[str, str]]) -> None:
-    _port(problems, "radsec.port", radsec.port, allow_zero=True)
+    check_port(problems, "radsec.port", radsec.port, allow_zero=True)
     for name, subject in radsec.clients.items():
         if not subject:
             problems.append((f"radsec.clients.{name}", "must name the certificate's CN or DNS name"))

@@ -47,19 +47,19 @@ LINES = (
 
 async def provision(store: Any, now: float, timezone: str = "Asia/Tokyo") -> int:
     """Create whatever of the demo set is missing; return how many records were created."""
-    from quotad.quota.store import Conflict
+    from quotad.quota.errors import Conflict
 
     today = dt.datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
     created = 0
     for contract_id, plan in CONTRACTS:
         try:
-            await store.create_contract(contract_id, plan, today, now)
+            await store.provisioning.create_contract(contract_id, plan, today, now)
             created += 1
         except Conflict:
             pass
     for line in LINES:
         try:
-            await store.add_line(line.contract, line.msisdn, line.iccid, line.imsi, "nano", False, now)
+            await store.provisioning.add_line(line.contract, line.msisdn, line.iccid, line.imsi, "nano", False, now)
             created += 1
         except Conflict:
             pass

@@ -22,6 +22,18 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when setup() ran: a stream swapped
+    since (a test's capture, an embedding program's redirection) and closed would otherwise turn
+    every later log call into an exception."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def setup(level: str = "info") -> None:
     structlog.configure(
         processors=[
@@ -32,7 +44,7 @@ def setup(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     for proxy in list(_handed_out):

@@ -23,7 +23,8 @@ from redis.exceptions import RedisError
 
 from quotad import log, metrics
 from quotad.quota import keys as k
-from quotad.quota.store import QuotaError, QuotaStore
+from quotad.quota.errors import QuotaError
+from quotad.quota.store import QuotaStore
 
 _log = log.get("quotad.sampler")
 LOCK_KEY = f"{k.PREFIX}:{{stats}}:sampler"
@@ -69,7 +70,7 @@ class PoolSampler:
             if contract_id is None:
                 continue
             try:
-                view = await self.store.contract_view(contract_id, self.now())
+                view = await self.store.views.contract_view(contract_id, self.now())
             except QuotaError:
                 continue
             pools[view.plan] += view.pool

@@ -53,8 +53,9 @@ from quotad import log, metrics
 from quotad.aaa.sessions import SessionControl
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
+from quotad.quota.errors import QuotaError
 from quotad.quota.model import LineRef
-from quotad.quota.store import QuotaError, QuotaStore
+from quotad.quota.store import QuotaStore
 
 _log = log.get("quotad.speedtimer")
 LOCK_KEY = f"{k.PREFIX}:{{speedtimer}}:lock"

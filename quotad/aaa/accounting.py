@@ -20,19 +20,18 @@ session of that gateway as a Stop would.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
 from quotad import log, metrics
 from quotad.aaa import classattr, sessionid
 from quotad.aaa.publicsafety import PublicSafetyAaa
+from quotad.aaa.speed import SpeedChanges
 from quotad.aaa.values import ipv4_text, text
-from quotad.policy.decide import decide_speed
-from quotad.policy.plans import PlanCatalog
+from quotad.quota.errors import NotFound
 from quotad.quota.model import AccountingReport, AccountResult, LineRef, ReportOutcome
-from quotad.quota.store import NotFound, QuotaStore
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
 
@@ -47,24 +46,30 @@ _QUOTAD_VENDOR = rp.VENDOR_QUOTAD.to_bytes(4, "big")
 # An Event-Timestamp this far ahead of our clock is a gateway's clock error: the arrival is used.
 MAX_CLOCK_AHEAD = 300.0
 
-# Called after a line's speed class changed (the CoA sender, wired in by the app).
-SpeedListener = Callable[[LineRef, str, str], Awaitable[None]]
+
+class AccountStore(Protocol):
+    """What the accounting path asks of the store (quota.store.QuotaStore; a fake in unit tests).
+    ``account`` raises quota.store.NotFound for a line the consumer store does not have."""
+
+    async def find_line(self, imsi: str | None, msisdn: str | None) -> LineRef | None: ...
+
+    async def account(self, report: AccountingReport) -> AccountResult: ...
+
+    async def end_gateway_sessions(self, gateway: str, now: float, batch: int = 100) -> int: ...
 
 
 class AccountingHandler:
     def __init__(
         self,
-        store: QuotaStore,
-        catalog: PlanCatalog,
+        store: AccountStore,
+        speeds: SpeedChanges,
         now: Callable[[], float],
-        on_speed_change: SpeedListener | None = None,
         publicsafety: PublicSafetyAaa | None = None,
     ):
         self.publicsafety = publicsafety
         self.store = store
-        self.catalog = catalog
+        self.speeds = speeds
         self.now = now
-        self.on_speed_change = on_speed_change
         self._stored = metrics.RADIUS_REQUESTS.labels("accounting", "stored")
         self._unknown = metrics.RADIUS_REQUESTS.labels("accounting", "unknown_line")
         self._nas = metrics.RADIUS_REQUESTS.labels("accounting", "nas_on_off")
@@ -148,7 +153,7 @@ class AccountingHandler:
             self._not_counted_report(report, result.outcome)
             return
         self._count(result)
-        await self._settle_speed(ref, result)
+        await self.speeds.follow(ref, result.facts)
 
     def _not_counted_report(self, r: AccountingReport, outcome: ReportOutcome) -> None:
         """Count it by reason; log it at most once a second per reason."""
@@ -180,15 +185,6 @@ class AccountingHandler:
         if result.granted:
             metrics.SLICES.inc()
             metrics.SLICE_BYTES.inc(result.granted)
-
-    async def _settle_speed(self, ref: LineRef, result: AccountResult) -> None:
-        facts = result.facts
-        speed = decide_speed(facts, self.catalog.get(facts.plan))
-        if speed == facts.speed or not await self.store.set_speed(ref, facts.speed, speed):
-            return
-        metrics.SPEED_CHANGES.labels(speed).inc()
-        if self.on_speed_change is not None:
-            await self.on_speed_change(ref, facts.speed, speed)
 
 
 def event_time(pkt: rp.Packet, now: float) -> float | None:

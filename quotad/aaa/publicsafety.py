@@ -8,14 +8,14 @@ APN, credential and roaming checks of aaa.access apply first, unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from quotad import log, metrics
+from quotad import metrics
 from quotad.aaa.profiles import EncodedProfile
-from quotad.aaa.sessions import end_lost, target_of
+from quotad.aaa.rejects import Reject
+from quotad.aaa.speed import SpeedChanges
 from quotad.aaa.values import ipv4_bytes, ipv4_text
 from quotad.policy.decide import HIGH, RESTRICTED, profile_name
 from quotad.publicsafety import rules
@@ -24,9 +24,6 @@ from quotad.publicsafety.store import PublicSafetyStore
 from quotad.quota.model import AccountingReport, LineRef, ReportOutcome
 from quotad.quota.store import QuotaStore
 from quotad.radius import packet as rp
-from quotad.radius.coa import DynamicAuthClient
-
-_log = log.get("quotad.publicsafety")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +57,15 @@ class PublicSafetyAaa:
     """Attach and accounting of public-safety lines."""
 
     def __init__(self, settings: PublicSafetySettings, store: PublicSafetyStore, quota: QuotaStore,
-                 profiles: dict[str, EncodedProfile], now: Callable[[], float],
-                 coa: DynamicAuthClient | None = None) -> None:
+                 profiles: dict[str, EncodedProfile], now: Callable[[], float], speeds: SpeedChanges) -> None:
         self.apns = frozenset(name.lower() for name in settings.apns)
         self.settings = settings
         self.store = store
         self.quota = quota
         self.profiles = profiles
         self.now = now
-        self.coa = coa
+        self.speeds = speeds
         self._counted = metrics.ACCOUNTING_OCTETS.labels("publicsafety")
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def serves(self, apn: str | None) -> bool:
         """True if the APN carries public-safety lines."""
@@ -79,8 +74,9 @@ class PublicSafetyAaa:
     def _speed(self, window_bytes: int) -> str:
         return RESTRICTED if rules.heavy_use_restricted(window_bytes, self.settings.heavy_use_bytes) else HIGH
 
-    async def authorize(self, pkt: rp.Packet, ref: LineRef, imsi: str | None) -> PsDecision:
-        """R-3 / R-62 / R-63: the line attaches with its fixed addresses, at high speed unless heavy use."""
+    async def authorize(self, pkt: rp.Packet, ref: LineRef, imsi: str | None, session_id: str) -> PsDecision:
+        """R-3 / R-62 / R-63: the line attaches with its fixed addresses, at high speed unless heavy
+        use; a change of speed is pushed to the line's other sessions (the Accept tells this one)."""
         found = await self.store.attach(ref.contract_id, ref.msisdn, imsi, self.now(), self.settings.heavy_use_days)
         if found.reason is not None:
             return PsDecision(found.reason)
@@ -88,9 +84,9 @@ class PublicSafetyAaa:
         asked6 = ipv6_prefix_text(pkt.get(rp.FRAMED_IPV6_PREFIX))
         if not (rules.requested_address_allowed(ipv4_text(asked4) if asked4 is not None else None, found.ipv4)
                 and rules.requested_address_allowed(asked6, found.ipv6_prefix)):
-            return PsDecision("address-not-allowed")
+            return PsDecision(Reject.ADDRESS_NOT_ALLOWED)
         speed = self._speed(found.window_bytes)
-        await self._record_speed(ref, found.speed, speed, push=False)
+        await self.speeds.apply(ref, found.speed, speed, told=session_id, with_grant=False)
         attrs = (self.profiles[profile_name(speed, rp.tgpp_rat_type(pkt))].attributes
                  + rp.attr(rp.FRAMED_IP_ADDRESS, ipv4_bytes(found.ipv4)) + ipv6_prefix_attr(found.ipv6_prefix))
         return PsDecision(None, attrs)
@@ -104,25 +100,6 @@ class PublicSafetyAaa:
         if result.outcome is ReportOutcome.COUNTED:
             if result.added:
                 self._counted.inc(result.added)
-            await self._record_speed(report.ref, result.speed, self._speed(result.window_bytes), push=True)
+            # Public-safety lines hold no slice: the CoA carries the speed alone.
+            await self.speeds.apply(report.ref, result.speed, self._speed(result.window_bytes), with_grant=False)
         return result.outcome
-
-    async def _record_speed(self, ref: LineRef, old: str, new: str, push: bool) -> None:
-        """Compare-and-set the line's speed class; the winner pushes it to live sessions by CoA (R-24)."""
-        if old == new or not await self.quota.set_speed(ref, old, new):
-            return
-        metrics.SPEED_CHANGES.labels(new).inc()
-        if push and old and self.coa is not None:
-            # In the background: a slow gateway never delays the accounting answer.
-            task = asyncio.ensure_future(self._push(ref, new))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _push(self, ref: LineRef, speed: str) -> None:
-        assert self.coa is not None
-        sessions = await self.quota.live_sessions(ref)
-        if sessions:
-            attrs = self.profiles[profile_name(speed, None)].attributes
-            outcomes = await self.coa.send_all([target_of(ref, s) for s in sessions], attrs)
-            _log.info("coa_sent", contract=ref.contract_id, speed=speed, outcomes=[o.outcome for o in outcomes])
-            await end_lost(self.quota, ref, sessions, outcomes, self.now())

@@ -1,8 +1,9 @@
 """Live-session control: push a line's new speed to its sessions (CoA) or drop them (Disconnect).
 
 R-21 / R-24: every change of a live session's speed is pushed at once; R-30: suspending drops
-the line's sessions. The speed change itself is a compare-and-set in Redis (store.set_speed), so
-of several quotad processes exactly one sends the CoA for a transition. Sends run in the
+the line's sessions. The change itself is made by aaa.speed (one path for every caller: a
+compare-and-set in Redis, so of several quotad processes exactly one sends the CoA for a
+transition); this module owns its ``SpeedChanges`` and is its pusher. Sends run in the
 background: a slow or silent gateway never delays the RADIUS reply that caused the change; the
 CoA client bounds retries and outstanding requests.
 
@@ -23,11 +24,13 @@ from typing import Any
 from quotad import log, metrics
 from quotad.aaa.profiles import EncodedProfile
 from quotad.aaa.replyattrs import granted_attr
-from quotad.policy.decide import decide_speed, profile_name
+from quotad.aaa.speed import Push, SpeedChanges
+from quotad.policy.decide import HIGH, profile_name
 from quotad.policy.plans import PlanCatalog
 from quotad.quota.model import LineRef, Session
 from quotad.quota.store import QuotaStore
 from quotad.radius.coa import DynamicAuthClient, Outcome, SessionTarget
+from quotad.radius.reasons import CoaOutcome
 
 _log = log.get("quotad.sessions")
 
@@ -45,7 +48,7 @@ async def end_lost(store: QuotaStore, ref: LineRef, sessions: list[Session], out
     would: left live, they would keep their addresses and be pushed to for days. Returns how many."""
     ended = 0
     for session, outcome in zip(sessions, outcomes, strict=True):
-        gone = outcome.outcome == "nak" and outcome.error_cause == SESSION_CONTEXT_NOT_FOUND
+        gone = outcome.outcome is CoaOutcome.NAK and outcome.error_cause == SESSION_CONTEXT_NOT_FOUND
         if gone and await store.end_session(ref, session.session_id, now):
             ended += 1
             metrics.SESSIONS_ENDED.labels("gateway_lost").inc()
@@ -74,15 +77,15 @@ class SessionControl:
         max_pushers: int = 16,
     ):
         self.store = store
-        self.catalog = catalog
         self.profiles = profiles
         self.coa = coa
         self.now = now
         self.max_pushers = max_pushers
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._queued: dict[LineRef, str] = {}  # line → latest speed to push, oldest first
+        self._queued: dict[LineRef, Push] = {}  # line → latest speed to push, oldest first
         self._pushers = 0
         self._failures: dict[LineRef, int] = {}  # line → failed attempts of its queued push
+        self.speeds = SpeedChanges(store, catalog, self.queue)
 
     @property
     def pending(self) -> int:
@@ -104,9 +107,10 @@ class SessionControl:
         if not task.cancelled() and task.exception() is not None:
             _log.warning("session_control_failed", error=repr(task.exception()))
 
-    async def speed_changed(self, ref: LineRef, old: str, new: str) -> None:
-        """The line's speed class moved from old to new (this process won the CAS): CoA its sessions."""
-        self._queued[ref] = new
+    def queue(self, ref: LineRef, push: Push) -> None:
+        """The line's speed class changed (this process won the compare-and-set): CoA its sessions.
+        A change already queued for the line is replaced, keeping its place."""
+        self._queued[ref] = push
         if self._pushers < self.max_pushers:
             self._pushers += 1
             self._spawn(self._pusher())
@@ -117,17 +121,17 @@ class SessionControl:
         try:
             while queued:
                 ref = next(iter(queued))
-                speed = queued.pop(ref)
+                push = queued.pop(ref)
                 try:
-                    await self._push(ref, speed)
+                    await self._push(ref, push)
                 except Exception as exc:  # one line's failure must not stop the queue
-                    self._retry_later(ref, speed, exc)
+                    self._retry_later(ref, push, exc)
                 else:
                     self._failures.pop(ref, None)
         finally:
             self._pushers -= 1
 
-    def _retry_later(self, ref: LineRef, speed: str, exc: Exception) -> None:
+    def _retry_later(self, ref: LineRef, push: Push, exc: Exception) -> None:
         """Queue the line's push again after a back-off, unless a newer change queued it already."""
         failed = self._failures.get(ref, 0)
         if failed >= len(PUSH_RETRY_DELAYS):
@@ -141,49 +145,44 @@ class SessionControl:
         async def again() -> None:
             await asyncio.sleep(PUSH_RETRY_DELAYS[failed])
             if ref not in self._queued:
-                await self.speed_changed(ref, speed, speed)
+                self.queue(ref, push)
 
         self._spawn(again())
 
-    async def _push(self, ref: LineRef, speed: str) -> None:
-        sessions = await self.store.live_sessions(ref)
+    async def _push(self, ref: LineRef, push: Push) -> None:
+        sessions = [s for s in await self.store.live_sessions(ref) if s.session_id != push.told]
         if not sessions:
             return
-        if speed == "high":
-            # R-12: back at high speed, a line holding less than a slice (a throttled line holds
-            # nothing) draws one now, so the CoA carries a grant the gateway can use at once.
-            granted, facts = await self.store.top_up(ref, self.now())
-            if granted:
-                metrics.SLICES.inc()
-                metrics.SLICE_BYTES.inc(granted)
-        else:
-            facts = await self.store.line_facts(ref, self.now())
         # The session's radio type is not kept; a 3G session gets the LTE figures until it
         # re-authorizes (the gateway caps at the radio's own rate anyway).
-        attrs = self.profiles[profile_name(speed, None)].attributes + granted_attr(facts.held)
+        attrs = self.profiles[profile_name(push.speed, None)].attributes
+        if push.with_grant:
+            attrs += granted_attr(await self._grant(ref, push.speed))
         # Not awaited: a silent gateway must not hold up the queue behind it. The CoA client
         # bounds these (max_pending per gateway; beyond it a request finishes at once, counted).
-        self._spawn(self._send(ref, speed, sessions, attrs))
+        self._spawn(self._send(ref, push.speed, sessions, attrs))
+
+    async def _grant(self, ref: LineRef, speed: str) -> int:
+        """What the line holds, for the CoA's Quotad-Granted-Octets."""
+        if speed != HIGH:
+            return (await self.store.line_facts(ref, self.now())).held
+        # R-12: back at high speed, a line holding less than a slice (a throttled line holds
+        # nothing) draws one now, so the CoA carries a grant the gateway can use at once.
+        granted, facts = await self.store.top_up(ref, self.now())
+        if granted:
+            metrics.SLICES.inc()
+            metrics.SLICE_BYTES.inc(granted)
+        return facts.held
 
     async def _send(self, ref: LineRef, speed: str, sessions: list[Session], attrs: bytes) -> None:
         outcomes = await self.coa.send_all([target_of(ref, s) for s in sessions], attrs)
         _log.info("coa_sent", contract=ref.contract_id, speed=speed, outcomes=[o.outcome for o in outcomes])
         await end_lost(self.store, ref, sessions, outcomes, self.now())
 
-    async def settle(self, ref: LineRef) -> str:
-        """Re-decide the line's speed after an operator change (switch, charge, resume)."""
-        return (await self.redecide(ref))[0]
-
     async def redecide(self, ref: LineRef) -> tuple[str, bool]:
-        """Re-decide the line's speed now; (speed, whether this process changed it: it won the
-        compare-and-set and queued the push to the line's live sessions)."""
-        facts = await self.store.line_facts(ref, self.now())
-        speed = decide_speed(facts, self.catalog.get(facts.plan))
-        if speed != facts.speed and await self.store.set_speed(ref, facts.speed, speed):
-            metrics.SPEED_CHANGES.labels(speed).inc()
-            await self.speed_changed(ref, facts.speed, speed)
-            return speed, True
-        return speed, False
+        """Re-decide the line's speed now (an operator's change, the JST-midnight timer); (speed,
+        whether this process changed it: it won the compare-and-set and queued the push)."""
+        return await self.speeds.follow(ref, await self.store.line_facts(ref, self.now()))
 
     async def disconnect(self, ref: LineRef, keep_imsi: str | None = None) -> None:
         """R-30 / R-32 / R-33: drop every live session of the line (but those attached with
@@ -202,7 +201,7 @@ class SessionControl:
         elif event == "card":
             self._spawn(self.disconnect(ref, keep_imsi=(await self.store.card(ref)).imsi))
         else:
-            await self.settle(ref)
+            await self.redecide(ref)
 
     async def drain(self, timeout: float) -> None:
         """Wait (at most ``timeout``) for the queued pushes and the sends they start."""

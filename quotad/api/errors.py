@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from quotad.quota.store import Conflict, LimitExceeded, NotFound, QuotaError
+from quotad.quota.errors import Conflict, LimitExceeded, NotFound, QuotaError
 
 
 class ApiError(Exception):

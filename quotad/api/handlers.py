@@ -19,8 +19,9 @@ from quotad.api.errors import ApiError, not_found, unprocessable
 from quotad.config import Config
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
+from quotad.quota.errors import NotFound
 from quotad.quota.model import Card, ContractView, LineRef, LineView
-from quotad.quota.store import NotFound, QuotaStore
+from quotad.quota.store import QuotaStore
 
 LineChange = Callable[[LineRef, str], Awaitable[None]]
 HISTORY_MONTHS = 3  # R-35: the charge history of the last 3 months
@@ -68,7 +69,7 @@ class Api:
 
     async def _view(self, contract_id: str) -> ContractView:
         try:
-            return await self.store.contract_view(contract_id, self.now())
+            return await self.store.views.contract_view(contract_id, self.now())
         except NotFound:
             raise _no_contract(contract_id) from None
 
@@ -117,7 +118,7 @@ class Api:
         body = schemas.NEW_CONTRACT.validate(await schemas.read_json(request))
         if body["plan"] not in self.store.catalog:
             raise unprocessable("unknown_plan", f"unknown plan {body['plan']!r}", "plan", "§3")
-        await self.store.create_contract(body["id"], body["plan"], body["start_date"], self.now())
+        await self.store.provisioning.create_contract(body["id"], body["plan"], body["start_date"], self.now())
         view = await self._view(body["id"])
         return web.json_response(views.contract(view, self.tz), status=201,
                                  headers={"Location": f"/v1/contracts/{body['id']}"})
@@ -132,8 +133,8 @@ class Api:
         contract_id = self._contract_id(request, principal)
         body = schemas.NEW_LINE.validate(await schemas.read_json(request))
         try:
-            ref = await self.store.add_line(contract_id, body["msisdn"], body["iccid"], body["imsi"],
-                                            body["card_type"], body["voice"], self.now())
+            ref = await self.store.provisioning.add_line(contract_id, body["msisdn"], body["iccid"], body["imsi"],
+                                                         body["card_type"], body["voice"], self.now())
         except NotFound as exc:
             if exc.field == "contract_id":
                 raise _no_contract(contract_id) from None
@@ -152,7 +153,7 @@ class Api:
         if units > limit:
             raise unprocessable("limit_exceeded", f"at most {limit} units a month", "units", "R-11")
         try:
-            bucket = await self.store.charge(contract_id, units, principal.who, self.now())
+            bucket = await self.store.provisioning.charge(contract_id, units, principal.who, self.now())
         except NotFound:
             raise _no_contract(contract_id) from None
         members = await self.store.client.smembers(k.ContractKeys(contract_id).lines)
@@ -166,7 +167,7 @@ class Api:
             raise _no_contract(contract_id)
         since = months_before(self.now(), HISTORY_MONTHS, self.tz)
         unit = self.config.quota.coupon_unit_bytes
-        charges = [views.charge(c, unit, self.tz) for c in await self.store.charges(contract_id, since)]
+        charges = [views.charge(c, unit, self.tz) for c in await self.store.views.charges(contract_id, since)]
         return web.json_response({"contract_id": contract_id, "since": views.iso(since, self.tz),
                                   "charges": charges})
 
@@ -180,7 +181,7 @@ class Api:
         """PUT /v1/lines/{msisdn}/coupon: the coupon switch (R-21, R-31)."""
         ref = await self._ref(request, principal)
         on = schemas.COUPON.validate(await schemas.read_json(request))["on"]
-        await self.store.set_coupon(ref, on, self.now())
+        await self.store.provisioning.set_coupon(ref, on, self.now())
         await self._notify([ref], "coupon")
         return await self._line_response(ref)
 
@@ -194,7 +195,7 @@ class Api:
 
     async def _set_status(self, request: web.Request, principal: Principal, status: str, event: str) -> web.Response:
         ref = await self._ref(request, principal)
-        await self.store.set_status(ref, status, self.now())
+        await self.store.provisioning.set_status(ref, status, self.now())
         await self._notify([ref], event)
         return await self._line_response(ref)
 
@@ -207,7 +208,8 @@ class Api:
         suspended now (its sessions dropped) and resumed when the new card is activated."""
         ref = await self._ref(request, principal)
         body = schemas.NEW_CARD.validate(await schemas.read_json(request))
-        await self.store.add_card(ref, body["iccid"], body["imsi"], body["card_type"], body["reason"], self.now())
+        await self.store.provisioning.add_card(ref, body["iccid"], body["imsi"], body["card_type"], body["reason"],
+                                               self.now())
         if body["reason"] != "type-change":
             await self._notify([ref], "suspend")
         card = Card(body["iccid"], body["imsi"], body["card_type"])
@@ -219,7 +221,7 @@ class Api:
         the old card's sessions are dropped and it is refused from now on (R-32, R-33)."""
         ref = await self._ref(request, principal)
         iccid = schemas.check_id(request.match_info["iccid"], "iccid")
-        result = await self.store.activate_card(ref, iccid, self.now())
+        result = await self.store.provisioning.activate_card(ref, iccid, self.now())
         if result.old is not None:
             await self._notify([ref], "card")
         view = views.card(ref.contract_id, result.card, result.reason or None, "active", result.old,
@@ -232,7 +234,7 @@ class Api:
         ref = await self._ref(request, principal)
         now = self.now()
         days = cal.previous_day_keys(now, self.tz)
-        today, *before = await self.store.line_usage(ref, [cal.day_key(now, self.tz), *days])
+        today, *before = await self.store.views.line_usage(ref, [cal.day_key(now, self.tz), *days])
         return web.json_response({"contract_id": ref.contract_id, "msisdn": ref.msisdn,
                                   "today": views.today_usage(today, now, self.tz),
                                   "days": [views.usage(u) for u in before]})

@@ -32,8 +32,8 @@ from quotad.identity.records import IdentityStore, IdentityStoreError, StoredHol
 from quotad.identity.submission import MAX_BODY, InputError, parse_holder, parse_submission
 from quotad.identity.verify import Holder, Refusal, verify
 from quotad.quota import calendar as cal
+from quotad.quota.errors import NotFound
 from quotad.quota.model import LineRef
-from quotad.quota.store import NotFound
 
 _log = log.get("quotad.api.identity")
 _stores: WeakKeyDictionary[Any, IdentityStore] = WeakKeyDictionary()
@@ -101,7 +101,7 @@ def _identity_view(contract_id: str, v: Verification, voice: list[str], tz: str)
 
 async def _voice_lines(api: Api, contract_id: str) -> list[str]:
     try:
-        view = await api.store.contract_view(contract_id, api.now())
+        view = await api.store.views.contract_view(contract_id, api.now())
     except NotFound:
         raise _no_contract(contract_id) from None
     return [line.msisdn for line in view.lines if line.voice]

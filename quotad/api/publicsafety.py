@@ -36,7 +36,7 @@ from quotad.publicsafety.model import (
 from quotad.publicsafety.rules import RuleError
 from quotad.publicsafety.store import PublicSafetyStore, new_claims
 from quotad.quota import keys as k
-from quotad.quota.store import NotFound
+from quotad.quota.errors import NotFound
 
 MONTH_RE = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 PLANS = (*GROUP_PLANS, ORG_PLAN)

@@ -21,7 +21,8 @@ from quotad.api.handlers import Api, LineChange
 from quotad.api.publicsafety import PUBLIC_SAFETY_ROUTES
 from quotad.api.route import Route
 from quotad.config import Config
-from quotad.quota.store import QuotaError, QuotaStore
+from quotad.quota.errors import QuotaError
+from quotad.quota.store import QuotaStore
 
 _log = log.get("quotad.api")
 _PARAM = re.compile(r"\{(\w+)\}")

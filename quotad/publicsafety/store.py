@@ -17,7 +17,7 @@ A change reads the tree, applies a pure function (publicsafety.changes) and writ
 and every line record with one script that first checks the version it read (ps_commit.lua):
 a refused change writes nothing, and a concurrent one is retried on the fresh tree. Index keys
 live in other slots, so they are claimed first (pending, expiring) and committed or released
-after, as QuotaStore.add_line does.
+after, as quota.provisioning does (quota.lineindex).
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from quotad.publicsafety import codec
 from quotad.publicsafety.model import Line, Parent
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
-from quotad.quota.model import ACCT_STOP, AccountingReport, QuotaSettings, ReportOutcome
-from quotad.quota.store import Conflict, NotFound, precheck
+from quotad.quota import lua
+from quotad.quota.errors import Conflict, NotFound
+from quotad.quota.model import ACCT_STOP, AccountingReport, QuotaSettings, ReportOutcome, precheck
 
 SCRIPTS = ("ps_commit", "ps_attach", "ps_account", "index_cas")
 RETRIES = 8
@@ -56,10 +56,6 @@ def ipv4_index(address: str) -> str:
 
 def ipv6_index(prefix: str) -> str:
     return f"{k.PREFIX}:psip6:{prefix}"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else "" if value is None else str(value)
 
 
 def _daykey(day: dt.date | None) -> str:
@@ -84,6 +80,14 @@ class PsAttach:
     speed: str = ""
 
 
+def attach_reply(res: list[Any]) -> PsAttach:
+    """ps_attach.lua's reply."""
+    if lua.text(res[0]) != "ok":
+        return PsAttach(reason=lua.text(res[0]))
+    return PsAttach(reason=None, ipv4=lua.text(res[1]), ipv6_prefix=lua.text(res[2]),
+                    window_bytes=int(lua.text(res[3])), speed=lua.text(res[4]))
+
+
 @dataclass(slots=True, frozen=True)
 class PsAccount:
     """What one accounting report added, the line's heavy-use window total, and its last speed."""
@@ -92,6 +96,20 @@ class PsAccount:
     window_bytes: int
     speed: str
     outcome: ReportOutcome = ReportOutcome.COUNTED
+    fresh: bool = False  # a new session began under its id with this report
+
+
+def account_reply(res: list[Any]) -> PsAccount | None:
+    """ps_account.lua's reply; None: not a public-safety line."""
+    if lua.text(res[0]) == "unknown":
+        return None
+    return PsAccount(added=int(lua.text(res[1])), window_bytes=int(lua.text(res[2])), speed=lua.text(res[3]),
+                     outcome=ReportOutcome(lua.text(res[0])), fresh=int(res[4]) == 1)
+
+
+def commit_reply(res: list[Any]) -> str:
+    """ps_commit.lua's reply: 'OK', 'RETRY' (the tree changed since it was read) or 'ERR' (taken)."""
+    return lua.text(res[0])
 
 
 class PublicSafetyStore:
@@ -100,10 +118,7 @@ class PublicSafetyStore:
     def __init__(self, client: Any, timezone: str = "Asia/Tokyo") -> None:
         self.client = client
         self.tz = timezone
-        lib = resources.files("quotad.quota").joinpath("scripts")
-        counters = lib.joinpath("_counters.lua").read_text() + "\n"
-        self._scripts = {name: client.register_script((counters if name == "ps_account" else "")
-                                                      + lib.joinpath(f"{name}.lua").read_text()) for name in SCRIPTS}
+        self._scripts = {name: client.register_script(lua.SCRIPTS[name].source()) for name in SCRIPTS}
 
     def today(self, now: float) -> dt.date:
         """The Japan date of an instant (every rule of §6 is in Japan days)."""
@@ -115,7 +130,7 @@ class PublicSafetyStore:
         version, doc = await self.client.hmget(tree_key(contract_id), ["v", "doc"])
         if doc is None:
             raise NotFound(f"no public-safety contract {contract_id}", field="contract_id", rule="R-60")
-        return _text(version), codec.loads(doc)
+        return lua.text(version), codec.loads(doc)
 
     async def load(self, contract_id: str) -> Parent:
         """The contract's tree; NotFound if there is none."""
@@ -126,9 +141,9 @@ class PublicSafetyStore:
         raw = await self.client.hgetall(month_usage_key(contract_id, month.replace("-", "")))
         out = {}
         for name, value in raw.items():
-            field = _text(name)
+            field = lua.text(name)
             if field.startswith("g:"):
-                out[field[2:]] = int(_text(value))
+                out[field[2:]] = int(lua.text(value))
         return out
 
     # -- writing ----------------------------------------------------------------------------------
@@ -136,8 +151,7 @@ class PublicSafetyStore:
     async def create(self, parent: Parent) -> None:
         """Store a new tree; Conflict if the id is taken (by either service)."""
         k.check_id(parent.id, "contract_id")
-        res = await self._commit("0", parent)
-        if _text(res[0]) != "OK":
+        if await self._commit("0", parent) != "OK":
             raise Conflict(f"contract {parent.id} exists", field="id", rule="R-60")
 
     async def change(self, contract_id: str, fn: Callable[[Parent], Parent],
@@ -153,22 +167,23 @@ class PublicSafetyStore:
             pending = k.index_value(contract_id, "", secrets.token_hex(8))
             claimed = await self._claim(wanted, pending)
             try:
-                res = await self._commit(version, new)
+                committed = await self._commit(version, new)
             except BaseException:
-                await self._settle([key for key, _ in claimed], pending, "")
+                await self._swap_claims([key for key, _ in claimed], pending, "")
                 raise
-            if _text(res[0]) == "OK":
+            if committed == "OK":
                 await self._finish(contract_id, claimed, pending, old, new)
                 return new
-            await self._settle([key for key, _ in claimed], pending, "")
+            await self._swap_claims([key for key, _ in claimed], pending, "")
         raise Conflict(f"contract {contract_id} is being changed by others; retry", field="contract_id", rule="R-60")
 
-    async def _commit(self, version: str, parent: Parent) -> Any:
+    async def _commit(self, version: str, parent: Parent) -> str:
         ck = k.ContractKeys(parent.id)
         voice = {g.id: g.kind == "voice" for g in parent.groups}
         keys = [tree_key(parent.id), ck.contract, *(ck.line(ln.msisdn) for ln in parent.lines)]
         records = [json.dumps(line_record(ln, voice.get(ln.group_id, False))) for ln in parent.lines]
-        return await self._scripts["ps_commit"](keys=keys, args=[version or "0", codec.dumps(parent), *records])
+        args = lua.ps_commit_argv(version or "0", codec.dumps(parent), records)
+        return commit_reply(await self._scripts["ps_commit"](keys=keys, args=args))
 
     async def _claim(self, wanted: list[tuple[str, str]], pending: str) -> list[tuple[str, str]]:
         claimed: list[tuple[str, str]] = []
@@ -178,24 +193,26 @@ class PublicSafetyStore:
                     raise Conflict(f"{field} is already in use", field=field, rule="R-62" if "ip" in field else "R-2")
                 claimed.append((key, field))
         except BaseException:
-            await self._settle([key for key, _ in claimed], pending, "")
+            await self._swap_claims([key for key, _ in claimed], pending, "")
             raise
         return claimed
 
-    async def _settle(self, keys: list[str], expected: str, final: str) -> None:
+    async def _swap_claims(self, keys: list[str], expected: str, final: str) -> None:
+        """Compare-and-set each index key from ``expected`` to ``final``: a claim committed to its
+        line, or released when ``final`` is ""."""
         for key in keys:
-            await self._scripts["index_cas"](keys=[key], args=[expected, final])
+            await self._scripts["index_cas"](keys=[key], args=lua.cas_argv(expected, final))
 
     async def _finish(self, contract_id: str, claimed: list[tuple[str, str]], pending: str, old: Parent,
                       new: Parent) -> None:
         """Commit the claims to their lines; release the index keys the new tree no longer uses."""
         owners = {key: k.index_value(contract_id, ln.msisdn) for ln in new.lines for key in index_keys(ln)}
         for key, _ in claimed:
-            await self._settle([key], pending, owners[key])
+            await self._swap_claims([key], pending, owners[key])
         for ln in old.lines:
             for key in index_keys(ln):
                 if key not in owners:
-                    await self._settle([key], k.index_value(contract_id, ln.msisdn), "")
+                    await self._swap_claims([key], k.index_value(contract_id, ln.msisdn), "")
 
     # -- RADIUS -----------------------------------------------------------------------------------
 
@@ -208,11 +225,8 @@ class PublicSafetyStore:
         """R-3 / R-62: the line may attach today with this card; its fixed addresses and window usage."""
         ck = k.ContractKeys(contract_id)
         keys = [ck.line(msisdn), *self.window_keys(contract_id, msisdn, now, days)]
-        res = await self._scripts["ps_attach"](keys=keys, args=[cal.day_key(now, self.tz), imsi or ""])
-        if _text(res[0]) != "ok":
-            return PsAttach(reason=_text(res[0]))
-        return PsAttach(reason=None, ipv4=_text(res[1]), ipv6_prefix=_text(res[2]), window_bytes=int(_text(res[3])),
-                        speed=_text(res[4]))
+        args = lua.ps_attach_argv(cal.day_key(now, self.tz), imsi or "")
+        return attach_reply(await self._scripts["ps_attach"](keys=keys, args=args))
 
     async def account(self, r: AccountingReport, days: int, settings: QuotaSettings) -> PsAccount | None:
         """R-63 / R-71: count a report's new usage once, in the month and on the day of its event;
@@ -226,24 +240,22 @@ class PublicSafetyStore:
                 *self.window_keys(contract_id, msisdn, r.now, days)]
         refused = precheck(r, settings.stopped_ttl_seconds)
         if refused is not None:
-            if _text(await self.client.hget(ck.line(msisdn), "ps")) != "1":
+            if lua.text(await self.client.hget(ck.line(msisdn), "ps")) != "1":
                 return None
             return PsAccount(added=0, window_bytes=0, speed="", outcome=refused)
-        args = [r.session_id, r.status, r.octets, r.nas_ip, r.acct_session_id, repr(r.now),
-                settings.session_ttl_seconds, settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400,
-                msisdn, repr(float(r.at)),
-                "" if r.session_time is None else r.session_time, settings.max_report_rate_bps // 8,
-                settings.max_report_slack_bytes, settings.stopped_ttl_seconds, r.gateway]
-        res = await self._scripts["ps_account"](keys=keys, args=args)
-        if _text(res[0]) == "unknown":
+        args = lua.ps_account_argv(
+            r.session_id, r.status, r.octets, r.nas_ip, r.acct_session_id, repr(r.now), settings.session_ttl_seconds,
+            settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400, msisdn, repr(float(r.at)),
+            "" if r.session_time is None else r.session_time, settings.max_report_rate_bps // 8,
+            settings.max_report_slack_bytes, settings.stopped_ttl_seconds, r.gateway)
+        result = account_reply(await self._scripts["ps_account"](keys=keys, args=args))
+        if result is None:
             return None
-        outcome = ReportOutcome(_text(res[0]))
         owner = k.session_owner(contract_id, msisdn, r.session_id)
-        if outcome is ReportOutcome.COUNTED and r.gateway and (r.status == ACCT_STOP or int(res[4]) == 1):
+        if result.outcome is ReportOutcome.COUNTED and r.gateway and (r.status == ACCT_STOP or result.fresh):
             key = k.gateway_sessions(r.gateway)
             await (self.client.srem(key, owner) if r.status == ACCT_STOP else self.client.sadd(key, owner))
-        return PsAccount(added=int(_text(res[1])), window_bytes=int(_text(res[2])), speed=_text(res[3]),
-                         outcome=outcome)
+        return result
 
 
 def index_keys(line: Line) -> tuple[str, ...]:

@@ -148,7 +148,7 @@ def parse_index(value: str) -> tuple[str, str] | None:
 
 def parse_card_index(value: str) -> tuple[str, str] | None:
     """(contract, msisdn) of a committed or retired index value: a replaced card still names its
-    line, so an attach with it is refused as card-replaced (R-3); None for a pending claim."""
+    line, so an attach with it is refused as card_replaced (R-3); None for a pending claim."""
     parts = value.split("\t")
     if len(parts) == 3 and parts[2] == RETIRED:
         return parts[0], parts[1]

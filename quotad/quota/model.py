@@ -60,7 +60,7 @@ class QuotaSettings:
     # Redis calls in flight per store; more wait (redis-py's cluster pools fail instead of waiting).
     max_in_flight: int = 64
     # IMSI/MSISDN → line lookups are remembered in process this long (0: never). A stale entry
-    # is harmless: the attach script checks the card's IMSI against the line (card-replaced).
+    # is harmless: the attach script checks the card's IMSI against the line (card_replaced).
     index_cache_seconds: float = 5.0
     index_cache_entries: int = 200_000
     # Leases this process renewed lately, per generation (quota.renewals; ~340 bytes an entry).
@@ -118,7 +118,7 @@ class AttachResult:
     """Outcome of an attach: refused with a reason, or accepted with facts, slice and address."""
 
     ok: bool
-    # "suspended" | "card-replaced" | "card-pending" | "terminated" | "identity-unverified" | "unknown" | "no-address"
+    # "suspended" | "card_replaced" | "card_pending" | "terminated" | "identity_unverified" | "unknown" | "no_address"
     reason: str | None
     facts: LineFacts | None
     granted: int
@@ -176,6 +176,7 @@ class AccountResult:
     overrun_added: int  # used beyond what the pool could grant (R-16)
     granted: int  # drawn from the pool into held data by this report
     outcome: ReportOutcome = ReportOutcome.COUNTED
+    fresh: bool = False  # a new session began under its id with this report (account.lua)
 
 
 @dataclass(slots=True)
@@ -256,3 +257,18 @@ class Charge:
     units: int
     who: str
     bucket_id: str
+
+
+# Counters past 2^53 octets (8 PiB) lose precision in Lua's doubles: no session carries that much.
+MAX_COUNTER = 1 << 53
+
+
+def precheck(report: AccountingReport, max_age: float) -> ReportOutcome | None:
+    """The checks of a report that need no Redis, made before anything is sent: counters Lua
+    cannot hold exactly, and a report older than session records are kept (``max_age``: it could
+    be a resend of a session whose record is gone, and be counted twice). None: go on."""
+    if not (0 <= report.octets <= MAX_COUNTER and 0 <= report.exempt_octets <= MAX_COUNTER):
+        return ReportOutcome.IMPLAUSIBLE
+    if report.at < report.now - max_age:
+        return ReportOutcome.TOO_OLD
+    return None

@@ -26,26 +26,18 @@ from typing import cast
 
 from quotad import log, metrics
 from quotad.radius import packet as rp
+from quotad.radius.reasons import BadReply, CoaOutcome
 
 SecretLookup = Callable[[str], tuple[bytes, int] | None]
 Address = tuple[str, int]
 
 _log = log.get("quotad.coa")
 
-OUTCOMES = ("ack", "nak", "timeout", "dropped_queue_full", "error")
 # kind → (request code, ACK code, NAK code)
 _CODES = {
     "coa": (rp.COA_REQUEST, rp.COA_ACK, rp.COA_NAK),
     "disconnect": (rp.DISCONNECT_REQUEST, rp.DISCONNECT_ACK, rp.DISCONNECT_NAK),
 }
-_BAD_REPLY_REASONS = (
-    "unknown_source",
-    "malformed",
-    "unmatched",
-    "unexpected_code",
-    "bad_authenticator",
-    "bad_message_authenticator",
-)
 _IDENTIFIERS = 256
 # Room left for the header (20) and the Message-Authenticator (18).
 _MAX_ATTRS = rp.MAX_PACKET - 38
@@ -70,7 +62,7 @@ class Outcome:
     """How one request ended; ``attempts`` counts datagrams sent (0 if none was)."""
 
     kind: str
-    outcome: str
+    outcome: CoaOutcome
     error_cause: int | None
     attempts: int
 
@@ -206,10 +198,10 @@ class DynamicAuthClient:
         self._now = now
         self._transport: asyncio.DatagramTransport | None = None
         self._gateways: dict[Address, _Gateway] = {}
-        self._count = {(k, o): metrics.COA_REQUESTS.labels(k, o) for k in _CODES for o in OUTCOMES}
+        self._count = {(k, o): metrics.COA_REQUESTS.labels(k, o) for k in _CODES for o in CoaOutcome}
         self._retry = {k: metrics.COA_RETRIES.labels(k) for k in _CODES}
         self._duration = {k: metrics.COA_DURATION.labels(k) for k in _CODES}
-        self._bad = {r: metrics.COA_BAD_REPLIES.labels(r) for r in _BAD_REPLY_REASONS}
+        self._bad = {r: metrics.COA_BAD_REPLIES.labels(r) for r in BadReply}
         self._drop_logged_at = -1e9
         self._drops_unlogged = 0
 
@@ -275,7 +267,7 @@ class DynamicAuthClient:
             body = self._body(target, extra)
         except _Refused as exc:
             _log.info("coa_error", kind=kind, gateway=target.nas_ip, session_id=target.session_id, reason=exc.reason)
-            return self._finish(job, "error")
+            return self._finish(job, CoaOutcome.ERROR)
         gw = self._gateways.get(addr)
         if gw is None:
             gw = self._gateways[addr] = _Gateway(addr)
@@ -323,7 +315,7 @@ class DynamicAuthClient:
     async def _with_identifier(self, job: _Job, gw: _Gateway, secret: bytes, body: bytes) -> Outcome:
         ident = await gw.acquire(self._timeout)
         if ident is None:
-            return self._finish(job, "error") if self._transport is None else self._dropped(job)
+            return self._finish(job, CoaOutcome.ERROR) if self._transport is None else self._dropped(job)
         try:
             return await self._exchange(job, gw, ident, secret, body)
         finally:
@@ -340,10 +332,11 @@ class DynamicAuthClient:
             del gw.inflight[ident]
         reply = pending.reply.result() if pending.reply.done() else None
         if reply is None:
-            return self._finish(job, "timeout" if self._transport is not None else "error", attempts=attempts)
+            outcome = CoaOutcome.TIMEOUT if self._transport is not None else CoaOutcome.ERROR
+            return self._finish(job, outcome, attempts=attempts)
         if reply.code == ack:
-            return self._finish(job, "ack", attempts=attempts)
-        return self._finish(job, "nak", reply.get_int(rp.ERROR_CAUSE), attempts)
+            return self._finish(job, CoaOutcome.ACK, attempts=attempts)
+        return self._finish(job, CoaOutcome.NAK, reply.get_int(rp.ERROR_CAUSE), attempts)
 
     async def _attempts(
         self, kind: str, addr: Address, datagram: bytes, reply: asyncio.Future[rp.Packet | None]
@@ -371,11 +364,11 @@ class DynamicAuthClient:
             wait = min(wait * self._backoff, self._max_timeout)
         return sent
 
-    def _finish(self, job: _Job, outcome: str, error_cause: int | None = None, attempts: int = 0) -> Outcome:
+    def _finish(self, job: _Job, outcome: CoaOutcome, error_cause: int | None = None, attempts: int = 0) -> Outcome:
         self._count[(job.kind, outcome)].inc()
         if attempts:
             self._duration[job.kind].observe(time.monotonic() - job.started)
-        if outcome in ("nak", "timeout"):
+        if outcome in (CoaOutcome.NAK, CoaOutcome.TIMEOUT):
             _log.info(
                 f"coa_{outcome}",
                 kind=job.kind,
@@ -401,23 +394,23 @@ class DynamicAuthClient:
             self._drops_unlogged = 0
         else:
             self._drops_unlogged += 1
-        return self._finish(job, "dropped_queue_full")
+        return self._finish(job, CoaOutcome.DROPPED_QUEUE_FULL)
 
     # --- replies --------------------------------------------------------------------------
 
     def _on_datagram(self, data: bytes, addr: Address) -> None:
         gw = self._gateways.get((addr[0], addr[1]))
         if gw is None:
-            self._bad_reply("unknown_source", addr)
+            self._bad_reply(BadReply.UNKNOWN_SOURCE, addr)
             return
         try:
             pkt = rp.decode(data)
         except rp.PacketError:
-            self._bad_reply("malformed", addr)
+            self._bad_reply(BadReply.MALFORMED, addr)
             return
         pending = gw.inflight.get(pkt.identifier)
         if pending is None or pending.reply.done():
-            self._bad_reply("unmatched", addr)  # late, duplicate, or never asked for
+            self._bad_reply(BadReply.UNMATCHED, addr)  # late, duplicate, or never asked for
             return
         reason = _check_reply(pkt, pending)
         if reason is not None:
@@ -425,19 +418,19 @@ class DynamicAuthClient:
             return
         pending.reply.set_result(pkt)
 
-    def _bad_reply(self, reason: str, addr: Address) -> None:
+    def _bad_reply(self, reason: BadReply, addr: Address) -> None:
         self._bad[reason].inc()
         _log.debug("coa_bad_reply", reason=reason, source=addr[0], port=addr[1])
 
 
-def _check_reply(pkt: rp.Packet, pending: _Pending) -> str | None:
+def _check_reply(pkt: rp.Packet, pending: _Pending) -> BadReply | None:
     """Why a reply is not the answer to ``pending``, or None if it is."""
     if pkt.code not in pending.codes:
-        return "unexpected_code"
+        return BadReply.UNEXPECTED_CODE
     if not rp.verify_response_authenticator(pkt, pending.request_auth, pending.secret):
-        return "bad_authenticator"
+        return BadReply.BAD_AUTHENTICATOR
     if rp.verify_message_authenticator(pkt, pending.secret, pending.request_auth) is False:
-        return "bad_message_authenticator"
+        return BadReply.BAD_MESSAGE_AUTHENTICATOR
     return None
 
 

@@ -14,20 +14,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Packet codes (RFC 2865 §3, RFC 2866 §3, RFC 5176 §2, RFC 5997).
-ACCESS_REQUEST = 1
-ACCESS_ACCEPT = 2
-ACCESS_REJECT = 3
-ACCOUNTING_REQUEST = 4
-ACCOUNTING_RESPONSE = 5
-ACCESS_CHALLENGE = 11
-STATUS_SERVER = 12
-DISCONNECT_REQUEST = 40
-DISCONNECT_ACK = 41
-DISCONNECT_NAK = 42
-COA_REQUEST = 43
-COA_ACK = 44
-COA_NAK = 45
+from quotad.radius.codes import Code
+
+# Packet codes as plain ints for the hot path; their names are radius.codes.Code.
+ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
+ACCESS_ACCEPT = int(Code.ACCESS_ACCEPT)
+ACCESS_REJECT = int(Code.ACCESS_REJECT)
+ACCOUNTING_REQUEST = int(Code.ACCOUNTING_REQUEST)
+ACCOUNTING_RESPONSE = int(Code.ACCOUNTING_RESPONSE)
+ACCESS_CHALLENGE = int(Code.ACCESS_CHALLENGE)
+STATUS_SERVER = int(Code.STATUS_SERVER)
+DISCONNECT_REQUEST = int(Code.DISCONNECT_REQUEST)
+DISCONNECT_ACK = int(Code.DISCONNECT_ACK)
+DISCONNECT_NAK = int(Code.DISCONNECT_NAK)
+COA_REQUEST = int(Code.COA_REQUEST)
+COA_ACK = int(Code.COA_ACK)
+COA_NAK = int(Code.COA_NAK)
 
 # Attribute types.
 USER_NAME = 1

@@ -41,6 +41,8 @@ from quotad import log, metrics
 from quotad.config import ConfigError, RadsecSettings
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client
+from quotad.radius.codes import Code
+from quotad.radius.reasons import Drop
 from quotad.radius.server import (
     MA_REQUIRED,
     MAX_PROXY_STATE_OCTETS,
@@ -152,7 +154,7 @@ class RadsecServer:
         source = str((writer.get_extra_info("peername") or ("?",))[0])
         client = self._client(writer)
         if client is None or len(self.connections) >= self.max_connections:
-            reason = "unknown_client" if client is None else "overload"
+            reason = Drop.UNKNOWN_CLIENT if client is None else Drop.OVERLOAD
             self.drops.count(reason, source, detail="radsec connection")
             self.closed[reason].inc()
             writer.close()
@@ -178,7 +180,7 @@ class RadsecServer:
             length = int.from_bytes(header[2:4], "big")
             if not 20 <= length <= rp.MAX_PACKET:
                 self.drops.malformed["length"].inc()
-                self.drops.count("malformed", source, detail="radsec framing lost; connection closed")
+                self.drops.count(Drop.MALFORMED, source, detail="radsec framing lost; connection closed")
                 self.closed["malformed"].inc()
                 return
             data = header + await reader.readexactly(length - 4)
@@ -204,28 +206,28 @@ class RadsecServer:
             pkt = rp.decode(data)
         except rp.PacketError as exc:
             self.drops.malformed[exc.reason].inc()
-            self.drops.count("malformed", source, detail=f"{exc.reason}; radsec connection closed")
+            self.drops.count(Drop.MALFORMED, source, detail=f"{exc.reason}; radsec connection closed")
             raise _Close("malformed") from None
         if pkt.code not in self.handlers and pkt.code != rp.STATUS_SERVER:
-            self.drops.count("wrong_code", source, detail=str(pkt.code))
+            self.drops.count(Drop.WRONG_CODE, source, detail=Code.name_of(pkt.code))
             return None
         if len(pkt.raw) > 20 + MAX_PROXY_STATE_OCTETS and proxy_state_octets(pkt) > MAX_PROXY_STATE_OCTETS:
-            self.drops.count("proxy_state", source)
+            self.drops.count(Drop.PROXY_STATE, source)
             return None
         ma = rp.verify_message_authenticator(pkt, client.secret)
         signed = pkt.code == rp.ACCOUNTING_REQUEST
         if ma is False or (signed and not rp.verify_request_authenticator(pkt, client.secret)):
-            self.drops.count("bad_authenticator", source, detail="radsec connection closed")
+            self.drops.count(Drop.BAD_AUTHENTICATOR, source, detail="radsec connection closed")
             raise _Close("bad_authenticator")
         if pkt.code in MA_REQUIRED and ma is None:
-            self.drops.count("no_message_authenticator", source)
+            self.drops.count(Drop.NO_MESSAGE_AUTHENTICATOR, source)
             return None
         return pkt
 
     def _status(self, pkt: rp.Packet, client: Client, writer: asyncio.StreamWriter, source: str) -> None:
         """Answer a Status-Server at once with an Access-Accept (no handler), unless not ready."""
         if self.closing or not self.ready():
-            self.drops.count("not_ready", source, detail="Status-Server")
+            self.drops.count(Drop.NOT_READY, source, detail="Status-Server")
             return
         if not writer.is_closing():
             writer.write(status_reply(pkt, client.secret, rp.ACCESS_ACCEPT))
@@ -243,7 +245,7 @@ class RadsecServer:
         finally:
             slots.release()
         if reply is None:
-            self.drops.count("no_reply", source)
+            self.drops.count(Drop.NO_REPLY, source)
             return
         if not writer.is_closing():
             writer.write(reply)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from quotad import log, metrics
 from quotad.radius import packet as rp
 from quotad.radius.clients import Client, ClientTable
+from quotad.radius.codes import Code
+from quotad.radius.reasons import Drop
 from quotad.radius.replycache import IN_PROGRESS, Key, ReplyCache, request_key
 from quotad.radius.reuseport import spread_by_identifier
 
@@ -60,19 +62,15 @@ class Drops:
     """Pre-bound drop counters (one label lookup at start, not per packet)."""
 
     def __init__(self) -> None:
-        reasons = (
-            "unknown_client", "malformed", "wrong_code", "no_message_authenticator",
-            "bad_authenticator", "overload", "no_reply", "duplicate", "proxy_state", "not_ready",
-        )
-        self.by_reason = {reason: metrics.RADIUS_DROPS.labels(reason) for reason in reasons}
+        self.by_reason = {reason: metrics.RADIUS_DROPS.labels(reason) for reason in Drop}
         self.malformed = {cause: metrics.RADIUS_MALFORMED.labels(cause) for cause in MALFORMED_CAUSES}
         self.dup_resent = metrics.RADIUS_DUPLICATES.labels("resent")
         self.dup_dropped = metrics.RADIUS_DUPLICATES.labels("dropped_in_progress")
 
-        self._last_log: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._last_log: dict[Drop, float] = {}
+        self._suppressed: dict[Drop, int] = {}
 
-    def count(self, reason: str, source: str = "", detail: str = "") -> None:
+    def count(self, reason: Drop, source: str = "", detail: str = "") -> None:
         """Count a drop; log it at info, at most once a second per reason (a flood is not a log flood)."""
         self.by_reason[reason].inc()
         now = time.monotonic()
@@ -132,19 +130,19 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             return
         client = self.clients.find(addr[0])
         if client is None:
-            self._drop("unknown_client", addr)
+            self._drop(Drop.UNKNOWN_CLIENT, addr)
             return
         try:
             pkt = rp.decode(data)
         except rp.PacketError as exc:
             self.drops.malformed[exc.reason].inc()
-            self._drop("malformed", addr, detail=exc.reason)
+            self._drop(Drop.MALFORMED, addr, detail=exc.reason)
             return
         if pkt.code != self.code and pkt.code != rp.STATUS_SERVER:
-            self._drop("wrong_code", addr, detail=str(pkt.code))
+            self._drop(Drop.WRONG_CODE, addr, detail=Code.name_of(pkt.code))
             return
         if len(pkt.raw) > 20 + MAX_PROXY_STATE_OCTETS and proxy_state_octets(pkt) > MAX_PROXY_STATE_OCTETS:
-            self._drop("proxy_state", addr)
+            self._drop(Drop.PROXY_STATE, addr)
             return
         if not self._authentic(pkt, client, addr):
             return
@@ -158,7 +156,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             self._duplicate(cached, addr)
             return
         if self.inflight >= self.limits.max_inflight:
-            self._drop("overload", addr)
+            self._drop(Drop.OVERLOAD, addr)
             return
         self.cache.begin(key, now)
         self.inflight += 1
@@ -170,20 +168,20 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         ma = rp.verify_message_authenticator(pkt, client.secret)
         if pkt.code in MA_REQUIRED:
             if ma is None:
-                self._drop("no_message_authenticator", addr)
+                self._drop(Drop.NO_MESSAGE_AUTHENTICATOR, addr)
                 return False
         elif not rp.verify_request_authenticator(pkt, client.secret):
-            self._drop("bad_authenticator", addr)
+            self._drop(Drop.BAD_AUTHENTICATOR, addr)
             return False
         if ma is False:
-            self._drop("bad_authenticator", addr)
+            self._drop(Drop.BAD_AUTHENTICATOR, addr)
             return False
         return True
 
     def _status(self, pkt: rp.Packet, client: Client, addr: tuple[str, int]) -> None:
         """Answer a Status-Server at once (no handler, no reply cache), unless not ready."""
         if not self.ready():
-            self._drop("not_ready", addr, detail="Status-Server")
+            self._drop(Drop.NOT_READY, addr, detail="Status-Server")
             return
         assert self.transport is not None
         self.transport.sendto(status_reply(pkt, client.secret, self.status_code), addr)
@@ -192,7 +190,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
     def _duplicate(self, cached: bytes, addr: tuple[str, int]) -> None:
         if cached is IN_PROGRESS or not cached:
             self.drops.dup_dropped.inc()
-            self.drops.count("duplicate", addr[0])
+            self.drops.count(Drop.DUPLICATE, addr[0])
             return
         self.drops.dup_resent.inc()
         assert self.transport is not None
@@ -211,13 +209,13 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             self.inflight -= 1
             self.cache.finish(key, reply)
         if reply is None:
-            self.drops.count("no_reply", addr[0])
+            self.drops.count(Drop.NO_REPLY, addr[0])
             return
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
         self.latency.observe(time.monotonic() - started)
 
-    def _drop(self, reason: str, addr: tuple[str, int], detail: str = "") -> None:
+    def _drop(self, reason: Drop, addr: tuple[str, int], detail: str = "") -> None:
         self.drops.count(reason, addr[0], detail)
 
     async def drain(self, timeout: float) -> None:

@@ -76,9 +76,9 @@ async def gateway(coa_port: int) -> AsyncIterator[Gateway]:
 async def _provision(redis_url: str) -> None:
     store = QuotaStore(make_client(redis_url), QuotaSettings(), default_catalog())
     await store.load_scripts()
-    await store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), 1_790_000_000)
-    await store.add_line("mini", MSISDN, "8981100000000000219", "440100000000021")
-    await store.charge("mini", 1, "test", 1_790_000_000)
+    await store.provisioning.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), 1_790_000_000)
+    await store.provisioning.add_line("mini", MSISDN, "8981100000000000219", "440100000000021")
+    await store.provisioning.charge("mini", 1, "test", 1_790_000_000)
     await store.close()
 
 

@@ -120,12 +120,14 @@ LINE = LineRef("mini", "819000000021")
 
 class Gateway(asyncio.DatagramProtocol):
     """Answers every CoA/Disconnect with an ACK (or, with ``nak_cause`` set, a NAK carrying that
-    Error-Cause) and keeps what it received."""
+    Error-Cause; with ``known_sessions`` set, a NAK with 503 for a request naming a session not in
+    it, as a gateway does before it has set up the session) and keeps what it received."""
 
     def __init__(self) -> None:
         self.received: list[rp.Packet] = []
         self.arrived = asyncio.Event()
         self.nak_cause: int | None = None
+        self.known_sessions: set[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -135,11 +137,14 @@ class Gateway(asyncio.DatagramProtocol):
         assert rp.verify_request_authenticator(pkt, SECRET)
         assert rp.verify_message_authenticator(pkt, SECRET) is True
         self.received.append(pkt)
-        if self.nak_cause is None:
+        cause = self.nak_cause
+        if self.known_sessions is not None and pkt.get(rp.ACCT_SESSION_ID) not in self.known_sessions:
+            cause = 503
+        if cause is None:
             code, attrs = (rp.COA_ACK if pkt.code == rp.COA_REQUEST else rp.DISCONNECT_ACK), b""
         else:
             code = rp.COA_NAK if pkt.code == rp.COA_REQUEST else rp.DISCONNECT_NAK
-            attrs = rp.attr_int(rp.ERROR_CAUSE, self.nak_cause)
+            attrs = rp.attr_int(rp.ERROR_CAUSE, cause)
         reply = rp.encode_response(code, pkt.identifier, pkt.authenticator, SECRET, attrs)
         self.transport.sendto(reply, addr)  # type: ignore[attr-defined]
         self.arrived.set()
@@ -161,9 +166,10 @@ async def mini_with_gateway(redis_url: str) -> AsyncIterator[tuple[Daemon, Gatew
     try:
         async with running_daemon(daemon_config(redis_url, coa_port=port)) as d:
             assert d.store is not None
-            await d.store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
-            await d.store.add_line("mini", LINE.msisdn, "8981100000000000219", "440100000000021", "nano", False, T0)
-            await d.store.charge("mini", 1, "test", T0)
+            await d.store.provisioning.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
+            await d.store.provisioning.add_line("mini", LINE.msisdn, "8981100000000000219", "440100000000021", "nano",
+                                                False, T0)
+            await d.store.provisioning.charge("mini", 1, "test", T0)
             yield d, gateway
     finally:
         transport.close()

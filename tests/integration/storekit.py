@@ -116,7 +116,7 @@ _counter = iter(range(1, 1_000_000))
 async def new_line(store: QuotaStore, contract_id: str, n: int | None = None, now: float = 0.0) -> LineRef:
     """Add a line with made-up identifiers derived from n."""
     n = next(_counter) if n is None else n
-    return await store.add_line(contract_id, f"0901{n:07d}", f"898100{n:013d}", f"44010{n:010d}", now=now)
+    return await store.provisioning.add_line(contract_id, f"0901{n:07d}", f"898100{n:013d}", f"44010{n:010d}", now=now)
 
 
 async def attach(store: QuotaStore, ref: LineRef, sid: str, now: float, imsi: str | None = None) -> AttachResult:

@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from quotad import metrics
-from quotad.aaa.access import REJECT_TEXT
+from quotad.aaa.rejects import Reject
 from quotad.quota.embedded import EmbeddedRedis
 from quotad.radius import coa
+from quotad.radius.reasons import CoaOutcome
 from quotad.radius.server import _KIND, Drops
 from tests.integration.daemon_fixture import daemon_config, running_daemon
 from tests.integration.test_noc import exported_names
@@ -38,9 +39,9 @@ def label_values() -> dict[tuple[str, str], set[str]]:
     coa_kinds = set(coa._CODES)
     return {
         ("quotad_radius_dropped_total", "reason"): set(Drops().by_reason),
-        ("quotad_radius_rejects_total", "reason"): set(REJECT_TEXT),
+        ("quotad_radius_rejects_total", "reason"): {str(r) for r in Reject},
         ("quotad_radius_requests_total", "kind"): set(_KIND.values()),
-        ("quotad_coa_requests_total", "outcome"): set(coa.OUTCOMES),
+        ("quotad_coa_requests_total", "outcome"): {str(o) for o in CoaOutcome},
         ("quotad_coa_requests_total", "kind"): coa_kinds,
     }
 

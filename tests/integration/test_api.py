@@ -199,7 +199,7 @@ async def test_r30_suspend_and_resume(seeded: Env, by: str) -> None:
 
 
 async def test_r30_resume_of_terminated_line_is_a_conflict(seeded: Env) -> None:
-    await seeded.store.set_status(LineRef("C2", "09011110003"), "terminated", seeded.now)
+    await seeded.store.provisioning.set_status(LineRef("C2", "09011110003"), "terminated", seeded.now)
     assert error(await seeded.call("POST", "/v1/lines/09011110003/resume")) == (409, "conflict", "status", "R-30")
 
 
@@ -216,7 +216,7 @@ def card_body(n: int, reason: str = "type-change", **over: Any) -> dict[str, Any
 async def test_r32_type_change_pending_then_active(seeded: Env) -> None:
     """R-32: the new card is pending (the old card works, the line stays active) until activated;
     then the line has the new card, the old ICCID is gone, held data and switch are the line's."""
-    await seeded.store.set_coupon(LINE3, False, seeded.now)
+    await seeded.store.provisioning.set_coupon(LINE3, False, seeded.now)
     status, card = await seeded.call("POST", "/v1/lines/09011110003/cards", body=card_body(1))
     assert status == 201
     assert {k: card[k] for k in ("msisdn", "iccid", "imsi", "card_type", "reason", "state", "replaced")} == {
@@ -286,7 +286,7 @@ async def test_r32_one_pending_card_at_a_time(seeded: Env) -> None:
 
 
 async def test_r32_card_on_terminated_line_is_409(seeded: Env) -> None:
-    await seeded.store.set_status(LINE3, "terminated", seeded.now)
+    await seeded.store.provisioning.set_status(LINE3, "terminated", seeded.now)
     assert error(await seeded.call("POST", "/v1/lines/09011110003/cards", body=card_body(6))) == (
         409, "conflict", "status", "R-32")
     assert (await seeded.call("GET", "/v1/lines/by-iccid/898100000000000016"))[0] == 404

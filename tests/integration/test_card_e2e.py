@@ -91,8 +91,8 @@ async def pair(redis_url: str) -> AsyncIterator[Pair]:
             b = await stack.enter_async_context(running_daemon(config))
             http = await stack.enter_async_context(aiohttp.ClientSession())
             assert a.store is not None and a.store.client is not (b.store and b.store.client)
-            await a.store.create_contract("light", "light_start", dt.date(2026, 10, 1), T0)
-            await a.store.add_line("light", LINE.msisdn, OLD_ICCID, OLD_IMSI, "nano", False, T0)
+            await a.store.provisioning.create_contract("light", "light_start", dt.date(2026, 10, 1), T0)
+            await a.store.provisioning.add_line("light", LINE.msisdn, OLD_ICCID, OLD_IMSI, "nano", False, T0)
             yield Pair(a, b, gateway, http)
     finally:
         transport.close()
@@ -118,7 +118,7 @@ async def test_r32_activation_drops_old_card_session_and_refuses_it_in_every_pro
     assert (await pair.api("POST", f"/v1/lines/{LINE.msisdn}/cards", body))[0] == 201
     assert reply_message(await pair.attach(b, NEW_IMSI)) == b"SIM card is not active yet"
     assert (await pair.attach(b, OLD_IMSI)).code == rp.ACCESS_ACCEPT  # the old card works until then
-    assert b.store is not None and k.imsi_index(OLD_IMSI) in b.store._index_cache  # B has it cached
+    assert b.store is not None and k.imsi_index(OLD_IMSI) in b.store.index.cache  # B has it cached
 
     status, card = await pair.api("POST", f"/v1/lines/{LINE.msisdn}/cards/{NEW_ICCID}/activate")
     assert (status, card["replaced"]["imsi"]) == (200, OLD_IMSI)
@@ -174,7 +174,7 @@ async def test_r32_card_hook_drops_only_the_old_cards_sessions(pair: Pair) -> No
     a, gateway = pair.a, pair.gateway
     assert a.store is not None and a.sessions is not None
     assert (await pair.attach(a, OLD_IMSI, "gw-old")).code == rp.ACCESS_ACCEPT
-    await a.store.replace_card(LINE, NEW_ICCID, NEW_IMSI)
+    await a.store.provisioning.replace_card(LINE, NEW_ICCID, NEW_IMSI)
     assert (await pair.attach(a, NEW_IMSI, "gw-new")).code == rp.ACCESS_ACCEPT
     assert {s.acct_session_id for s in await a.store.live_sessions(LINE)} == {"gw-old", "gw-new"}
     await a.sessions.on_line_change(LINE, "card")

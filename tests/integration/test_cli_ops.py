@@ -25,7 +25,7 @@ def _config(tmp_path: Path, redis_section: str) -> str:
 def _script_count() -> int:
     config = Config()
     store = QuotaStore(redis.asyncio.Redis(), app.quota_settings_from(config), app.catalog_from(config))
-    return len(store._scripts)
+    return len(store.runner.scripts)
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

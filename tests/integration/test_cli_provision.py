@@ -32,7 +32,7 @@ def _view(redis_url: str, contract_id: str, now: float) -> ContractView:
         config = Config()
         store = QuotaStore(client, app.quota_settings_from(config), app.catalog_from(config))
         try:
-            return await store.contract_view(contract_id, now)
+            return await store.views.contract_view(contract_id, now)
         finally:
             await client.aclose()
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis as sync_redis
 
+from quotad.aaa.speed import Push
 from quotad.app import Daemon
 from quotad.quota import keys as k
 from quotad.quota.model import LineRef
@@ -80,8 +81,8 @@ async def test_coupon_bought_while_low_sends_coa_back_to_high_with_a_slice(setup
     assert await exchange(d.acct_port, req) is not None
     low = await gateway.next()
     assert (low.get(rp.FILTER_ID), granted(low)) == (b"low", 0)
-    await d.store.charge("mini", 2, "test", T0)
-    assert await d.sessions.settle(LINE) == "high"
+    await d.store.provisioning.charge("mini", 2, "test", T0)
+    assert (await d.sessions.redecide(LINE))[0] == "high"
     coa = await gateway.next()
     assert coa.get(rp.FILTER_ID) == b"high-lte"
     assert granted(coa) == 10_000_000
@@ -103,10 +104,10 @@ async def test_switch_on_while_holding_a_slice_grants_what_is_held(setup: tuple[
     d, gateway = setup
     assert d.store is not None and d.sessions is not None
     await start_session(d)  # the attach drew a slice: 90 MB left in the pool
-    await d.store.set_coupon(LINE, False, T0)
+    await d.store.provisioning.set_coupon(LINE, False, T0)
     await d.sessions.on_line_change(LINE, "coupon")
     assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
-    await d.store.set_coupon(LINE, True, T0)
+    await d.store.provisioning.set_coupon(LINE, True, T0)
     await d.sessions.on_line_change(LINE, "coupon")
     coa = await gateway.next()
     assert (coa.get(rp.FILTER_ID), granted(coa)) == (b"high-lte", 10 * MB)
@@ -119,7 +120,7 @@ async def test_switch_off_sends_coa_to_low(setup: tuple[Daemon, Gateway]) -> Non
     d, gateway = setup
     assert d.store is not None and d.sessions is not None
     await start_session(d)
-    await d.store.set_coupon(LINE, False, T0)
+    await d.store.provisioning.set_coupon(LINE, False, T0)
     await d.sessions.on_line_change(LINE, "coupon")
     coa = await gateway.next()
     assert coa.code == rp.COA_REQUEST and coa.get(rp.FILTER_ID) == b"low"
@@ -130,7 +131,7 @@ async def test_suspend_sends_disconnect(setup: tuple[Daemon, Gateway]) -> None:
     d, gateway = setup
     assert d.store is not None and d.sessions is not None
     await start_session(d)
-    await d.store.set_status(LINE, "suspended", T0)
+    await d.store.provisioning.set_status(LINE, "suspended", T0)
     await d.sessions.on_line_change(LINE, "suspend")
     dm = await gateway.next()
     assert dm.code == rp.DISCONNECT_REQUEST and dm.get(rp.ACCT_SESSION_ID) == b"gw-1"
@@ -146,8 +147,8 @@ async def test_r24_changes_queued_for_one_line_push_only_its_latest_speed(setup:
     d, gateway = setup
     assert d.sessions is not None
     await start_session(d)
-    await d.sessions.speed_changed(LINE, "high", "low")
-    await d.sessions.speed_changed(LINE, "low", "high")
+    d.sessions.queue(LINE, Push("low"))
+    d.sessions.queue(LINE, Push("high"))
     assert d.sessions.pending == 1
     await d.sessions.drain(5.0)
     assert [p.get(rp.FILTER_ID) for p in gateway.received] == [b"high-lte"]
@@ -162,9 +163,9 @@ async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(set
     lines = []
     for i in range(40):
         ref = LineRef(f"burst{i}", f"8190000010{i:02d}")
-        await d.store.create_contract(ref.contract_id, "minimum_start", dt.date(2026, 10, 1), T0)
-        await d.store.add_line(ref.contract_id, ref.msisdn, f"89811000000010{i:05d}", f"4401000000100{i:02d}",
-                               "nano", False, T0)
+        await d.store.provisioning.create_contract(ref.contract_id, "minimum_start", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line(ref.contract_id, ref.msisdn, f"89811000000010{i:05d}",
+                                            f"4401000000100{i:02d}", "nano", False, T0)
         datagram, _ = access_request(msisdn=ref.msisdn, extra=rp.attr(rp.ACCT_SESSION_ID, f"burst-{i}".encode()))
         raw = await exchange(d.auth_port, datagram)
         assert raw is not None
@@ -176,7 +177,7 @@ async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(set
     d.sessions.max_pushers = 4
     before = len(gateway.received)
     for ref in lines:
-        await d.sessions.speed_changed(ref, "high", "low")
+        d.sessions.queue(ref, Push("low"))
     assert d.sessions.pending == 40 and d.sessions.active_pushers == 4
     await d.sessions.drain(10.0)
     pushed = gateway.received[before:]
@@ -199,7 +200,7 @@ async def test_r24_a_push_whose_redis_reads_fail_is_retried_not_lost(
     admin = sync_redis.Redis.from_url(redis_url)
     admin.execute_command("CLIENT", "PAUSE", 2300, "ALL")
     admin.close()
-    await d.sessions.speed_changed(LINE, "high", "low")
+    d.sessions.queue(LINE, Push("low"))
     await d.sessions.drain(15.0)
     pushed = gateway.received[before:]
     assert [(p.get(rp.ACCT_SESSION_ID), p.get(rp.FILTER_ID)) for p in pushed] == [(b"gw-1", b"low")]
@@ -215,7 +216,7 @@ async def test_a_nak_saying_the_session_is_gone_ends_it(setup: tuple[Daemon, Gat
     assert d.store is not None and d.sessions is not None
     await start_session(d)
     gateway.nak_cause = cause
-    await d.store.set_coupon(LINE, False, T0)
+    await d.store.provisioning.set_coupon(LINE, False, T0)
     await d.sessions.on_line_change(LINE, "coupon")
     nak = await gateway.next()
     assert nak.code == rp.COA_REQUEST
@@ -224,3 +225,29 @@ async def test_a_nak_saying_the_session_is_gone_ends_it(setup: tuple[Daemon, Gat
     assert [s.acct_session_id for s in sessions] == (["gw-1"] if live else [])
     leases = await d.store.client.hlen(k.IpPoolKeys("100.64.0.0/16").all()[2])
     assert leases == (1 if live else 0)
+
+
+async def test_an_attach_that_changes_the_speed_pushes_to_the_other_sessions_only(
+        setup: tuple[Daemon, Gateway]) -> None:
+    """R-24: an attach that moves the line's speed (low → high after coupons were bought) pushes it
+    to the line's other live sessions, but not to the attaching one: its Access-Accept carries the
+    speed, and a CoA racing that Accept is refused by the gateway with 503 (it has no such session
+    yet), which would end the new session and leave its reports uncounted."""
+    d, gateway = setup
+    assert d.store is not None and d.sessions is not None
+    klass = await start_session(d)
+    req, _ = accounting_request("gw-1", 3, 150 * MB, 0, identifier=41, msisdn=LINE.msisdn, klass=klass)
+    assert await exchange(d.acct_port, req) is not None
+    assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
+    await d.store.provisioning.charge("mini", 2, "test", T0)  # no re-decision: the next attach finds the change
+    gateway.known_sessions = {b"gw-1"}
+    before = len(gateway.received)
+    datagram, _ = access_request(msisdn=LINE.msisdn, identifier=44, extra=rp.attr(rp.ACCT_SESSION_ID, b"gw-2"))
+    raw = await exchange(d.auth_port, datagram)
+    assert raw is not None
+    accept = rp.decode(raw)
+    assert (accept.code, accept.get(rp.FILTER_ID)) == (rp.ACCESS_ACCEPT, b"high-lte")
+    await d.sessions.drain(3.0)
+    pushed = gateway.received[before:]
+    assert [(p.get(rp.ACCT_SESSION_ID), p.get(rp.FILTER_ID)) for p in pushed] == [(b"gw-1", b"high-lte")]
+    assert sorted(s.acct_session_id for s in await d.store.live_sessions(LINE)) == ["gw-1", "gw-2"]

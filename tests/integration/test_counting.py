@@ -34,12 +34,12 @@ async def send(store: QuotaStore, ref: LineRef, sid: str, status: int, octets: i
 
 
 async def usage(store: QuotaStore, ref: LineRef, day: str) -> tuple[int, int]:
-    (u,) = await store.line_usage(ref, [day])
+    (u,) = await store.views.line_usage(ref, [day])
     return u.high, u.low
 
 
 async def light_line(store: QuotaStore) -> LineRef:
-    await store.create_contract("C1", "light_start", __import__("datetime").date(2026, 11, 1), T)
+    await store.provisioning.create_contract("C1", "light_start", __import__("datetime").date(2026, 11, 1), T)
     return await new_line(store, "C1", now=T)
 
 
@@ -66,12 +66,12 @@ async def test_an_absurd_report_is_refused_before_any_write(store: QuotaStore) -
     counts from where the session was."""
     import datetime as dt
 
-    await store.create_contract("F1", "family_share", dt.date(2026, 11, 1), T)
+    await store.provisioning.create_contract("F1", "family_share", dt.date(2026, 11, 1), T)
     a, b = await new_line(store, "F1", now=T), await new_line(store, "F1", now=T)
     assert (await store.attach(AttachRequest(a, None, "sa", "192.0.2.1", T))).granted == SLICE
     await send(store, a, "sa", ACCT_START, 0, T)
     await send(store, a, "sa", ACCT_INTERIM, 5 * MB, T + 60)
-    before = await store.contract_view("F1", T + 60)
+    before = await store.views.contract_view("F1", T + 60)
     absurd = (1 << 31) << 32
     res = await send(store, a, "sa", ACCT_INTERIM, absurd, T + 120)
     assert res.outcome is ReportOutcome.IMPLAUSIBLE and (res.added, res.debited, res.granted) == (0, 0, 0)
@@ -79,7 +79,7 @@ async def test_an_absurd_report_is_refused_before_any_write(store: QuotaStore) -
     # report (150 GB) and the 50 GB of slack.
     res = await send(store, a, "sa", ACCT_INTERIM, 5 * MB + 201_000_000_000, T + 180)
     assert res.outcome is ReportOutcome.IMPLAUSIBLE and res.debited == 0
-    after = await store.contract_view("F1", T + 180)
+    after = await store.views.contract_view("F1", T + 180)
     assert after == before
     ok = await send(store, a, "sa", ACCT_INTERIM, 8 * MB, T + 240)
     assert (ok.outcome, ok.added, ok.debited) == (ReportOutcome.COUNTED, 3 * MB, 3 * MB)
@@ -196,11 +196,11 @@ async def test_ending_one_session(store: QuotaStore) -> None:
 async def test_a_line_attaches_from_its_contract_start_day(store: QuotaStore, before_start: bool) -> None:
     import datetime as dt
 
-    await store.create_contract("C2", "light_start", dt.date(2026, 11, 11), T)
+    await store.provisioning.create_contract("C2", "light_start", dt.date(2026, 11, 11), T)
     ref = await new_line(store, "C2", now=T)
     now = at(2026, 11, 10, 23, 59) if before_start else at(2026, 11, 11, 0, 0)
     res = await store.attach(AttachRequest(ref, None, "s1", "192.0.2.1", now))
-    assert (res.ok, res.reason) == ((False, "not-started") if before_start else (True, None))
+    assert (res.ok, res.reason) == ((False, "not_started") if before_start else (True, None))
 
 
 async def test_a_request_naming_no_session_is_the_slots_latest_until_it_reports(make_store: StoreFactory) -> None:

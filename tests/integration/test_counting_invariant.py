@@ -153,11 +153,11 @@ class World:
         store = self.store
         high = 0
         for line in LINES:
-            usage = await store.line_usage(line, list(DAYS))
+            usage = await store.views.line_usage(line, list(DAYS))
             counted = sum(u.high + u.low for u in usage)
             assert counted == sum(s.expected() for s in self.sessions if s.line == line), line
             high += sum(u.high for u in usage)
-        view = await store.contract_view("F1", self.now)
+        view = await store.views.contract_view("F1", self.now)
         debited = high - sum(ln.overrun for ln in view.lines)
         assert view.pool + sum(ln.held for ln in view.lines) + debited == GB
         leases = k.IpPoolKeys("100.64.0.0/16").all()
@@ -180,9 +180,10 @@ async def _play(url: str, cluster: bool, steps: list[tuple[Any, ...]]) -> None:
     store = QuotaStore(client, QuotaSettings(), catalog(), fast)
     try:
         await store.load_scripts()
-        await store.create_contract("F1", "family_share", dt.date(2026, 11, 1), T)
+        await store.provisioning.create_contract("F1", "family_share", dt.date(2026, 11, 1), T)
         for line in LINES:
-            await store.add_line(line.contract_id, line.msisdn, f"8981{line.msisdn}", f"4401{line.msisdn}", now=T)
+            await store.provisioning.add_line(line.contract_id, line.msisdn, f"8981{line.msisdn}",
+                                              f"4401{line.msisdn}", now=T)
         world = World(store)
         for op in steps:
             await world.run(op)

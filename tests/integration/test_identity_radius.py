@@ -40,9 +40,9 @@ async def daemon(redis_url: str) -> AsyncIterator[Daemon]:
     config = daemon_config(redis_url)
     config = replace(config, api=ApiSettings(tokens=(TokenSettings(token=Secret(OP), role="operator"),)))
     async with running_daemon(config) as d:
-        await d.store.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
-        await d.store.add_line("fam", VOICE, "8981100000000000011", "440100000000001", "nano", True, T0)
-        await d.store.add_line("fam", DATA, "8981100000000000029", "440100000000002", "nano", False, T0)
+        await d.store.provisioning.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
+        await d.store.provisioning.add_line("fam", VOICE, "8981100000000000011", "440100000000001", "nano", True, T0)
+        await d.store.provisioning.add_line("fam", DATA, "8981100000000000029", "440100000000002", "nano", False, T0)
         yield d
 
 
@@ -63,12 +63,12 @@ async def api(d: Daemon, method: str, path: str, body: Any) -> tuple[int, Any]:
 
 
 async def test_r50_voice_line_rejected_until_identity_verified_data_line_unaffected(daemon: Daemon) -> None:
-    before = rejects("identity-unverified")
-    pool = (await daemon.store.contract_view("fam", T0)).pool
+    before = rejects("identity_unverified")
+    pool = (await daemon.store.views.contract_view("fam", T0)).pool
     pkt = await attach(daemon, VOICE, 1)
     assert (pkt.code, pkt.get(rp.REPLY_MESSAGE)) == (rp.ACCESS_REJECT, b"Identity not verified")
-    assert rejects("identity-unverified") == before + 1
-    view = await daemon.store.contract_view("fam", T0)
+    assert rejects("identity_unverified") == before + 1
+    view = await daemon.store.views.contract_view("fam", T0)
     voice = next(line for line in view.lines if line.msisdn == VOICE)
     assert (view.pool, voice.held, voice.sessions) == (pool, 0, 0)  # a refused attach takes nothing
     assert (await attach(daemon, DATA, 2)).code == rp.ACCESS_ACCEPT  # data-only lines need no check
@@ -80,7 +80,7 @@ async def test_r50_voice_line_rejected_until_identity_verified_data_line_unaffec
     pkt = await attach(daemon, VOICE, 3)
     assert pkt.code == rp.ACCESS_ACCEPT
     assert pkt.get(rp.FRAMED_IP_ADDRESS) is not None
-    assert rejects("identity-unverified") == before + 1
+    assert rejects("identity_unverified") == before + 1
 
 
 async def test_r50_refused_submission_keeps_voice_line_out_and_revocation_shuts_it_again(daemon: Daemon) -> None:

@@ -26,7 +26,7 @@ OK = Verified("drivers_licence", None, ("ab" * 32,))
 async def stores(redis_url: str) -> AsyncIterator[tuple[QuotaStore, IdentityStore]]:
     store = QuotaStore(make_client(redis_url, max_connections=8), QuotaSettings(), default_catalog())
     await store.load_scripts()
-    await store.create_contract("C1", "light_start", dt.date(2026, 11, 1), NOW)
+    await store.provisioning.create_contract("C1", "light_start", dt.date(2026, 11, 1), NOW)
     yield store, IdentityStore(store.client)
     await store.close()
 
@@ -39,10 +39,11 @@ async def test_r50_attach_script_gates_voice_lines_on_the_contracts_identity(
     stores: tuple[QuotaStore, IdentityStore],
 ) -> None:
     store, ids = stores
-    voice = await store.add_line("C1", "09000000001", "8981000000000000001", "440100000000001", voice=True, now=NOW)
+    voice = await store.provisioning.add_line("C1", "09000000001", "8981000000000000001", "440100000000001",
+                                              voice=True, now=NOW)
     result = await attach(store, voice, "s1")
-    assert (result.ok, result.reason, result.granted, result.framed_ip) == (False, "identity-unverified", 0, None)
-    view = await store.contract_view("C1", NOW)
+    assert (result.ok, result.reason, result.granted, result.framed_ip) == (False, "identity_unverified", 0, None)
+    view = await store.views.contract_view("C1", NOW)
     assert (view.pool, view.lines[0].held, view.lines[0].sessions) == (GB, 0, 0)  # nothing drawn, no session
     # Callers that only exercise the pool may leave the check off (the RADIUS path never does).
     assert (await attach(store, voice, "s0", check=False)).ok
@@ -52,12 +53,12 @@ async def test_r50_attach_script_gates_voice_lines_on_the_contracts_identity(
     result = await attach(store, voice, "s2")
     assert (result.ok, result.granted) == (True, 0)  # s0 already drew this line's slice
     await ids.revoke("C1", "operator#0", NOW)
-    assert (await attach(store, voice, "s2")).reason == "identity-unverified"
+    assert (await attach(store, voice, "s2")).reason == "identity_unverified"
 
 
 async def test_r50_data_lines_never_gated(stores: tuple[QuotaStore, IdentityStore]) -> None:
     store, _ = stores
-    data = await store.add_line("C1", "09000000002", "8981000000000000002", "440100000000002", now=NOW)
+    data = await store.provisioning.add_line("C1", "09000000002", "8981000000000000002", "440100000000002", now=NOW)
     result = await attach(store, data, "s1")
     assert (result.ok, result.granted) == (True, 10 * MB)
 

@@ -45,10 +45,11 @@ async def test_pool_and_speed_gauges_are_sampled(redis_url: str) -> None:
 
     async with running_daemon(daemon_config(redis_url)) as d:
         assert d.store is not None
-        await d.store.create_contract("f1", "family_share", dt.date(2026, 11, 1), T0)
-        await d.store.add_line("f1", "819000000001", "8981100000000000011", "440100000000001", "nano", False, T0)
-        await d.store.create_contract("m1", "minimum_start", dt.date(2026, 11, 1), T0)
-        await d.store.charge("m1", 3, "test", T0)
+        await d.store.provisioning.create_contract("f1", "family_share", dt.date(2026, 11, 1), T0)
+        await d.store.provisioning.add_line("f1", "819000000001", "8981100000000000011", "440100000000001", "nano",
+                                            False, T0)
+        await d.store.provisioning.create_contract("m1", "minimum_start", dt.date(2026, 11, 1), T0)
+        await d.store.provisioning.charge("m1", 3, "test", T0)
         sampler = PoolSampler(d.store, d.clock.now, interval=60, limit=100)
         assert await sampler.sample_once() == 2
     value = metrics.REGISTRY.get_sample_value
@@ -70,7 +71,7 @@ async def test_pool_walk_is_paced_to_its_duty(redis_url: str) -> None:
     async with running_daemon(daemon_config(redis_url)) as d:
         assert d.store is not None
         for i in range(40):
-            await d.store.create_contract(f"pace{i}", "minimum_start", dt.date(2026, 11, 1), T0)
+            await d.store.provisioning.create_contract(f"pace{i}", "minimum_start", dt.date(2026, 11, 1), T0)
         unpaced = PoolSampler(d.store, d.clock.now, limit=1000, duty=1.0, batch=5)
         paced = PoolSampler(d.store, d.clock.now, limit=1000, duty=0.2, batch=5)
         started = time.monotonic()

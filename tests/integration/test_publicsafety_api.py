@@ -237,7 +237,7 @@ async def test_public_safety_routes_are_operator_only(tree: Env) -> None:
 
 
 async def test_r60_id_taken_by_a_consumer_contract_refused(env: Env) -> None:
-    await env.store.create_contract("C9", "light_start", dt.date(2026, 4, 1), env.now)
+    await env.store.provisioning.create_contract("C9", "light_start", dt.date(2026, 4, 1), env.now)
     status, err = await env.call("POST", "/v1/public-safety/contracts", {"id": "C9", "item": "mobile", "packs": 0})
     assert (status, err["error"]["field"]) == (409, "id")
 

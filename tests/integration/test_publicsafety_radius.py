@@ -66,8 +66,9 @@ async def provision(d: Daemon) -> None:
     app = PairApplication("p1", "g1", spec(D_LINE, D_IMSI, 1), spec(K_LINE, "440500000000902", 2))
     await store.change("PS1", lambda p: changes.add_pair(p, app, today), new_claims)
     assert d.store is not None
-    await d.store.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
-    await d.store.add_line("fam", "819000000001", "8981100000000000011", "440100000000001", "nano", False, T0)
+    await d.store.provisioning.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
+    await d.store.provisioning.add_line("fam", "819000000001", "8981100000000000011", "440100000000001", "nano",
+                                        False, T0)
 
 
 @pytest.fixture
@@ -119,20 +120,20 @@ async def test_r62_request_for_its_own_address_accepted(daemon: Daemon) -> None:
 
 
 async def test_r62_request_for_another_ipv4_address_rejected_and_counted(daemon: Daemon) -> None:
-    before = rejects("address-not-allowed")
+    before = rejects("address_not_allowed")
     datagram, auth = ps_request(rp.attr(rp.FRAMED_IP_ADDRESS, bytes([203, 0, 113, 2])))  # the partner's address
     pkt = reply(await exchange(daemon.auth_port, datagram), auth)
     assert pkt.code == rp.ACCESS_REJECT
     assert pkt.get(rp.REPLY_MESSAGE) == b"Only the line's fixed address may be used"
-    assert rejects("address-not-allowed") == before + 1
+    assert rejects("address_not_allowed") == before + 1
 
 
 async def test_r62_request_for_another_ipv6_prefix_rejected(daemon: Daemon) -> None:
-    before = rejects("address-not-allowed")
+    before = rejects("address_not_allowed")
     other = rp.attr(rp.FRAMED_IPV6_PREFIX, bytes([0, 64, 0x20, 0x01, 0x0D, 0xB8, 0, 0, 0, 9]))
     datagram, auth = ps_request(other)
     assert reply(await exchange(daemon.auth_port, datagram), auth).code == rp.ACCESS_REJECT
-    assert rejects("address-not-allowed") == before + 1
+    assert rejects("address_not_allowed") == before + 1
 
 
 async def test_r1_consumer_sim_on_public_safety_apn_and_back_rejected(daemon: Daemon) -> None:
@@ -233,7 +234,9 @@ async def with_gateway(redis_url: str) -> AsyncIterator[tuple[Daemon, Gateway]]:
 
 async def test_r63_heavy_use_crossed_in_accounting_pushed_by_coa(with_gateway: tuple[Daemon, Gateway]) -> None:
     """R-63 / R-24: usage by APN-named accounting passes the heavy-use threshold; the live session
-    is moved to the restricted profile by CoA, addressed to its fixed address."""
+    is moved to the restricted profile by CoA, addressed to its fixed address. A public-safety line
+    holds no slice: the CoA carries the speed alone, no Quotad-Granted-Octets (aaa.speed's
+    ``with_grant=False``; a consumer line's grant cannot be read for it)."""
     d, gateway = with_gateway
     datagram, auth = ps_request(rp.attr(rp.ACCT_SESSION_ID, b"gw-ps-1"))
     assert reply(await exchange(d.auth_port, datagram), auth).code == rp.ACCESS_ACCEPT
@@ -248,6 +251,7 @@ async def test_r63_heavy_use_crossed_in_accounting_pushed_by_coa(with_gateway: t
     assert coa.get(rp.FILTER_ID) == b"restricted"
     assert coa.get(rp.ACCT_SESSION_ID) == b"gw-ps-1"
     assert coa.get(rp.FRAMED_IP_ADDRESS) == bytes([203, 0, 113, 1])
+    assert coa.vsa(rp.VENDOR_QUOTAD, 1) is None
     assert await PublicSafetyStore(d.redis).month_usage("PS1", "2026-11") == {"g1": 5_500_000_000}
 
 

@@ -27,11 +27,13 @@ MB = 1_000_000
 async def daemon(redis_url: str) -> AsyncIterator[Daemon]:
     async with running_daemon(daemon_config(redis_url)) as d:
         assert d.store is not None
-        await d.store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
-        await d.store.add_line("mini", "819000000021", "8981100000000000219", "440100000000021", "nano", False, T0)
-        await d.store.charge("mini", 1, "test", T0)
-        await d.store.create_contract("light", "light_start", dt.date(2026, 10, 1), T0)
-        await d.store.add_line("light", "819000000011", "8981100000000000110", "440100000000011", "nano", False, T0)
+        await d.store.provisioning.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line("mini", "819000000021", "8981100000000000219", "440100000000021", "nano",
+                                            False, T0)
+        await d.store.provisioning.charge("mini", 1, "test", T0)
+        await d.store.provisioning.create_contract("light", "light_start", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line("light", "819000000011", "8981100000000000110", "440100000000011", "nano",
+                                            False, T0)
         yield d
 
 
@@ -71,7 +73,7 @@ async def test_slices_drawn_then_low_speed_when_pool_and_slice_are_empty(daemon:
 
     await account(daemon, klass, 1, 0, ident=10)
     await account(daemon, klass, 3, 25 * MB, ident=11)
-    view = await daemon.store.contract_view("mini", T0)
+    view = await daemon.store.views.contract_view("mini", T0)
     line = view.lines[0]
     # 25 MB used: the 10 MB held, then two more slices drawn (20 MB), 5 MB left held
     assert (line.held, view.pool) == (5 * MB, 70 * MB)
@@ -80,7 +82,7 @@ async def test_slices_drawn_then_low_speed_when_pool_and_slice_are_empty(daemon:
     assert [s.acct_session_id for s in sessions] == ["gw-1"]
 
     await account(daemon, klass, 3, 200 * MB, ident=12)
-    view = await daemon.store.contract_view("mini", T0)
+    view = await daemon.store.views.contract_view("mini", T0)
     line = view.lines[0]
     assert (line.held, view.pool, line.overrun) == (0, 0, 100 * MB)
     assert line.speed == "low"

@@ -29,9 +29,11 @@ def metric(name: str, **labels: str) -> float:
 
 
 async def provision(store: QuotaStore) -> None:
-    await store.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
-    await store.add_line("fam", "819000000001", "8981100000000000011", "440100000000001", "nano", False, T0)
-    await store.add_line("fam", "819000000002", "8981100000000000029", "440100000000002", "nano", False, T0)
+    await store.provisioning.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
+    await store.provisioning.add_line("fam", "819000000001", "8981100000000000011", "440100000000001", "nano", False,
+                                      T0)
+    await store.provisioning.add_line("fam", "819000000002", "8981100000000000029", "440100000000002", "nano", False,
+                                      T0)
 
 
 @pytest.fixture
@@ -160,7 +162,7 @@ async def test_duplicate_gets_cached_reply_and_is_processed_once(daemon: Daemon)
     assert first == second
     reply_of(first, auth)
     assert metric("quotad_radius_duplicates_total", action="resent") == before + 1
-    view = await daemon.store.contract_view("fam", T0)
+    view = await daemon.store.views.contract_view("fam", T0)
     # one slice drawn from the 1 GB bundle pro-rated for a start on 1 Nov: whole month, 1 GB
     assert view.pool == 1_000_000_000 - 10_000_000
 
@@ -184,7 +186,7 @@ async def test_accounting_stored_then_acknowledged(daemon: Daemon) -> None:
         req, req_auth = accounting_request("s1", status, octets, 1_000_000, identifier=ident + 10, klass=klass)
         reply = reply_of(await exchange(daemon.acct_port, req), req_auth)
         assert reply.code == rp.ACCOUNTING_RESPONSE
-    view = await daemon.store.contract_view("fam", T0)
+    view = await daemon.store.views.contract_view("fam", T0)
     line = next(ln for ln in view.lines if ln.msisdn == "819000000001")
     assert line.held == 10_000_000 - 4_000_000
     assert line.sessions == 1

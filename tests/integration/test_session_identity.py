@@ -32,8 +32,8 @@ DAY = "20261110"  # T0's Japan day
 async def daemon(redis_url: str) -> AsyncIterator[Daemon]:
     async with running_daemon(daemon_config(redis_url)) as d:
         assert d.store is not None
-        await d.store.create_contract("light", "light_start", dt.date(2026, 10, 1), T0)
-        await d.store.add_line("light", LINE.msisdn, "8981100000000000110", IMSI, "nano", False, T0)
+        await d.store.provisioning.create_contract("light", "light_start", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line("light", LINE.msisdn, "8981100000000000110", IMSI, "nano", False, T0)
         yield d
 
 
@@ -43,7 +43,7 @@ def gateway(d: Daemon, nas_ip: str = "10.0.0.1") -> PyradGateway:
 
 async def counted(d: Daemon, day: str = DAY) -> int:
     assert d.store is not None
-    (u,) = await d.store.line_usage(LINE, [day])
+    (u,) = await d.store.views.line_usage(LINE, [day])
     return u.high + u.low
 
 

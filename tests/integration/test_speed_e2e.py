@@ -83,10 +83,11 @@ async def test_r22_light_start_over_120mb_at_low_speed_restricted_then_low_when_
         await gateway_on(port, gateway, stack)
         d = await stack.enter_async_context(running_daemon(daemon_config(redis_url, coa_port=port)))
         assert d.store is not None and d.sessions is not None and isinstance(d.clock, SettableClock)
-        await d.store.create_contract("light", "light_start", dt.date(2026, 10, 1), T0)
-        await d.store.add_line("light", LIGHT.msisdn, "8981100000000000110", "440100000000011", "nano", False, T0)
+        await d.store.provisioning.create_contract("light", "light_start", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line("light", LIGHT.msisdn, "8981100000000000110", "440100000000011", "nano",
+                                            False, T0)
         session = await start_session(d, LIGHT)
-        await d.store.set_coupon(LIGHT, False, T0)
+        await d.store.provisioning.set_coupon(LIGHT, False, T0)
         await d.sessions.on_line_change(LIGHT, "coupon")
         assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
 
@@ -122,9 +123,10 @@ async def test_r24_two_daemons_on_one_redis_one_transition_one_coa(redis_url: st
         a = await stack.enter_async_context(running_daemon(config))
         b = await stack.enter_async_context(running_daemon(config))
         assert a.store is not None and a.sessions is not None and b.sessions is not None
-        await a.store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
-        await a.store.add_line("mini", line.msisdn, "8981100000000000219", "440100000000021", "nano", False, T0)
-        await a.store.charge("mini", 1, "test", T0)
+        await a.store.provisioning.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
+        await a.store.provisioning.add_line("mini", line.msisdn, "8981100000000000219", "440100000000021", "nano",
+                                            False, T0)
+        await a.store.provisioning.charge("mini", 1, "test", T0)
         await start_session(a, line)
         lost = 0
         for store in (a.store, b.store):
@@ -140,9 +142,9 @@ async def test_r24_two_daemons_on_one_redis_one_transition_one_coa(redis_url: st
             store.set_speed = counted  # type: ignore[method-assign]
         for flip in range(10):
             on = flip % 2 == 1
-            await a.store.set_coupon(line, on, T0)
-            speeds = await asyncio.gather(a.sessions.settle(line), b.sessions.settle(line))
-            assert speeds == ["high" if on else "low"] * 2
+            await a.store.provisioning.set_coupon(line, on, T0)
+            decided = await asyncio.gather(a.sessions.redecide(line), b.sessions.redecide(line))
+            assert sorted(decided) == [("high" if on else "low", False), ("high" if on else "low", True)]
             coa = await gateway.next()
             assert coa.get(rp.FILTER_ID) == (b"high-lte" if on else b"low")
             await no_more(gateway, flip + 1)
@@ -203,13 +205,14 @@ async def test_r70_coa_nak_and_timeout_counted_on_metrics_with_coa_settings(redi
         d = await stack.enter_async_context(running_daemon(config))
         http = await stack.enter_async_context(aiohttp.ClientSession())
         assert d.store is not None and d.sessions is not None
-        await d.store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
-        await d.store.add_line("mini", line.msisdn, "8981100000000000219", "440100000000021", "nano", False, T0)
-        await d.store.charge("mini", 1, "test", T0)
+        await d.store.provisioning.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line("mini", line.msisdn, "8981100000000000219", "440100000000021", "nano",
+                                            False, T0)
+        await d.store.provisioning.charge("mini", 1, "test", T0)
         await start_session(d, line)
         before = await coa_metrics(http, d.http_port)
 
-        await d.store.set_coupon(line, False, T0)
+        await d.store.provisioning.set_coupon(line, False, T0)
         await d.sessions.on_line_change(line, "coupon")
         await d.sessions.drain(5.0)
         after_nak = await coa_metrics(http, d.http_port)
@@ -218,7 +221,7 @@ async def test_r70_coa_nak_and_timeout_counted_on_metrics_with_coa_settings(redi
         assert after_nak.get("retries", 0) == before.get("retries", 0)
 
         gateway.mode = "silent"
-        await d.store.set_coupon(line, True, T0)
+        await d.store.provisioning.set_coupon(line, True, T0)
         await d.sessions.on_line_change(line, "coupon")
         await d.sessions.drain(5.0)
         after = await coa_metrics(http, d.http_port)

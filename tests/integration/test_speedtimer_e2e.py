@@ -91,11 +91,11 @@ async def restricted_at_low_speed(d: Daemon, gateway: Gateway, ref: LineRef, msi
     """R-22: a light_start line, coupon switch OFF (low), 121 MB at low speed on T0's day → restricted."""
     assert d.store is not None and d.sessions is not None
     now = d.clock.now()
-    await d.store.create_contract(ref.contract_id, "light_start", dt.date(2026, 10, 1), now)
-    await d.store.add_line(ref.contract_id, ref.msisdn, f"898110000000000{msisdn_digit:04d}",
-                           f"44010000000{msisdn_digit:04d}", "nano", False, now)
+    await d.store.provisioning.create_contract(ref.contract_id, "light_start", dt.date(2026, 10, 1), now)
+    await d.store.provisioning.add_line(ref.contract_id, ref.msisdn, f"898110000000000{msisdn_digit:04d}",
+                                        f"44010000000{msisdn_digit:04d}", "nano", False, now)
     session = await start_session(d, ref)
-    await d.store.set_coupon(ref, False, now)
+    await d.store.provisioning.set_coupon(ref, False, now)
     await d.sessions.on_line_change(ref, "coupon")
     assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
     await session.report(3, 121 * MB)
@@ -150,9 +150,9 @@ async def test_r10_throttled_line_goes_back_to_high_by_coa_when_the_month_bundle
         gateway, port = await stack.enter_async_context(gateway_on_free_port())
         d = await stack.enter_async_context(daemon(redis_url, port, now=NOV_30_NOON))
         assert d.store is not None
-        await d.store.create_contract("light", "light_start", dt.date(2026, 11, 1), NOV_30_NOON)
-        await d.store.add_line("light", LIGHT.msisdn, "8981100000000000110", "440100000000011", "nano", False,
-                               NOV_30_NOON)
+        await d.store.provisioning.create_contract("light", "light_start", dt.date(2026, 11, 1), NOV_30_NOON)
+        await d.store.provisioning.add_line("light", LIGHT.msisdn, "8981100000000000110", "440100000000011", "nano",
+                                            False, NOV_30_NOON)
         session = await start_session(d, LIGHT)
         await session.report(3, 1010 * MB)  # the 10 MB slice and the 990 MB left of November's 1 GB
         assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
@@ -279,9 +279,9 @@ async def test_the_walk_is_paced_to_its_duty(redis_url: str) -> None:
         assert d.store is not None and d.sessions is not None
         for i in range(24):
             ref = LineRef(f"pace{i}", f"81901000{i:04d}")
-            await d.store.create_contract(ref.contract_id, "light_start", dt.date(2026, 10, 1), T0)
-            await d.store.add_line(ref.contract_id, ref.msisdn, f"898110100000000{i:04d}", f"44010100000{i:04d}",
-                                   "nano", False, T0)
+            await d.store.provisioning.create_contract(ref.contract_id, "light_start", dt.date(2026, 10, 1), T0)
+            await d.store.provisioning.add_line(ref.contract_id, ref.msisdn, f"898110100000000{i:04d}",
+                                                f"44010100000{i:04d}", "nano", False, T0)
             await start_session(d, ref)
         unpaced = SpeedTimer(d.store, d.sessions, d.clock.now, concurrency=4, duty=1.0)
         paced = SpeedTimer(d.store, d.sessions, d.clock.now, concurrency=4, duty=0.2, slice_seconds=0.001)

@@ -41,8 +41,8 @@ async def daemon(redis_url: str) -> AsyncIterator[Daemon]:
     config = replace(daemon_config(redis_url), api=cfg.ApiSettings(tokens=tokens))
     async with running_daemon(config) as d:  # clock at T0: 2026-11-10 12:00 Japan time
         assert d.store is not None
-        await d.store.create_contract("fam", "family_share", dt.date(2026, 10, 1), T0)
-        await d.store.add_line("fam", MSISDN, "8981100000000000011", "440100000000001", "nano", False, T0)
+        await d.store.provisioning.create_contract("fam", "family_share", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line("fam", MSISDN, "8981100000000000011", "440100000000001", "nano", False, T0)
         yield d
 
 

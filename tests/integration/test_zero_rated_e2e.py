@@ -59,8 +59,8 @@ async def send(d: Daemon, datagram: bytes) -> None:
 
 async def held_and_usage(d: Daemon) -> tuple[int, int, int]:
     assert d.store is not None
-    view = await d.store.contract_view("mini", T0)
-    (usage,) = await d.store.line_usage(LINE, [DAY])
+    view = await d.store.views.contract_view("mini", T0)
+    (usage,) = await d.store.views.line_usage(LINE, [DAY])
     return view.lines[0].held, usage.high, usage.low
 
 
@@ -91,8 +91,8 @@ async def test_r23_zero_rated_octets_are_not_debited(setup: tuple[Daemon, Gatewa
 
     # At low speed (switch OFF, R-21) zero-rated usage does not count towards the 3-day limit.
     assert d.store is not None and d.sessions is not None
-    await d.store.set_coupon(LINE, False, T0)
-    assert await d.sessions.settle(LINE) == "low"
+    await d.store.provisioning.set_coupon(LINE, False, T0)
+    assert (await d.sessions.redecide(LINE))[0] == "low"
     assert (await gateway.next()).get(rp.FILTER_ID) == b"low"
     await send(d, pyrad_accounting(5, klass, "Interim-Update", (GIGAWORD + 42 * MB, 11 * MB),
                                    (GIGAWORD + 35 * MB, 10 * MB)))

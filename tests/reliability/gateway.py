@@ -188,9 +188,10 @@ async def provision(url: str, contract_id: str, msisdns: list[str], plan: str = 
         await store.load_scripts()
         now = time.time()
         today = dt.datetime.fromtimestamp(now, dt.timezone(dt.timedelta(hours=9))).date()
-        await store.create_contract(contract_id, plan, today, now)
+        await store.provisioning.create_contract(contract_id, plan, today, now)
         for msisdn in msisdns:
             n = int(msisdn[-6:])
-            await store.add_line(contract_id, msisdn, f"898110{n:013d}", f"44010{n:010d}", "nano", False, now)
+            await store.provisioning.add_line(contract_id, msisdn, f"898110{n:013d}", f"44010{n:010d}", "nano", False,
+                                              now)
     finally:
         await store.close()

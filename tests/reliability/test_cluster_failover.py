@@ -143,10 +143,10 @@ async def test_r71_r73_cluster_primary_fails_over_under_load_service_resumes_usa
     async with running_daemon(config, now=None) as d:
         assert d.store is not None
         today = dt.datetime.fromtimestamp(time.time(), dt.timezone(dt.timedelta(hours=9))).date()
-        await d.store.create_contract(CONTRACT, "family_share", today, time.time())
+        await d.store.provisioning.create_contract(CONTRACT, "family_share", today, time.time())
         for i, msisdn in enumerate(LINES, 1):
-            await d.store.add_line(CONTRACT, msisdn, f"898110300000000000{i}", f"44010300000000{i}", "nano", False,
-                                   time.time())
+            await d.store.provisioning.add_line(CONTRACT, msisdn, f"898110300000000000{i}", f"44010300000000{i}",
+                                                "nano", False, time.time())
         sessions = [Session(f"fo-{line[-1]}-{i}", line) for line in LINES for i in range(3)]
         async with Gateway(d.auth_port, d.acct_port, sessions) as gw:
             for s in sessions:

@@ -52,10 +52,10 @@ async def setup(redis_url: str) -> AsyncIterator[tuple[Daemon, SilentGateway]]:
             for name, value in (("_timeout", 0.1), ("_max_timeout", 0.2), ("_max_pending", MAX_PENDING)):
                 assert hasattr(d.coa, name), name
                 setattr(d.coa, name, value)
-            await d.store.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
+            await d.store.provisioning.create_contract("fam", "family_share", dt.date(2026, 11, 1), T0)
             for i, ref in enumerate(LINES, 1):
-                await d.store.add_line("fam", ref.msisdn, f"898110000000000001{i}", f"44010000000000{i}", "nano",
-                                       False, T0)
+                await d.store.provisioning.add_line("fam", ref.msisdn, f"898110000000000001{i}", f"44010000000000{i}",
+                                                    "nano", False, T0)
             yield d, gateway
     finally:
         transport.close()
@@ -87,7 +87,7 @@ async def test_r70_gateway_never_answering_coa_retries_and_queue_bounded_auth_un
     flips = 0
     for n in range(10):  # 30 speed changes, each a CoA to the silent gateway
         for ref in LINES:
-            await d.store.set_coupon(ref, n % 2 == 1, T0)
+            await d.store.provisioning.set_coupon(ref, n % 2 == 1, T0)
             await d.sessions.on_line_change(ref, "coupon")
             flips += 1
     depth = metrics.REGISTRY.get_sample_value("quotad_coa_queue_depth") or 0.0

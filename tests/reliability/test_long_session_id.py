@@ -60,7 +60,7 @@ async def test_r72_longest_acct_session_id_is_answered_and_counted_on_one_sessio
         assert reply_of(await exchange(daemon.acct_port, req), req_auth).code == rp.ACCOUNTING_RESPONSE
     sessions = await daemon.store.live_sessions(LineRef("fam", "819000000001"))
     assert [s.session_id for s in sessions] == [info.session_id]
-    view = await daemon.store.contract_view("fam", T0)
+    view = await daemon.store.views.contract_view("fam", T0)
     line = next(ln for ln in view.lines if ln.msisdn == "819000000001")
     assert line.held == 10_000_000 - 3_000_000  # cumulative: the second interim replaces the first
 

@@ -132,7 +132,7 @@ async def test_r70_radsec_gateway_certificate_answered_with_radsec_secret(daemon
         assert (response.code, response.identifier) == (rp.ACCOUNTING_RESPONSE, 9)
     finally:
         writer.close()
-    view = await daemon.store.contract_view("fam", T0)
+    view = await daemon.store.views.contract_view("fam", T0)
     assert view.pool == 1_000_000_000 - 2 * 10_000_000  # two lines, one slice each
 
 

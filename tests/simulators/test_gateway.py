@@ -51,9 +51,10 @@ async def rig(redis_url: str) -> AsyncIterator[Rig]:
     coa_port = free_port(socket.SOCK_DGRAM)
     async with running_daemon(daemon_config(redis_url, coa_port=coa_port)) as d:
         assert d.store is not None and isinstance(d.clock, SettableClock)
-        await d.store.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
-        await d.store.add_line("mini", LINE.msisdn, "8981100000000000219", "440100000000021", "nano", False, T0)
-        await d.store.charge("mini", 1, "test", T0)
+        await d.store.provisioning.create_contract("mini", "minimum_start", dt.date(2026, 10, 1), T0)
+        await d.store.provisioning.add_line("mini", LINE.msisdn, "8981100000000000219", "440100000000021", "nano",
+                                            False, T0)
+        await d.store.provisioning.charge("mini", 1, "test", T0)
         settings = GatewaySettings(
             auth_port=d.auth_port, acct_port=d.acct_port, coa_port=coa_port, nas=Nas(secret=SECRET)
         )
@@ -86,7 +87,7 @@ async def test_slices_used_up_then_pool_dry_coa_to_low_without_drop(rig: Rig) ->
         State.ACTIVE, session, "low", 200_000, False)
     # 100 MB pool + nothing held: the high-speed bytes are exactly the coupon
     assert rig.daemon.store is not None
-    view = await rig.daemon.store.contract_view("mini", rig.clock.now())
+    view = await rig.daemon.store.views.contract_view("mini", rig.clock.now())
     assert (view.pool, view.lines[0].held, view.lines[0].speed, view.lines[0].sessions) == (0, 0, "low", 1)
     before = h.octets_out
     await rig.run(10)
@@ -98,7 +99,7 @@ async def test_disconnect_ends_the_session_and_sends_stop(rig: Rig) -> None:
     await rig.run(2)
     d, gw = rig.daemon, rig.gateway
     assert d.store is not None and d.sessions is not None
-    await d.store.set_status(LINE, "suspended", rig.clock.now())
+    await d.store.provisioning.set_status(LINE, "suspended", rig.clock.now())
     await d.sessions.on_line_change(LINE, "suspend")
     await d.sessions.drain(2.0)
     await gw.settle()
@@ -106,7 +107,7 @@ async def test_disconnect_ends_the_session_and_sends_stop(rig: Rig) -> None:
     assert gw.dynauth_counts == {"disconnect-ack": 1}
     assert h.state is State.DETACHED and h.terminate_cause == 6
     assert [e.kind for e in gw.events][-2:] == ["disconnect", "stop"]
-    view = await d.store.contract_view("mini", rig.clock.now())
+    view = await d.store.views.contract_view("mini", rig.clock.now())
     assert view.lines[0].sessions == 0
 
 
@@ -148,11 +149,11 @@ async def test_recorded_trace_replays_the_same_usage(rig: Rig) -> None:
     assert [e.event for e in events].count("reauth") == [e.kind for e in rig.gateway.events].count("slice")
     assert rig.daemon.store is not None
     ref = LineRef("mini", LINE.msisdn)
-    before = await rig.daemon.store.line_usage(ref, [day_key(T0)])
+    before = await rig.daemon.store.views.line_usage(ref, [day_key(T0)])
     result = await replay(events, Target(auth_port=rig.daemon.auth_port, acct_port=rig.daemon.acct_port,
                                          nas=Nas(secret=SECRET)), speed=1000)
     assert set(result.outcomes()) == {"accept", "response"}
-    after = await rig.daemon.store.line_usage(ref, [day_key(T0)])
+    after = await rig.daemon.store.views.line_usage(ref, [day_key(T0)])
     assert before[0].high == rig.gateway.devices[0].handset.lifetime_octets > 0
     assert after[0].high == 2 * before[0].high
 

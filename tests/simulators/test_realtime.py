@@ -43,5 +43,5 @@ async def test_short_real_time_run_every_octet_counted(redis_url: str) -> None:
         assert {accepts[m] for m, rat in profiles.items() if rat == "lte"} == {"high-lte"}
         for device in gateway.devices:
             h = device.handset
-            rows = await d.store.line_usage(LineRef(f"sim-{int(h.msisdn[4:])}", h.msisdn), [day_key(T0)])
+            rows = await d.store.views.line_usage(LineRef(f"sim-{int(h.msisdn[4:])}", h.msisdn), [day_key(T0)])
             assert rows[0].high + rows[0].low == h.lifetime_octets, h.msisdn

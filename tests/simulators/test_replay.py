@@ -48,7 +48,7 @@ def target(d: Daemon) -> Target:
 
 async def usage(d: Daemon, contract: str, msisdn: str) -> tuple[int, int]:
     assert d.store is not None
-    rows = await d.store.line_usage(LineRef(contract, msisdn), [day_key(T0)])
+    rows = await d.store.views.line_usage(LineRef(contract, msisdn), [day_key(T0)])
     return rows[0].high, rows[0].low
 
 
@@ -82,7 +82,7 @@ async def test_gigawords_trace_is_counted_past_4_gib(daemon: Daemon) -> None:
     high, low = await usage(daemon, "demo-family", "819000000003")
     assert high + low == 4_300_000_000 + 9_000_000_000
     assert daemon.store is not None
-    view = await daemon.store.contract_view("demo-family", T0)
+    view = await daemon.store.views.contract_view("demo-family", T0)
     assert next(ln.overrun for ln in view.lines if ln.msisdn == "819000000003") > 0
     # while up, the session went to `low` (pool dry), then `restricted` (over 366 MB
     # at low speed in 3 days), each by a CoA the replay ACKed

@@ -7,12 +7,12 @@ import ipaddress
 import pytest
 
 from quotad.aaa.values import ipv4_bytes, ipv4_text
-from quotad.quota.store import _ipv4
+from quotad.quota.leases import address_text
 
 
 @pytest.mark.parametrize("address", [0, 1, 0x64400001, 0xC0A80101, 0xFFFFFFFF])
 def test_leased_address_text_and_bytes(address: int) -> None:
-    text = _ipv4(address)
+    text = address_text(address)
     assert text == str(ipaddress.IPv4Address(address))
     assert ipv4_bytes(text) == address.to_bytes(4, "big")
     assert ipv4_text(ipv4_bytes(text)) == text
@@ -21,4 +21,4 @@ def test_leased_address_text_and_bytes(address: int) -> None:
 @pytest.mark.parametrize("address", [-1, 1 << 32])
 def test_out_of_range_lease_is_refused(address: int) -> None:
     with pytest.raises(ValueError):
-        _ipv4(address)
+        address_text(address)

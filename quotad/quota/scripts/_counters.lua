@@ -1,5 +1,5 @@
--- Counting one accounting report of a session once (R-71, R-23), before anything is written.
--- Prepended to account.lua and ps_account.lua by their stores.
+-- _counters.lua: counting one accounting report of a session once (R-71, R-23), before anything
+-- is written. Prepended to account.lua (after _lib.lua) and ps_account.lua, as their headers say.
 --
 -- A session record (q:{c:C}:s:M:<sid>) keeps what its reports need: octets (the gateway's
 -- cumulative counter at the latest report), chg (the cumulative chargeable octets counted so far:

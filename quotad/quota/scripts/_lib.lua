@@ -1,7 +1,9 @@
--- Shared helpers, prepended to every contract script by QuotaStore.
--- Contract scripts take KEYS[1..3] = contract hash, bucket hash, bucket-expiry zset and
--- ARGV[1..5] = now, month key, previous month key, expiry of this month's bundle, expiry of
--- the previous month's bundle (all computed in Python, so scripts are deterministic).
+-- _lib.lua: shared helpers, prepended to every contract script (those whose header says
+-- "Prepended: _lib.lua"; quota/lua.py SCRIPTS is the list that the runner follows).
+-- Contract scripts take KEYS[1..3] = contract, buckets, expiries (the contract hash, bucket hash,
+-- bucket-expiry zset) and ARGV[1..5] = now, month, prev_month, bundle_exp, prev_bundle_exp (the
+-- month key, the previous month key, expiry of this month's bundle and of the previous month's:
+-- all computed in Python, so scripts are deterministic). These helpers read them by number.
 
 local function num(v)
   if v == false or v == nil then return 0 end

@@ -1,15 +1,21 @@
--- Add a line to a contract. KEYS: contract, buckets, expiries, lines set, line hash.
--- ARGV[6..]: msisdn, iccid, imsi, card type, voice (1/0).
--- The index keys were claimed by the caller; this only checks what the contract knows.
-local c = redis.call('HMGET', KEYS[1], 'nlines', 'max_lines')
+-- add_line.lua: add a line to a contract.
+-- Prepended: _lib.lua
+-- KEYS: contract, buckets, expiries, lines, line
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, msisdn, iccid, imsi, card_type, voice
+-- Reply: {'ERR', kind, field} | {'OK'}
+--
+-- lines is the contract's set of MSISDNs; voice 1/0. The index keys were claimed by the caller;
+-- this only checks what the contract knows.
+local contract, buckets, expiries, lines, line = unpack(KEYS)
+local now, month, prev_month, bundle_exp, prev_bundle_exp, msisdn, iccid, imsi, card_type, voice = unpack(ARGV)
+local c = redis.call('HMGET', contract, 'nlines', 'max_lines')
 if not c[2] then return {'ERR', 'notfound', 'contract_id'} end
-if redis.call('SISMEMBER', KEYS[4], ARGV[6]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
+if redis.call('SISMEMBER', lines, msisdn) == 1 or redis.call('EXISTS', line) == 1 then
   return {'ERR', 'conflict', 'msisdn'}
 end
 if num(c[1]) >= num(c[2]) then return {'ERR', 'limit', 'msisdn'} end
-redis.call('HSET', KEYS[5], 'iccid', ARGV[7], 'imsi', ARGV[8], 'card_type', ARGV[9],
-  'voice', ARGV[10], 'status', 'active', 'coupon', '1', 'held', 0, 'speed', '', 'overrun', 0,
-  'added', ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[6])
-redis.call('HINCRBY', KEYS[1], 'nlines', 1)
+redis.call('HSET', line, 'iccid', iccid, 'imsi', imsi, 'card_type', card_type, 'voice', voice, 'status', 'active',
+  'coupon', '1', 'held', 0, 'speed', '', 'overrun', 0, 'added', now)
+redis.call('SADD', lines, msisdn)
+redis.call('HINCRBY', contract, 'nlines', 1)
 return {'OK'}

@@ -1,8 +1,17 @@
--- Create a contract. KEYS: contract, buckets, expiries.
--- ARGV[6..]: plan, start day, start month, start-month bundle (pro-rated), bundle, max lines.
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'ERR', 'conflict', 'contract_id'} end
-redis.call('HSET', KEYS[1], 'plan', ARGV[6], 'start', ARGV[7], 'start_month', ARGV[8],
-  'start_bundle', ARGV[9], 'bundle', ARGV[10], 'max_lines', ARGV[11], 'nlines', 0,
-  'bundle_month', 0, 'seq', 0, 'created', ARGV[1])
+-- create_contract.lua: create a contract.
+-- Prepended: _lib.lua
+-- KEYS: contract, buckets, expiries
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, plan, start_day, start_month,
+--   start_bundle, bundle, max_lines
+-- Reply: {'ERR', 'conflict', 'contract_id'} | {'OK', pool}
+--
+-- start_bundle is the start month's bundle, pro-rated (R-10).
+local contract, buckets, expiries = unpack(KEYS)
+local now, month, prev_month, bundle_exp, prev_bundle_exp, plan, start_day, start_month, start_bundle, bundle,
+  max_lines = unpack(ARGV)
+if redis.call('EXISTS', contract) == 1 then return {'ERR', 'conflict', 'contract_id'} end
+redis.call('HSET', contract, 'plan', plan, 'start', start_day, 'start_month', start_month,
+  'start_bundle', start_bundle, 'bundle', bundle, 'max_lines', max_lines, 'nlines', 0,
+  'bundle_month', 0, 'seq', 0, 'created', now)
 maintain()
 return {'OK', pool_left()}

@@ -1,11 +1,14 @@
--- End a live session as a Stop would, counting nothing more: its gateway restarted
--- (Accounting-On/Off) or said it has no such session (CoA NAK, Error-Cause 503).
--- KEYS: live set, session. ARGV: session id, stopped-session ttl, now.
--- Reply: the session's gateway ('' if none) if it was live, else false.
-local rec = redis.call('HMGET', KEYS[2], 'stopped', 'gw')
+-- end_session.lua: end a live session as a Stop would, counting nothing more: its gateway
+-- restarted (Accounting-On/Off) or said it has no such session (CoA NAK, Error-Cause 503).
+-- KEYS: live, session
+-- ARGV: sid, stopped_ttl, now
+-- Reply: the session's gateway ('' if none) if it was live, else false
+local live, session = unpack(KEYS)
+local sid, stopped_ttl, now = unpack(ARGV)
+local rec = redis.call('HMGET', session, 'stopped', 'gw')
 if rec[1] ~= '0' then return false end
 -- Its end is dated now: a report resent from before it is late ('ended', _counters.lua).
-redis.call('HSET', KEYS[2], 'stopped', '1', 'at', ARGV[3])
-redis.call('SREM', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('HSET', session, 'stopped', '1', 'at', now)
+redis.call('SREM', live, sid)
+redis.call('EXPIRE', session, stopped_ttl)
 return rec[2] or ''

@@ -1,9 +1,14 @@
--- Compare-and-set of an index key: if it holds ARGV[1], set it to ARGV[2] (no expiry) or,
--- when ARGV[2] is empty, delete it. KEYS: the index key.
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
+-- index_cas.lua: compare-and-set of an index key: if it holds expected, set it to new (no expiry)
+-- or, when new is empty, delete it.
+-- KEYS: index
+-- ARGV: expected, new
+-- Reply: 1 if changed, else 0
+local index = unpack(KEYS)
+local expected, new = unpack(ARGV)
+if redis.call('GET', index) ~= expected then return 0 end
+if new == '' then
+  redis.call('DEL', index)
 else
-  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('SET', index, new)
 end
 return 1

@@ -1,24 +1,29 @@
--- Lease a private address to a session. KEYS: leases, owner, byowner, next.
--- ARGV: owner, now, lease expiry, first address (int), number of usable addresses.
--- Returns the address (int as string), or false when the range is exhausted.
-local have = redis.call('HGET', KEYS[3], ARGV[1])
+-- ip_alloc.lua: lease a private address to a session.
+-- KEYS: leases, owner_of, address_of, next_unused
+-- ARGV: owner, now, expiry, first, count
+-- Reply: the address (an integer, as a string), or false when the range is exhausted
+--
+-- The keys are ip_adopt.lua's. first is the range's first usable address, count how many there are.
+local leases, owner_of, address_of, next_unused = unpack(KEYS)
+local owner, now, expiry, first, count = unpack(ARGV)
+local have = redis.call('HGET', address_of, owner)
 if have then
-  redis.call('ZADD', KEYS[1], ARGV[3], have)
+  redis.call('ZADD', leases, expiry, have)
   return have
 end
 local ip
-local free = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, 1)
+local free = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1)
 if #free > 0 then
   ip = free[1]
-  local old = redis.call('HGET', KEYS[2], ip)
-  if old then redis.call('HDEL', KEYS[3], old) end
+  local old = redis.call('HGET', owner_of, ip)
+  if old then redis.call('HDEL', address_of, old) end
 else
-  local n = tonumber(redis.call('GET', KEYS[4]) or '0')
-  if n >= tonumber(ARGV[5]) then return false end
-  redis.call('SET', KEYS[4], n + 1)
-  ip = string.format('%.0f', tonumber(ARGV[4]) + n)
+  local n = tonumber(redis.call('GET', next_unused) or '0')
+  if n >= tonumber(count) then return false end
+  redis.call('SET', next_unused, n + 1)
+  ip = string.format('%.0f', tonumber(first) + n)
 end
-redis.call('ZADD', KEYS[1], ARGV[3], ip)
-redis.call('HSET', KEYS[2], ip, ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ip)
+redis.call('ZADD', leases, expiry, ip)
+redis.call('HSET', owner_of, ip, owner)
+redis.call('HSET', address_of, owner, ip)
 return ip

@@ -1,5 +1,12 @@
--- Renew a session's lease. KEYS: leases, owner, byowner, next. ARGV: owner, lease expiry.
-local ip = redis.call('HGET', KEYS[3], ARGV[1])
+-- ip_renew.lua: renew a session's lease.
+-- KEYS: leases, owner_of, address_of, next_unused
+-- ARGV: owner, expiry
+-- Reply: the address, or false (none held)
+--
+-- The keys are ip_adopt.lua's.
+local leases, owner_of, address_of, next_unused = unpack(KEYS)
+local owner, expiry = unpack(ARGV)
+local ip = redis.call('HGET', address_of, owner)
 if not ip then return false end
-redis.call('ZADD', KEYS[1], ARGV[2], ip)
+redis.call('ZADD', leases, expiry, ip)
 return ip

@@ -1,5 +1,10 @@
--- A line's facts now (after lazy maintenance). KEYS: contract, buckets, expiries, line,
--- 3 day-usage keys.
+-- line_facts.lua: a line's facts now (after lazy maintenance).
+-- Prepended: _lib.lua
+-- KEYS: contract, buckets, expiries, line, day0, day1, day2
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp
+-- Reply: {'unknown'} | {'ok', facts}
+local contract, buckets, expiries, line, day0, day1, day2 = unpack(KEYS)
+local now, month, prev_month, bundle_exp, prev_bundle_exp = unpack(ARGV)  -- read by maintain() (_lib.lua)
 if not maintain() then return {'unknown'} end
-if redis.call('EXISTS', KEYS[4]) == 0 then return {'unknown'} end
-return {'ok', facts(KEYS[4], {KEYS[5], KEYS[6], KEYS[7]})}
+if redis.call('EXISTS', line) == 0 then return {'unknown'} end
+return {'ok', facts(line, {day0, day1, day2})}

@@ -1,17 +1,21 @@
--- Set a line field (coupon switch or status), then return its facts.
--- KEYS: contract, buckets, expiries, line, 3 day-usage keys. ARGV[6..]: field, value.
+-- set_line.lua: set a line field (coupon switch or status), then return its facts.
+-- Prepended: _lib.lua
+-- KEYS: contract, buckets, expiries, line, day0, day1, day2
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, field, value
+-- Reply: {'ERR', kind, field[, 'card_pending']} | {'OK', facts}
+local contract, buckets, expiries, line, day0, day1, day2 = unpack(KEYS)
+local now, month, prev_month, bundle_exp, prev_bundle_exp, field, value = unpack(ARGV)
 if not maintain() then return {'ERR', 'notfound', 'contract_id'} end
-local kl = KEYS[4]
-local l = redis.call('HMGET', kl, 'status', 'next_reason')
+local l = redis.call('HMGET', line, 'status', 'next_reason')
 local cur = l[1]
 if not cur then return {'ERR', 'notfound', 'msisdn'} end
-if ARGV[6] == 'status' and cur ~= ARGV[7] then
+if field == 'status' and cur ~= value then
   if cur == 'terminated' then return {'ERR', 'conflict', 'status'} end
   -- R-33: a line suspended for a lost or broken card is resumed by activating its new card.
-  if ARGV[7] == 'active' and l[2] and l[2] ~= 'type-change' then
-    return {'ERR', 'conflict', 'status', 'card-pending'}
+  if value == 'active' and l[2] and l[2] ~= 'type-change' then
+    return {'ERR', 'conflict', 'status', 'card_pending'}
   end
-  if ARGV[7] == 'terminated' then redis.call('HINCRBY', KEYS[1], 'nlines', -1) end
+  if value == 'terminated' then redis.call('HINCRBY', contract, 'nlines', -1) end
 end
-redis.call('HSET', kl, ARGV[6], ARGV[7])
-return {'OK', facts(kl, {KEYS[5], KEYS[6], KEYS[7]})}
+redis.call('HSET', line, field, value)
+return {'OK', facts(line, {day0, day1, day2})}

@@ -1,0 +1,214 @@
+"""The script runner: the Lua scripts loaded into Redis and called, over redis-py or the pipelining
+client, with the calendar arguments every contract script takes.
+
+Every state change is one Lua script call on one hash slot (see keys.py for the schema): the
+contract's scripts on the contract's slot, the address leases on the IP pool's slot. Time is
+computed here and passed in, so the scripts are deterministic and tests can move the clock. Works
+with redis.asyncio.Redis and redis.asyncio.RedisCluster alike (``RedisClient``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol
+
+from redis.exceptions import NoScriptError, RedisError
+
+from quotad.quota import calendar as cal
+from quotad.quota import keys as k
+from quotad.quota import lua
+from quotad.quota.fastredis import Encoded, plain
+from quotad.quota.model import LineRef, QuotaSettings
+
+Keys = list[str] | Encoded  # a script's KEYS: plain, or a fixed set encoded once (the IP pool's)
+Call = tuple[str, Keys, list[Any]]  # a script's name, KEYS and ARGV
+
+
+class RegisteredScript(Protocol):
+    """What redis-py's register_script gives: a script callable by its SHA."""
+
+    script: Any
+    sha: str
+
+    def __call__(self, keys: list[Any], args: list[Any]) -> Awaitable[Any]: ...
+
+
+class RedisClient(Protocol):
+    """The part of redis.asyncio.Redis / RedisCluster that the stores and the holders of their
+    client use (each returns an awaitable; redis-py's types say it may be either)."""
+
+    def register_script(self, script: str) -> Any: ...
+    def script_load(self, script: Any) -> Any: ...
+    def script_exists(self, *args: Any) -> Any: ...
+    def ping(self, **kwargs: Any) -> Any: ...
+    def aclose(self) -> Any: ...
+    def execute_command(self, *args: Any, **options: Any) -> Any: ...
+    def get(self, name: Any) -> Any: ...
+    def set(self, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any: ...
+    def hget(self, name: Any, key: Any) -> Any: ...
+    def hmget(self, name: Any, keys: Any, *args: Any) -> Any: ...
+    def hgetall(self, name: Any) -> Any: ...
+    def smembers(self, name: Any) -> Any: ...
+    def scard(self, name: Any) -> Any: ...
+    def exists(self, *names: Any) -> Any: ...
+    def zrangebyscore(self, name: Any, *args: Any, **kwargs: Any) -> Any: ...
+    def scan_iter(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class PipelinedClient(Protocol):
+    """The pipelining client (quota.fastredis.FastRedis): calls sent at once, answered as futures.
+    ``epoch`` moves whenever a connection is lost (quota.renewals)."""
+
+    epoch: int
+
+    def evalsha(self, sha: str, numkeys: int, *args: Any) -> asyncio.Future[Any]: ...
+    def call(self, *args: Any) -> asyncio.Future[Any]: ...
+    def get(self, key: str) -> asyncio.Future[Any]: ...
+    async def script_load(self, script: str) -> str: ...
+
+
+class ScriptCalendar:
+    """The calendar ARGV of the contract scripts (quota.lua CALENDAR) and the 3-day window's day
+    keys (R-22), each computed once per Japan month or day and reused until it turns."""
+
+    def __init__(self, timezone: str) -> None:
+        self.timezone = timezone
+        self._month: tuple[float, float, Encoded] = (0.0, -1.0, Encoded())
+        self.days: tuple[float, float, list[str]] = (0.0, -1.0, [])  # (start, end, day keys)
+
+    def month(self, now: float) -> Encoded:
+        """ARGV month .. prev_bundle_exp: the month, the previous month, their bundle expiries."""
+        start, end, parts = self._month
+        if not start <= now < end:
+            tz = self.timezone
+            day = cal.local(now, tz)
+            year, month = day.year, day.month
+            pyear, pmonth = cal.add_months(year, month, -1)
+            parts = Encoded(cal.month_key_of(year, month), cal.month_key_of(pyear, pmonth),
+                            repr(cal.bundle_expiry(year, month, tz)), repr(cal.bundle_expiry(pyear, pmonth, tz)))
+            nyear, nmonth = cal.add_months(year, month, 1)
+            self._month = (cal.month_start_instant(year, month, tz), cal.month_start_instant(nyear, nmonth, tz), parts)
+        return parts
+
+    def window(self, now: float) -> list[str]:
+        """The 3-day window's day keys (YYYYMMDD), today first."""
+        start, end, days = self.days
+        if not start <= now < end:
+            days = cal.window_day_keys(now, self.timezone)
+            day = cal.local(now, self.timezone).replace(hour=0, minute=0, second=0, microsecond=0)
+            self.days = (day.timestamp(), (day + dt.timedelta(days=1)).timestamp(), days)
+        return days
+
+    def day_keys(self, ref: LineRef, now: float) -> list[str]:
+        """The line's usage keys of the 3-day window (quota.lua DAYS)."""
+        ck = k.ContractKeys(ref.contract_id)
+        return [ck.usage(ref.msisdn, day) for day in self.window(now)]
+
+
+class ScriptRunner:
+    """Runs the named scripts: on the pipelining client (``fast``) when there is one, else through
+    redis-py, at most ``max_in_flight`` at a time. Also the plain commands of the stores' request
+    path, on the same transport."""
+
+    def __init__(self, client: RedisClient, settings: QuotaSettings, names: Iterable[str],
+                 fast: PipelinedClient | None = None) -> None:
+        self.client = client
+        self.fast = fast
+        self.calendar = ScriptCalendar(settings.timezone)
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+        self.scripts: dict[str, RegisteredScript] = {
+            name: client.register_script(lua.SCRIPTS[name].source()) for name in names}
+
+    def shas(self) -> list[str]:
+        return [script.sha for script in self.scripts.values()]
+
+    async def load_scripts(self) -> None:
+        """Load every script into Redis (all primaries on a cluster); EVALSHA reloads if flushed."""
+        for script in self.scripts.values():
+            await (self.fast or self.client).script_load(script.script)
+
+    async def scripts_loaded(self) -> bool:
+        """True if Redis holds every script; if not, loads them (Redis restarted without them)."""
+        shas = self.shas()
+        try:
+            if all(await self.client.script_exists(*shas)):
+                return True
+            await self.load_scripts()
+            return all(await self.client.script_exists(*shas))
+        except (RedisError, OSError):
+            return False
+
+    async def ping(self) -> bool:
+        """True if Redis answers."""
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.aclose()
+
+    async def run(self, name: str, keys: Keys, args: list[Any]) -> Any:
+        """One script call, its reply."""
+        if self.fast is not None:
+            try:
+                return await self.send(name, keys, args)
+            except NoScriptError:  # Redis restarted or flushed its script cache
+                await self.load_scripts()
+                return await self.send(name, keys, args)
+        async with self._in_flight:
+            return await self.scripts[name](keys=plain(keys), args=plain(args))
+
+    def send(self, name: str, keys: Keys, args: list[Any]) -> Any:
+        """Fast path: send a script call now, return its future (pipelines with other sends).
+
+        The arguments may hold Encoded runs of values, and the keys be one (encoded once, reused)."""
+        assert self.fast is not None
+        if isinstance(keys, Encoded):
+            return self.fast.evalsha(self.scripts[name].sha, keys.count, keys, *args)
+        return self.fast.evalsha(self.scripts[name].sha, len(keys), *keys, *args)
+
+    async def pair(self, first: Call, second: Call | None, sequential: bool = False) -> tuple[Any, Any]:
+        """Two script calls: pipelined on the fast path; else one after the other (``sequential``:
+        the second only if the first said ok) or concurrently."""
+        if self.fast is None:
+            res = await self.run(*first)
+            if second is None or (sequential and lua.text(res[0]) != "ok"):
+                return res, None
+            return res, await self.run(*second)
+        futures = [self.send(*first)] + ([self.send(*second)] if second else [])
+        try:  # the usual case: both answered
+            return await futures[0], (await futures[1] if second else None)
+        except RedisError:
+            pass
+        results: list[Any] = []
+        for future in futures:  # a failure: collect both (a done future awaited again gives the same)
+            try:
+                results.append(await future)
+            except RedisError as exc:
+                results.append(exc)
+        if any(isinstance(r, NoScriptError) for r in results):
+            await self.load_scripts()
+            return await self.pair(first, second, sequential)
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results[0], results[1] if second else None
+
+    async def command(self, *args: Any) -> Any:
+        """One plain command: on the pipelining client when there is one."""
+        if self.fast is not None:
+            return await self.fast.call(*args)
+        async with self._in_flight:
+            return await self.client.execute_command(*args)
+
+    async def get(self, key: str) -> Any:
+        """GET of one key (the index lookups of the request path), on the pipelining client when
+        there is one."""
+        if self.fast is not None:
+            return await self.fast.get(key)
+        async with self._in_flight:
+            return await self.client.get(key)
