@@ -285,9 +285,13 @@ async def test_the_walk_is_paced_to_its_duty(redis_url: str) -> None:
             await start_session(d, ref)
         unpaced = SpeedTimer(d.store, d.sessions, d.clock.now, concurrency=4, duty=1.0)
         paced = SpeedTimer(d.store, d.sessions, d.clock.now, concurrency=4, duty=0.2, slice_seconds=0.001)
-        started = time.monotonic()
-        assert (await unpaced.walk(NOV_13)).lines == 24
-        fast = time.monotonic() - started
+        # The unpaced walk's time is its fastest of three: a busy machine only adds to a run, and
+        # one stalled unpaced walk (7.7 ms against ~3) once made 3x it more than the paced walk took.
+        fast = float("inf")
+        for _ in range(3):
+            started = time.monotonic()
+            assert (await unpaced.walk(NOV_13)).lines == 24
+            fast = min(fast, time.monotonic() - started)
         started = time.monotonic()
         assert (await paced.walk(NOV_13)).lines == 24
         assert time.monotonic() - started >= 3 * fast
