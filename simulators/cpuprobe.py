@@ -41,7 +41,7 @@ NAS_IP = bytes((127, 0, 0, 1))
 
 
 def request(kind: str, seq: int, lines: int) -> bytes:
-    """The request radload sends as its ``seq``-th (../shared/tools/radload.c, build())."""
+    """The request radload sends as its ``seq``-th (bench/radload.c, build())."""
     msisdn = b"8190%08d" % (seq % lines)
     ident = seq & 255
     if kind == "acct":
