@@ -14,7 +14,9 @@ window 128, 8 source sockets, ``--lines`` MSISDNs):
 FreeRADIUS and the floor share one Redis of their own, started here with the same binary and
 persistence as quotad's embedded one (``appendonly yes``, ``appendfsync everysec``), so the
 comparison is not one Redis version against another. Runs alternate server by server (the
-order reversed every other round), so the machine's swings fall on all alike. For each server
+order reversed every other round), so the machine's swings fall on all alike, after a warm-up
+of ``--warmup`` seconds of each kind on each server (quotad's first request of a line grants the
+line its slice; the steady state is what is compared). For each server
 and kind: median req/s, timeouts, p99 of the median run, the server's CPU µs per answered
 request with its Redis (from /proc), then the ratios to quotad, and open-loop runs at ``--rate``
 req/s with p50/p99/p99.9. Needs FreeRADIUS with its Redis module (Debian: ``freeradius``
@@ -343,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=10000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds of each kind on each server before the measured runs, not counted")
     parser.add_argument("--rate", type=int, default=5000, help="offered req/s of the open-loop runs (0: none)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -385,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
                 assert redis_proc is not None
                 started[name] = start_pyfloor(workdir, redis_port, sha, redis_proc.pid)
         time.sleep(1)
+        for kind in kinds if args.warmup else ():  # not counted: quotad's first request of a line grants its slice
+            for name in servers:
+                run(radload, started[name], kind, args.warmup, args.lines)
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for kind in kinds:
             for i in range(args.runs):
