@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import os
 import shutil
@@ -143,10 +144,19 @@ def provision(q: Quotad, lines: int) -> None:
     )
 
 
+_RUNS = itertools.count(1)
+
+
+def first_sequence() -> str:
+    """radload's -S for a new run: accounting sessions (sequence number / 3) that no earlier run of
+    this process used, so a run is not a replay of ended sessions (counted once, then refused)."""
+    return str(next(_RUNS) * 300_000_000)
+
+
 def run_radload(radload: Path, q: Quotad, kind: str, seconds: float, lines: int, rate: int = 0) -> dict[str, Any]:
     port = q.acct if kind == "acct" else q.auth
     cmd = [str(radload), "-p", str(port), "-s", "testing123", "-k", kind, "-d", str(seconds),
-           "-w", "128", "-n", "8", "-m", str(lines), "-r", str(rate)]
+           "-w", "128", "-n", "8", "-m", str(lines), "-r", str(rate), "-S", first_sequence()]
     quotad_pids, redis_pids = q.pids()
     before = cpu_seconds(quotad_pids), cpu_seconds(redis_pids)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout

@@ -38,7 +38,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simulators.bench import REPO, Quotad, build_radload, cpu_seconds, free_port, provision, radload_source
+from simulators.bench import (
+    REPO,
+    Quotad,
+    build_radload,
+    cpu_seconds,
+    first_sequence,
+    free_port,
+    provision,
+    radload_source,
+)
 
 SERVERS = ("quotad", "fr-redis", "fr-quota", "pyfloor")
 KINDS = ("pap", "chap", "acct")
@@ -293,7 +302,7 @@ def start_pyfloor(workdir: Path, redis_port: int, sha: str, redis_pid: int) -> S
 def run(radload: Path, server: Server, kind: str, seconds: float, lines: int, rate: int = 0) -> dict[str, Any]:
     port = server.acct if kind == "acct" else server.auth
     cmd = [str(radload), "-H", "127.0.0.1", "-p", str(port), "-s", "testing123", "-k", kind, "-d", str(seconds),
-           "-w", "128", "-n", "8", "-m", str(lines), "-r", str(rate)]
+           "-w", "128", "-n", "8", "-m", str(lines), "-r", str(rate), "-S", first_sequence()]
     own, redis = server.pids()
     before = cpu_seconds(own), cpu_seconds(redis)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
