@@ -58,6 +58,7 @@ SKIPPED: dict[tuple[str, str], str] = {
     ("docs/benchmarks.md", "--runs 5 --rate 2000 --appendfsync"):
         "benchmarks of minutes, against their own quotad serve",
     ("docs/benchmarks.md", "mkdir -p /tmp/vg"): "profiling Redis under valgrind (not installed here), an hour",
+    ("docs/benchmarks.md", "--callgrind-out-file=cg.pap.300"): "instruction counts under valgrind, minutes a run",
     ("docs/operations.md", "/usr/bin/python3 -m venv /opt/quotad"): _HOST,
     ("docs/operations.md", "systemd-sysusers"): _HOST,
     ("docs/operations.md", "install -d -m 0755 /etc/quotad"): _HOST,
