@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint demo bench bench-quick clean
+.PHONY: install test lint demo bench bench-quick bench-compare clean
 
 $(BIN)/quotad: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m simulators.bench --workers 2 --seconds 2 --runs 1 --lines 2000
+
+# quotad beside FreeRADIUS + Redis and the Python floor (needs freeradius freeradius-redis; ~10 min;
+# COMPARE="--seconds 5 --runs 1" for a first look).
+COMPARE ?=
+bench-compare: install
+	$(BIN)/python -m simulators.compare $(COMPARE)
 
 demo: install
 	$(BIN)/quotad demo

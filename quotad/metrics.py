@@ -3,13 +3,26 @@
 Names follow Prometheus conventions (``quotad_`` prefix, ``_total`` counters, base units).
 No label carries a per-SIM value: label sets are small and fixed, so a million SIMs do not make
 a million series. Hot-path code takes pre-bound children (``labels()`` once, ``inc()`` per packet).
+
+In one process (``server.workers`` = 1) counters and histograms count in plain Python numbers and
+hand them to prometheus_client when they are read (a scrape, ``REGISTRY.get_sample_value``; a
+child's private ``_value`` lags until then), so a read always sees every increment: an increment
+costs ~1 k instructions instead of 4.6 k, an observation ~2.5 k instead of 9.5 k
+(docs/benchmarks.md, fifth round). With several workers each increment is written through to
+prometheus_client's shared files as before, so a scrape served by any worker sees every worker's
+counts at once.
 """
 
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import prometheus_client
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.samples import Sample
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -17,6 +30,74 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 # before anything imports prometheus_client; each worker then writes its values to files there,
 # and /metrics, whichever worker serves it, adds all workers up.
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class _PlainCounter(prometheus_client.Counter):
+    """A Counter whose children add to a plain number, handed over when the metric is read."""
+
+    _pending: float
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._pending = 0
+
+    def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
+        if amount < 0 or exemplar:  # prometheus_client's checks and exemplars
+            super().inc(amount, exemplar)
+            return
+        try:
+            self._pending += amount
+        except AttributeError:  # the labelled parent, not a child: prometheus_client's error
+            super().inc(amount, exemplar)
+
+    def reset(self) -> None:
+        self._pending = 0
+        super().reset()
+
+    def _child_samples(self) -> Iterable[Sample]:
+        pending = self._pending
+        if pending:
+            self._pending = 0
+            super().inc(pending)
+        return super()._child_samples()
+
+
+class _PlainHistogram(prometheus_client.Histogram):
+    """A Histogram whose children count each bucket in a plain list, handed over when read."""
+
+    _pending_counts: list[int]
+    _pending_sum: float
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._pending_counts = [0] * len(self._upper_bounds)
+        self._pending_sum = 0.0
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        if exemplar or amount != amount:  # exemplars, NaN: prometheus_client's own way
+            super().observe(amount, exemplar)
+            return
+        try:  # the first bucket whose upper bound is >= amount, as prometheus_client's loop finds it
+            self._pending_counts[bisect_left(self._upper_bounds, amount)] += 1
+        except AttributeError:  # the labelled parent, not a child: prometheus_client's error
+            super().observe(amount, exemplar)
+            return
+        self._pending_sum += amount
+
+    def _child_samples(self) -> Iterable[Sample]:
+        counts = self._pending_counts
+        if any(counts):
+            for i, count in enumerate(counts):
+                if count:
+                    self._buckets[i].inc(count)
+                    counts[i] = 0
+            self._sum.inc(self._pending_sum)
+            self._pending_sum = 0.0
+        return super()._child_samples()
+
+
+Counter: Any = prometheus_client.Counter if MULTIPROCESS else _PlainCounter
+Histogram: Any = prometheus_client.Histogram if MULTIPROCESS else _PlainHistogram
 
 
 def exposition() -> bytes:

@@ -1,7 +1,7 @@
 """The throughput benchmark (`make bench`, `make bench-quick` in CI).
 
 Starts quotad (``--workers`` processes, its embedded Redis) on free loopback ports, provisions
-``--lines`` simulated lines, builds ../shared/tools/radload.c (the C generator;
+``--lines`` simulated lines, builds bench/radload.c (the C generator;
 $QUOTAD_RADLOAD_SRC overrides the path) and runs it: closed loop at window 128 for PAP, CHAP
 and accounting (median of ``--runs``), then open loop at 10,000 req/s offered for latency. CPU
 time of quotad, Redis and the generator is read from /proc for each run, so the report says who
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import os
 import shutil
@@ -37,16 +38,15 @@ from typing import Any
 from quotad.quota.embedded import is_server_name
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def radload_source() -> Path:
-    """radload.c: $QUOTAD_RADLOAD_SRC, else ../shared/tools next to the clone, else /work/shared/tools."""
+    """radload.c: $QUOTAD_RADLOAD_SRC, else the repository's own bench/radload.c."""
     env = os.environ.get("QUOTAD_RADLOAD_SRC")
     if env:
         return Path(env)
-    beside = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "radload.c"
-    fallback = Path("/work/shared/tools/radload.c")
-    return beside if beside.exists() or not fallback.exists() else fallback
+    return REPO / "bench" / "radload.c"
 
 
 RADLOAD_SRC = radload_source()
@@ -88,7 +88,7 @@ def _comm(pid: int) -> str | None:
 
 def build_radload(workdir: Path) -> Path:
     binary = workdir / "radload"
-    cmd = ["gcc", "-O2", "-o", str(binary), str(RADLOAD_SRC), "-lcrypto"]
+    cmd = ["gcc", "-O2", "-Wno-deprecated-declarations", "-o", str(binary), str(RADLOAD_SRC), "-lcrypto"]
     subprocess.run(cmd, check=True, capture_output=True)
     return binary
 
@@ -146,10 +146,19 @@ def provision(q: Quotad, lines: int) -> None:
     )
 
 
+_RUNS = itertools.count(1)
+
+
+def first_sequence() -> str:
+    """radload's -S for a new run: accounting sessions (sequence number / 3) that no earlier run of
+    this process used, so a run is not a replay of ended sessions (counted once, then refused)."""
+    return str(next(_RUNS) * 300_000_000)
+
+
 def run_radload(radload: Path, q: Quotad, kind: str, seconds: float, lines: int, rate: int = 0) -> dict[str, Any]:
     port = q.acct if kind == "acct" else q.auth
     cmd = [str(radload), "-p", str(port), "-s", "testing123", "-k", kind, "-d", str(seconds),
-           "-w", "128", "-n", "8", "-m", str(lines), "-r", str(rate)]
+           "-w", "128", "-n", "8", "-m", str(lines), "-r", str(rate), "-S", first_sequence()]
     quotad_pids, redis_pids = q.pids()
     before = cpu_seconds(quotad_pids), cpu_seconds(redis_pids)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -289,6 +298,13 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(" | ".join(header))
     for row in rows:
         print(" | ".join(str(row[h]) for h in header))
+    print(cpu_line(rows))
+
+
+def cpu_line(rows: list[dict[str, Any]]) -> str:
+    """The report's last line: CPU µs a request of quotad and of its Redis, kind by kind (CI's figure to watch)."""
+    parts = [f"{row['kind']} {row['us_quotad']:g} + {row['us_redis']:g}" for row in rows]
+    return "CPU µs a request, quotad + its Redis: " + "; ".join(parts)
 
 
 if __name__ == "__main__":

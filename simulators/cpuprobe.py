@@ -41,7 +41,7 @@ NAS_IP = bytes((127, 0, 0, 1))
 
 
 def request(kind: str, seq: int, lines: int) -> bytes:
-    """The request radload sends as its ``seq``-th (../shared/tools/radload.c, build())."""
+    """The request radload sends as its ``seq``-th (bench/radload.c, build())."""
     msisdn = b"8190%08d" % (seq % lines)
     ident = seq & 255
     if kind == "acct":
@@ -75,9 +75,11 @@ def request(kind: str, seq: int, lines: int) -> bytes:
 class Generator:
     """Stands in for the protocol's transport: every reply sends the next request."""
 
-    def __init__(self, proto: RadiusProtocol, kind: str, lines: int, total: int, window: int) -> None:
+    def __init__(self, proto: RadiusProtocol, kind: str, lines: int, total: int, window: int, first: int = 0) -> None:
         self.proto, self.total = proto, total
-        self.packets = [request(kind, seq, lines) for seq in range(total + window)]  # built before timing
+        # built before timing; from sequence number ``first`` on, so a run does not replay the
+        # warm-up's accounting sessions (radload's session id is its sequence number / 3)
+        self.packets = [request(kind, first + seq, lines) for seq in range(total + window)]
         self.seq = self.replies = 0
         self.loop = asyncio.get_running_loop()
         self.done: asyncio.Future[None] = self.loop.create_future()
@@ -117,8 +119,10 @@ async def probe(args: argparse.Namespace) -> None:
         for kind in args.kinds.split(","):
             proto = daemon.acct if kind == "acct" else daemon.auth
             transport = proto.transport
+            first = 0
             for phase, total in (("warm-up", args.warm or args.lines), ("run", args.n)):
-                gen = Generator(proto, kind, args.lines, total, args.window)
+                gen = Generator(proto, kind, args.lines, total, args.window, first)
+                first += -(-(total + args.window) // 3) * 3  # the next phase's sessions start afresh
                 proto.transport = gen  # type: ignore[assignment]
                 cpu, wall, redis = time.process_time(), time.perf_counter(), bench.cpu_seconds(redis_pids)
                 for _ in range(args.window):

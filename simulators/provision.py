@@ -1,4 +1,4 @@
-"""`quotad-sim provision`: the lines load tests and ../shared/tools/radload.c use.
+"""`quotad-sim provision`: the lines load tests and bench/radload.c use.
 
 Line n (0 ≤ n < N) has MSISDN 8190%08d (radload's pattern), IMSI 44010%010d and ICCID
 8981%015d, on a contract ``sim-<n>`` of the chosen plan (default light_start: a 1 GB bundle), or,

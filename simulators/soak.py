@@ -2,7 +2,7 @@
 long time, watching for leaks and drift.
 
 Starts `quotad serve` (``--workers`` processes, embedded Redis with AOF) on free loopback ports,
-provisions ``--lines`` simulated lines, builds ../shared/tools/radload.c and runs it open loop at
+provisions ``--lines`` simulated lines, builds bench/radload.c and runs it open loop at
 ``--rate`` requests/s for ``--minutes``, in back-to-back segments of ``--segment`` seconds. After
 each segment it records the segment's throughput, timeouts and errors, p50/p99/p99.9 latency, and
 the resident memory (VmRSS) of quotad's processes and of Redis, and from quotad's /metrics the
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-runs", type=int, default=3,
                         help="short runs (10 s, at the soak's rate, after warm-up) whose median p99 is the "
                              "reference; 0: the second segment's p99")
-    parser.add_argument("--radload", type=Path, help="a built radload (default: build ../shared/tools/radload.c)")
+    parser.add_argument("--radload", type=Path, help="a built radload (default: build bench/radload.c)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.radload is None and (not RADLOAD_SRC.exists() or shutil.which("gcc") is None):

@@ -61,6 +61,7 @@ SKIPPED: dict[tuple[str, str], str] = {
     ("docs/benchmarks.md", "QUOTAD_REDIS_SERVER=/tmp/vg/wrap"):
         "instruction counts of Redis under valgrind, minutes a run",
     ("docs/benchmarks.md", "--kinds pap,acct --lines 10000 --n 30000"): "a benchmark of minutes, each server in turn",
+    ("docs/benchmarks.md", "--callgrind-out-file=cg.pap.300"): "instruction counts under valgrind, minutes a run",
     ("docs/operations.md", "/usr/bin/python3 -m venv /opt/quotad"): _HOST,
     ("docs/operations.md", "systemd-sysusers"): _HOST,
     ("docs/operations.md", "install -d -m 0755 /etc/quotad"): _HOST,

@@ -34,7 +34,9 @@ def changes(store: Speeds) -> tuple[SpeedChanges, list[tuple[LineRef, Push]]]:
 
 
 def counted(speed: str) -> float:
-    return metrics.SPEED_CHANGES.labels(speed)._value.get()
+    """Changes to ``speed`` as a scrape reads them."""
+    name = f"{metrics.SPEED_CHANGES._name}_total"
+    return metrics.REGISTRY.get_sample_value(name, {metrics.SPEED_CHANGES._labelnames[0]: speed}) or 0.0
 
 
 async def test_a_change_is_set_counted_and_pushed_with_its_grant() -> None:
