@@ -147,6 +147,19 @@ async def test_an_out_of_order_report_counts_nothing(store: QuotaStore) -> None:
     assert await usage(store, ref, "20261110") == (60 * MB, 0)
 
 
+async def test_two_reports_of_one_second_delivered_out_of_order_count_once(store: QuotaStore) -> None:
+    """Two Interims with the same Event-Timestamp (whole seconds), the later one delivered first (a
+    Redis failover held the other in a retry): lower counters at the same time are the earlier
+    report, not a counter restart, so nothing is counted again."""
+    ref = await light_line(store)
+    await send(store, ref, "s1", ACCT_START, 0, T)
+    await send(store, ref, "s1", ACCT_INTERIM, 50 * MB, T + 61, event=T + 60)
+    res = await send(store, ref, "s1", ACCT_INTERIM, 40 * MB, T + 62, event=T + 60)
+    assert (res.outcome, res.added) == (ReportOutcome.STALE, 0)
+    assert (await send(store, ref, "s1", ACCT_INTERIM, 55 * MB, T + 120)).added == 5 * MB
+    assert await usage(store, ref, "20261110") == (55 * MB, 0)
+
+
 async def test_usage_is_dated_by_the_event_not_the_arrival(store: QuotaStore) -> None:
     """A report buffered two days (Acct-Delay-Time / Event-Timestamp) is booked on its own Japan
     day: the day's usage and the 3-day window (R-22) take it there."""

@@ -9,7 +9,7 @@
 -- judge(sess, status, octets, exempt, event, session_time, rate, slack, max_age) → outcome, and for
 -- 'counted': added (octets new to this session), charge (chargeable octets due now), fresh (true:
 -- a new session begins under this id, its counters from zero). sess = HMGET of 'stopped',
--- 'octets', 'chg', 'at'. Outcomes: 'counted', 'stale' (older than the session's latest report),
+-- 'octets', 'chg', 'at'. Outcomes: 'counted', 'stale' (older than the session's latest report, or of its second with lower counters),
 -- 'ended' (the session has ended and this is no Start after its end), 'implausible' (more than
 -- the session could have carried at `rate` bytes/s since its previous report, plus `slack`).
 local function judge(sess, status, octets, exempt, event, session_time, rate, slack, max_age)
@@ -25,8 +25,13 @@ local function judge(sess, status, octets, exempt, event, session_time, rate, sl
     fresh = true
   elseif last_at and event < last_at then
     return 'stale'
+  elseif last_at and event == last_at and octets < last_o then
+    -- Lower counters dated the same second as the latest report: the earlier of two reports
+    -- delivered out of order (Event-Timestamp has whole seconds; a retry held through a failover
+    -- arrives late), not a restart, which would not also report within that second.
+    return 'stale'
   end
-  -- Counters below the latest ones, in a report not older than it: the gateway started counting
+  -- Counters below the latest ones, in a report newer than it: the gateway started counting
   -- again (it restarted and kept the id), so the whole figure is new.
   if fresh or octets < last_o then last_o, last_c = 0, 0 end
   local since = last_at
