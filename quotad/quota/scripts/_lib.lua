@@ -117,6 +117,14 @@ local function facts_of(plan, status, coupon, held, speed, day_keys)
   return {plan, status, coupon, held, pool_left(), low_window(day_keys), speed or ''}
 end
 
+-- The request path's facts (attach.lua, account.lua): with the coupon switch on and data held,
+-- the speed is high whatever the pool and the 3-day window say (policy.decide), so neither is
+-- read and both are -1 (model.NOT_READ): a steady request reads no bucket and no day.
+local function request_facts(plan, status, coupon, held, speed, day_keys)
+  if coupon == '1' and held > 0 then return {plan, status, coupon, held, -1, -1, speed or ''} end
+  return facts_of(plan, status, coupon, held, speed, day_keys)
+end
+
 local function facts(kl, day_keys)
   local l = redis.call('HMGET', kl, 'status', 'coupon', 'held', 'speed')
   return facts_of(redis.call('HGET', KEYS[1], 'plan'), l[1], l[2], num(l[3]), l[4], day_keys)

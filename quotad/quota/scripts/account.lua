@@ -26,7 +26,7 @@ local l = redis.call('HMGET', line, 'status', 'held', 'speed', 'coupon')
 if not l[1] then return {'unknown'} end
 local held = num(l[2])
 local function reply(outcome, added, debited, low, over, granted, fresh)
-  return {outcome, s(added), s(debited), s(low), s(over), s(granted), facts_of(plan, l[1], l[4], held, l[3], days),
+  return {outcome, s(added), s(debited), s(low), s(over), s(granted), request_facts(plan, l[1], l[4], held, l[3], days),
     fresh and 1 or 0}
 end
 if status ~= 1 and status ~= 2 and status ~= 3 then return reply('counted', 0, 0, 0, 0, 0, false) end
