@@ -35,14 +35,19 @@ CALENDAR = ("month", "prev_month", "bundle_exp", "prev_bundle_exp")
 CLOCK = ("now", *CALENDAR)
 DAYS = ("day0", "day1", "day2")  # the 3-day window's usage keys, today first
 LINE_KEYS = (*POOL, "line", *DAYS)
-SESSION_KEYS = (*POOL, "line", "live", "session", *DAYS)
+# The line's keys first and its session last: the store sends the line's run encoded once
+# (runner.SessionKeys), the session's key after it.
+SESSION_KEYS = (*POOL, "line", "live", *DAYS, "session")
 IP_POOL = ("leases", "owner_of", "address_of", "next_unused")  # keys.IpPoolKeys.all()
 
-# Builder parameters that stand for a run of ARGV, encoded once (fastredis.Encoded).
+# Builder parameters that stand for a run of ARGV, encoded once (fastredis.Encoded): the hot
+# path's clock runs change at most once a second (runner.ClockRun: now in whole seconds, the
+# calendar, the day and fixed settings), a gateway's run once per gateway.
 GROUPS = {
     "calendar": CALENDAR,
-    "attach_limits": ("slice", "ttl"),
-    "account_limits": ("slice", "live_ttl", "stopped_ttl", "usage_ttl", "rate", "slack", "max_age"),
+    "attach_clock": (*CLOCK, "today", "slice", "ttl"),
+    "account_clock": (*CLOCK, "slice", "live_ttl", "stopped_ttl", "usage_ttl", "rate", "slack", "max_age"),
+    "gateway": ("nas", "gw"),
     "span": ("first", "count"),
 }
 
@@ -59,15 +64,14 @@ def add_line_argv(now: Arg, calendar: Arg, msisdn: Arg, iccid: Arg, imsi: Arg, c
     return [now, calendar, msisdn, iccid, imsi, card_type, voice]
 
 
-def attach_argv(now: Arg, calendar: Arg, imsi: Arg, sid: Arg, nas: Arg, attach_limits: Arg, check_identity: Arg,
-                new_gen: Arg, expected_gen: Arg, today: Arg, gw: Arg, asid: Arg, slot: Arg, spare: Arg) -> list[Arg]:
-    return [now, calendar, imsi, sid, nas, attach_limits, check_identity, new_gen, expected_gen, today, gw, asid,
-            slot, spare]
+def attach_argv(attach_clock: Arg, check_identity: Arg, imsi: Arg, gateway: Arg, sid: Arg, new_gen: Arg,
+                expected_gen: Arg, asid: Arg, slot: Arg, spare: Arg) -> list[Arg]:
+    return [attach_clock, check_identity, imsi, gateway, sid, new_gen, expected_gen, asid, slot, spare]
 
 
-def account_argv(now: Arg, calendar: Arg, sid: Arg, status: Arg, octets: Arg, exempt: Arg, nas: Arg,
-                 account_limits: Arg, framed: Arg, asid: Arg, event: Arg, session_time: Arg, gw: Arg) -> list[Arg]:
-    return [now, calendar, sid, status, octets, exempt, nas, account_limits, framed, asid, event, session_time, gw]
+def account_argv(account_clock: Arg, gateway: Arg, sid: Arg, status: Arg, octets: Arg, exempt: Arg, framed: Arg,
+                 asid: Arg, event: Arg, session_time: Arg) -> list[Arg]:
+    return [account_clock, gateway, sid, status, octets, exempt, framed, asid, event, session_time]
 
 
 def clock_argv(now: Arg, calendar: Arg) -> list[Arg]:
@@ -177,11 +181,11 @@ SCRIPTS = {s.name: s for s in (
     Script("add_line", (*POOL, "lines", "line"), (*CLOCK, "msisdn", "iccid", "imsi", "card_type", "voice"),
            add_line_argv, LIB),
     Script("attach", (*SESSION_KEYS, "spare_session?"),
-           (*CLOCK, "imsi", "sid", "nas", "slice", "ttl", "check_identity", "new_gen", "expected_gen", "today",
-            "gw", "asid", "slot", "spare"), attach_argv, LIB),
+           (*GROUPS["attach_clock"], "check_identity", "imsi", "nas", "gw", "sid", "new_gen", "expected_gen", "asid",
+            "slot", "spare"), attach_argv, LIB),
     Script("account", (*SESSION_KEYS, "event_day"),
-           (*CLOCK, "sid", "status", "octets", "exempt", "nas", *GROUPS["account_limits"], "framed", "asid",
-            "event", "session_time", "gw"), account_argv, (*LIB, "_counters")),
+           (*GROUPS["account_clock"], "nas", "gw", "sid", "status", "octets", "exempt", "framed", "asid", "event",
+            "session_time"), account_argv, (*LIB, "_counters")),
     Script("line_facts", LINE_KEYS, CLOCK, clock_argv, LIB),
     Script("set_line", LINE_KEYS, (*CLOCK, "field", "value"), set_line_argv, LIB),
     Script("charge", (*POOL, "charges"),

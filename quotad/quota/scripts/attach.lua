@@ -1,8 +1,8 @@
 -- attach.lua: a SIM attaches (R-3, R-12, R-50).
 -- Prepended: _lib.lua
--- KEYS: contract, buckets, expiries, line, live, session, day0, day1, day2, spare_session?
--- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, imsi, sid, nas, slice, ttl,
---   check_identity, new_gen, expected_gen, today, gw, asid, slot, spare
+-- KEYS: contract, buckets, expiries, line, live, day0, day1, day2, session, spare_session?
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, today, slice, ttl, check_identity,
+--   imsi, nas, gw, sid, new_gen, expected_gen, asid, slot, spare
 -- Reply: {reason} | {'retry', sid} | {'ok', granted, facts, generation, same, new, sid}
 --
 -- KEYS and ARGV up to prev_bundle_exp are every contract script's (_lib.lua); day0..day2 are the
@@ -17,9 +17,9 @@
 -- session; the request is that session while it is live and has had no accounting report (the
 -- gateway asking again), else a new session under spare (key spare_session). sid is the caller's
 -- guess of the latest; a wrong guess is answered {'retry', latest}.
-local contract, buckets, expiries, line, live, session, day0, day1, day2, spare_session = unpack(KEYS)
-local now, month, prev_month, bundle_exp, prev_bundle_exp, imsi, sid, nas, slice, ttl, check_identity, new_gen,
-  expected_gen, today, gw, asid, slot, spare = unpack(ARGV)
+local contract, buckets, expiries, line, live, day0, day1, day2, session, spare_session = unpack(KEYS)
+local now, month, prev_month, bundle_exp, prev_bundle_exp, today, slice, ttl, check_identity, imsi, nas, gw, sid,
+  new_gen, expected_gen, asid, slot, spare = unpack(ARGV)
 slice = tonumber(slice)
 local plan, start = maintain()
 if not plan then return {'unknown'} end
