@@ -67,6 +67,7 @@ class PipelinedClient(Protocol):
 
     def evalsha(self, sha: str, numkeys: int, *args: Any) -> asyncio.Future[Any]: ...
     def call(self, *args: Any) -> asyncio.Future[Any]: ...
+    def transaction(self, *commands: bytes) -> asyncio.Future[Any]: ...
     def get(self, key: str) -> asyncio.Future[Any]: ...
     async def script_load(self, script: str) -> str: ...
 
@@ -140,12 +141,18 @@ class SessionKeys:
     argument. ``of(sid)`` gives the run for a session and sets ``session`` (its key) and ``owner``
     (its lease owner, keys.session_owner); read them before the next await."""
 
-    __slots__ = ("_lead", "_owner_prefix", "_run", "days", "owner", "session", "session_prefix", "sid", "today")
+    __slots__ = ("_lead", "_owner_prefix", "_run", "contract", "days", "line", "owner", "reads", "session",
+                 "session_prefix", "session_read", "sid", "today")
 
     def __init__(self, ref: LineRef, days: list[str]) -> None:
         self.days = days
         self._lead = k.ContractKeys(ref.contract_id).line_keys(ref.msisdn, days)
+        self.contract, self.line = self._lead[0], self._lead[len(lua.POOL)]
         self.today = self._lead[len(lua.POOL) + 2]  # the line's usage key of today (day0)
+        # The store's reads of a steady re-authorization (quota.steady), encoded once: (slot,
+        # contract's, line's) and (sid, session's).
+        self.reads: tuple[str, bytes, bytes] | None = None
+        self.session_read: tuple[str, bytes] | None = None
         self.session_prefix = k.ContractKeys(ref.contract_id).session_prefix(ref.msisdn)
         self._owner_prefix = k.session_owner(ref.contract_id, ref.msisdn, "")
         self.sid: str | None = None

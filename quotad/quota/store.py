@@ -18,7 +18,7 @@ from typing import Any
 from quotad.policy.plans import PlanCatalog
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
-from quotad.quota import lua
+from quotad.quota import lua, steady
 from quotad.quota.errors import QuotaError, no_line
 from quotad.quota.fastredis import Encoded
 from quotad.quota.leases import AddressLeases, address_int, address_text
@@ -154,11 +154,18 @@ class QuotaStore:
         owner = line.owner
         keys: list[Any] | Encoded = [run, line.session_prefix + req.session_id] if req.slot else run
         noted, epoch = self.leases.noted(owner, req.now)
-        args = lua.attach_argv(
-            self._attach_clock.at(req.now), int(req.check_identity), req.imsi or "",
-            self._gateway(req.nas_ip, req.gateway), sid, f"{self._generation_prefix}.{next(self._generations)}",
-            noted[1] if noted else "", req.acct_session_id, req.slot, req.session_id)
-        if noted is None and not req.slot:
+        clock = self._attach_clock.at(req.now)
+        # A re-authorization of a session whose address this process noted: from reads alone when
+        # it changes nothing (quota.steady); else the script.
+        reply = None if noted is None else await self._steady(req, line, clock, sid, noted[1])
+        if reply is None:
+            args = lua.attach_argv(
+                clock, int(req.check_identity), req.imsi or "", self._gateway(req.nas_ip, req.gateway), sid,
+                f"{self._generation_prefix}.{next(self._generations)}", noted[1] if noted else "",
+                req.acct_session_id, req.slot, req.session_id)
+        if reply is not None:
+            ip = noted[0] if noted and reply.same else None
+        elif noted is None and not req.slot:
             lease = self.leases.alloc_call(owner, req.now)
             res, ip = await self.runner.pair(("attach", keys, args), lease, sequential=True)
             reply = lua.attach_reply(res)
@@ -195,6 +202,22 @@ class QuotaStore:
                 self.leases.renewals.renewed(owner, req.now)
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted, framed_ip=address_text(int(ip)),
                             session_id=sid)
+
+    async def _steady(self, req: AttachRequest, line: SessionKeys, clock: Encoded, sid: str,
+                      expected_gen: str) -> lua.AttachReply | None:
+        """attach.lua's reply from one snapshot of reads when it would change nothing, else None
+        (quota.steady); the reads encoded once per line (and slot) and session."""
+        assert self.fast is not None
+        reads = line.reads
+        if reads is None or reads[0] != req.slot:
+            reads = line.reads = (req.slot, steady.contract_read(line.contract), steady.line_read(line.line, req.slot))
+        session = line.session_read
+        if session is None or session[0] != sid:
+            session = line.session_read = (sid, steady.session_read(line.session))
+        snapshot = await self.fast.transaction(reads[1], reads[2], session[1])
+        now, month, _, _, _, today, slice_bytes, ttl = clock.values
+        return steady.answer(snapshot, now, int(month), today, slice_bytes, ttl, req.imsi or "", req.nas_ip, sid,
+                             req.slot, expected_gen, req.check_identity)
 
     def _account_args(self, report: AccountingReport) -> list[Any]:
         event = report.at  # exact: a report is judged stale against the session's latest by it

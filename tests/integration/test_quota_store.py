@@ -753,17 +753,20 @@ async def test_r5_lease_notes_are_dropped_when_the_connection_to_redis_is_lost(
     first = await attach(store, ref, "s1", now)
     admin = sync_redis.Redis.from_url(backend[0])
 
-    async def attach_counting(t: float) -> int:
+    async def attach_counting(t: float) -> tuple[int, int]:
+        """(script calls, snapshots of reads: quota.steady) of one re-authorization."""
         admin.config_resetstat()
         assert (await attach(store, ref, "s1", t)).framed_ip == first.framed_ip
-        return int(admin.info("commandstats")["cmdstat_evalsha"]["calls"])
+        stats = admin.info("commandstats")
+        return (int(stats.get("cmdstat_evalsha", {}).get("calls", 0)),
+                int(stats.get("cmdstat_exec", {}).get("calls", 0)))
 
-    assert await attach_counting(now + 1) == 1  # from the note
+    assert await attach_counting(now + 1) == (0, 1)  # from the note, and nothing changes: reads alone
     admin.client_kill_filter(_type="normal", skipme=True)  # every other connection, as a restart would
     await asyncio.sleep(0.1)
-    assert await attach_counting(now + 2) == 2  # notes dropped: attach and ip_alloc
-    assert await attach_counting(now + 3) == 2  # the first on the new connection takes no note
-    assert await attach_counting(now + 4) == 1  # noted again
+    assert await attach_counting(now + 2) == (2, 0)  # notes dropped: attach and ip_alloc
+    assert await attach_counting(now + 3) == (2, 0)  # the first on the new connection takes no note
+    assert await attach_counting(now + 4) == (0, 1)  # noted again
     admin.close()
 
 
@@ -785,8 +788,9 @@ async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, bac
     assert again.ok and again.granted == 0 and again.facts is not None and again.facts.held == SLICE
     assert again.framed_ip == "100.64.0.1"
     assert await redis_commands(store) == {
-        "evalsha": 1,  # attach; this process leased the address within a quarter lease (RenewalMemo)
-        "hmget": 3,  # contract, line, session: no write at all; holding data, no pool or day is read
+        # This process leased the address within a quarter lease (RenewalMemo) and nothing changes
+        # (quota.steady): the contract, line and session read in one MULTI/EXEC, no script, no write.
+        "multi": 1, "hmget": 3, "exec": 1,
     }
     await store.client.config_resetstat()
     later = await attach(store, ref, "s1", now + 160)  # a quarter lease (150 s) on: renewed
