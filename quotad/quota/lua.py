@@ -240,12 +240,11 @@ def refusal(res: list[Any]) -> Refusal | None:
 
 
 def facts(raw: list[Any]) -> LineFacts:
-    """_lib.lua's facts: plan, status, coupon, held, pool, low_3day, speed."""
+    """_lib.lua's facts: plan, status, coupon, held, pool, low_3day, speed (the store's clients
+    answer bytes: decoded here without a call per field, as on every request)."""
     plan, status, coupon, held, pool, low, speed = raw
-    return LineFacts(
-        plan=text(plan), status=text(status), coupon_on=text(coupon) == "1", held=int(held),
-        pool=int(pool), low_3day=int(low), speed=text(speed),
-    )
+    return LineFacts(plan.decode(), status.decode(), coupon == b"1", int(held), int(pool), int(low),
+                     speed.decode() if speed else "")
 
 
 @dataclass(slots=True)
@@ -263,21 +262,23 @@ class AttachReply:
 
 
 def attach_reply(res: list[Any]) -> AttachReply:
-    status = text(res[0])
+    status = res[0].decode()
     if status == "ok":
-        return AttachReply(status, text(res[6]), int(res[1]), facts(res[2]), text(res[3]), int(res[4]) == 1,
-                           int(res[5]) == 1)
-    return AttachReply(status, text(res[1]) if status == "retry" else "")
+        return AttachReply(status, res[6].decode(), int(res[1]), facts(res[2]), text(res[3]), res[4] == 1,
+                           res[5] == 1)
+    return AttachReply(status, res[1].decode() if status == "retry" else "")
+
+
+_OUTCOMES = {outcome.value.encode(): outcome for outcome in ReportOutcome}
 
 
 def account_reply(res: list[Any]) -> AccountResult | None:
     """account.lua's reply; None for a line the store does not know."""
-    outcome = text(res[0])
-    if outcome == "unknown":
+    outcome = _OUTCOMES.get(res[0])
+    if outcome is None:  # 'unknown'
         return None
-    return AccountResult(facts=facts(res[6]), added=int(res[1]), debited=int(res[2]), low_added=int(res[3]),
-                         overrun_added=int(res[4]), granted=int(res[5]), outcome=ReportOutcome(outcome),
-                         fresh=int(res[7]) == 1)
+    return AccountResult(facts(res[6]), int(res[1]), int(res[2]), int(res[3]), int(res[4]), int(res[5]), outcome,
+                         res[7] == 1)
 
 
 def facts_reply(res: list[Any]) -> LineFacts | None:

@@ -265,15 +265,15 @@ class QuotaStore:
         result = lua.account_reply(res)
         if result is None:
             raise no_line(report.ref)
-        if result.outcome is ReportOutcome.COUNTED:
-            await self._after_count(report, fresh=result.fresh, leased=lease is None or renewed is not None)
+        if result.outcome is ReportOutcome.COUNTED and (result.fresh or report.status == ACCT_STOP):
+            await self._after_count(report, owner, fresh=result.fresh, leased=lease is None or renewed is not None)
         return result
 
-    async def _after_count(self, report: AccountingReport, fresh: bool, leased: bool) -> None:
+    async def _after_count(self, report: AccountingReport, owner: str, fresh: bool, leased: bool) -> None:
         """What a counted report does on other slots once counted: a Stop releases the session's
-        address; a session's first report, if it is no Start, joins its gateway's set, and takes
-        over an attach's address lease when the attach named the session otherwise (ip_adopt.lua)."""
-        owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
+        (``owner``'s) address; a session's first report, if it is no Start, joins its gateway's
+        set, and takes over an attach's address lease when the attach named the session otherwise
+        (ip_adopt.lua). Nothing for any other report."""
         if report.status == ACCT_STOP:
             await self.leases.release(owner)
             return
