@@ -47,7 +47,7 @@ local function drop_expired(kc, kb, kx, now)
   redis.call('HSET', kc, 'next_exp', first[2] or '')
 end
 
--- Lazy time: grant the bundles of this month (and of the previous one, still valid, if the
+-- Lazy time (its no-op case is also quota/steady.py's): grant the bundles of this month (and of the previous one, still valid, if the
 -- contract was not touched then) and drop expired buckets. Returns the contract's plan (false
 -- for no contract) and its start day (YYYYMMDD).
 local function maintain()

@@ -17,6 +17,10 @@
 -- session; the request is that session while it is live and has had no accounting report (the
 -- gateway asking again), else a new session under spare (key spare_session). sid is the caller's
 -- guess of the latest; a wrong guess is answered {'retry', latest}.
+--
+-- quota/steady.py answers a re-authorization that would change nothing here from reads alone: a
+-- new write or refusal in this script (or in _lib.lua's maintain) must be one of its conditions
+-- too (tests/integration/test_steady.py compares the two).
 local contract, buckets, expiries, line, live, day0, day1, day2, session, spare_session = unpack(KEYS)
 local now, month, prev_month, bundle_exp, prev_bundle_exp, today, slice, ttl, check_identity, imsi, nas, gw, sid,
   new_gen, expected_gen, asid, slot, spare = unpack(ARGV)
