@@ -44,6 +44,16 @@ def request(kind: str, seq: int, lines: int) -> bytes:
     """The request radload sends as its ``seq``-th (bench/radload.c, build())."""
     msisdn = b"8190%08d" % (seq % lines)
     ident = seq & 255
+    if kind == "interim":  # not radload's: one live session a line, each report 100 kB more (a steady Interim)
+        line, nth = seq % lines, seq // lines + 1
+        attrs = [
+            rp.attr(rp.USER_NAME, USER), rp.attr(rp.NAS_IP_ADDRESS, NAS_IP), rp.attr_int(rp.ACCT_STATUS_TYPE, 3),
+            rp.attr(rp.ACCT_SESSION_ID, b"i%015x" % line), rp.attr(rp.CALLED_STATION_ID, APN),
+            rp.attr(rp.CALLING_STATION_ID, msisdn), rp.attr_int(rp.FRAMED_IP_ADDRESS, 0x0A000000 | line),
+            rp.attr_int(rp.ACCT_INPUT_OCTETS, 20000 * nth), rp.attr_int(rp.ACCT_OUTPUT_OCTETS, 80000 * nth),
+            rp.attr_int(rp.ACCT_SESSION_TIME, 60 * nth), rp.attr_int(rp.EVENT_TIMESTAMP, int(time.time())),
+        ]
+        return rp.encode_request(rp.ACCOUNTING_REQUEST, ident, SECRET, b"".join(attrs), message_authenticator=False)[0]
     if kind == "acct":
         used = seq % 3 != 0
         attrs = [
@@ -117,7 +127,7 @@ async def probe(args: argparse.Namespace) -> None:
     try:
         await asyncio.to_thread(bench.provision, quotad, args.lines)
         for kind in args.kinds.split(","):
-            proto = daemon.acct if kind == "acct" else daemon.auth
+            proto = daemon.acct if kind in ("acct", "interim") else daemon.auth
             transport = proto.transport
             first = 0
             for phase, total in (("warm-up", args.warm or args.lines), ("run", args.n)):
@@ -143,7 +153,8 @@ async def probe(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="simulators.cpuprobe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kinds", default="pap,chap,acct")
+    parser.add_argument("--kinds", default="pap,chap,acct",
+                        help="of pap, chap, acct (radload's), interim (a steady Interim of a live session)")
     parser.add_argument("--n", type=int, default=30000, help="requests measured, per kind")
     parser.add_argument("--lines", type=int, default=10000)
     parser.add_argument("--warm", type=int, default=0, help="requests before measuring (default: --lines)")

@@ -73,6 +73,20 @@ def plain(values: Encoded | list[Any]) -> list[Any]:
     return out
 
 
+class _Dropped:
+    """Stands for the future of a reply nobody waits for (a transaction's MULTI and QUEUED): done."""
+
+    __slots__ = ()
+
+    def done(self) -> bool:
+        return True
+
+
+_DROPPED: Any = _Dropped()
+_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+_EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+
+
 def _bulk(data: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(data), data)
 
@@ -167,6 +181,7 @@ class FastRedis:
         self._watchdog: asyncio.TimerHandle | None = None
         self._replies = 0
         self._evalsha: dict[str, Encoded] = {}
+
         # Counts connections made and lost: a new one may be to a Redis that restarted (and lost
         # the last writes), so what a caller noted about Redis's state in an older epoch is suspect.
         self.epoch = 0
@@ -239,12 +254,25 @@ class FastRedis:
     def call(self, *args: Any) -> asyncio.Future[Any]:
         """Send a command; the future resolves to its reply. Not a coroutine: several calls made
         before awaiting any go out in one write (pipelined) and cost one round trip."""
+        return self._send(encode_command(args), 0)
+
+    def transaction(self, *commands: bytes) -> asyncio.Future[Any]:
+        """MULTI, the ``commands`` (each a whole command encoded once: ``encode_command``), EXEC,
+        pipelined like ``call``: the future resolves to EXEC's reply, the replies of the commands
+        as of one instant (MULTI's and the QUEUED answers are dropped)."""
+        return self._send(b"".join((_MULTI, *commands, _EXEC)), len(commands) + 1)
+
+    def _send(self, data: bytes, dropped: int) -> asyncio.Future[Any]:
+        """Queue encoded commands whose replies are ``dropped`` ones and then the future's."""
         loop = asyncio.get_running_loop()
         if self._transport is None:
-            return asyncio.ensure_future(self._call_after_connect(args))
+            return asyncio.ensure_future(self._send_after_connect(data, dropped))
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((future, time.monotonic()))
-        self._outbox.append(encode_command(args))
+        sent = time.monotonic()
+        if dropped:
+            self._pending.extend([(_DROPPED, sent)] * dropped)
+        self._pending.append((future, sent))
+        self._outbox.append(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -252,9 +280,9 @@ class FastRedis:
             self._watchdog = loop.call_later(self.timeout / 4, self._check_timeouts)
         return future
 
-    async def _call_after_connect(self, args: tuple[Any, ...]) -> Any:
+    async def _send_after_connect(self, data: bytes, dropped: int) -> Any:
         await self._ensure()
-        return await self.call(*args)
+        return await self._send(data, dropped)
 
     async def execute_command(self, *args: Any) -> Any:
         return await self.call(*args)

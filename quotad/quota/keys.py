@@ -110,11 +110,17 @@ class ContractKeys:
         return [self.contract, self.buckets, self.expiries]
 
     def session_keys(self, msisdn: str, session_id: str, days: list[str]) -> list[str]:
-        """KEYS of the attach and accounting scripts (the hot path, so the prefix is built once):
-        the pool keys, the line, its live set, the session, and the line's usage on each day."""
+        """KEYS of the attach and accounting scripts: the pool keys, the line, its live set, the
+        line's usage on each day, and the session."""
+        base = self._base
+        return [*self.line_keys(msisdn, days), f"{base}:s:{msisdn}:{session_id}"]
+
+    def line_keys(self, msisdn: str, days: list[str]) -> list[str]:
+        """session_keys less the session's: the part of them that is the same for every session of
+        the line on one day (runner.SessionKeys encodes it once)."""
         base = self._base
         return [f"{base}:c", f"{base}:bk", f"{base}:bx", f"{base}:l:{msisdn}", f"{base}:live:{msisdn}",
-                f"{base}:s:{msisdn}:{session_id}", *[f"{base}:u:{msisdn}:{day}" for day in days]]
+                *[f"{base}:u:{msisdn}:{day}" for day in days]]
 
 
 def imsi_index(imsi: str) -> str:

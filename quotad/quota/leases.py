@@ -53,12 +53,11 @@ class AddressLeases:
         """The script call that leases an address to ``owner`` (or renews the one it holds)."""
         return ("ip_alloc", self.pool, lua.ip_alloc_argv(owner, repr(now), repr(now + self.lease_seconds), self._span))
 
-    def renew_call(self, report: AccountingReport) -> Call | None:
+    def renew_call(self, report: AccountingReport, owner: str) -> Call | None:
         """The lease script a report needs beside the count: renew on Start/Interim unless this
         process renewed the lease within a quarter of its length (quota.renewals). A Stop releases
         the lease once it is counted: a late Stop of an earlier session under the same id must not
-        take the address of the live one."""
-        owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
+        take the address of the live one. ``owner``: the report's session (keys.session_owner)."""
         if report.status in (ACCT_START, ACCT_INTERIM) and self.renewals.due(owner, report.now):
             return ("ip_renew", self.pool, lua.ip_renew_argv(owner, repr(report.now + self.lease_seconds)))
         return None

@@ -35,14 +35,19 @@ CALENDAR = ("month", "prev_month", "bundle_exp", "prev_bundle_exp")
 CLOCK = ("now", *CALENDAR)
 DAYS = ("day0", "day1", "day2")  # the 3-day window's usage keys (R-22), today first
 LINE_KEYS = (*POOL, "line", *DAYS)
-SESSION_KEYS = (*POOL, "line", "live", "session", *DAYS)
+# The line's keys first and its session last: the store sends the line's run encoded once
+# (runner.SessionKeys), the session's key after it.
+SESSION_KEYS = (*POOL, "line", "live", *DAYS, "session")
 IP_POOL = ("leases", "owner_of", "address_of", "next_unused")  # keys.IpPoolKeys.all()
 
-# Builder parameters that stand for a run of ARGV, encoded once (fastredis.Encoded).
+# Builder parameters that stand for a run of ARGV, encoded once (fastredis.Encoded): the hot
+# path's clock runs change at most once a second (runner.ClockRun: now in whole seconds, the
+# calendar, the day and fixed settings), a gateway's run once per gateway.
 GROUPS = {
     "calendar": CALENDAR,
-    "attach_limits": ("slice", "ttl"),
-    "account_limits": ("slice", "live_ttl", "stopped_ttl", "usage_ttl", "rate", "slack", "max_age"),
+    "attach_clock": (*CLOCK, "today", "slice", "ttl"),
+    "account_clock": (*CLOCK, "slice", "live_ttl", "stopped_ttl", "usage_ttl", "rate", "slack", "max_age"),
+    "gateway": ("nas", "gw"),
     "span": ("first", "count"),
 }
 
@@ -59,15 +64,14 @@ def add_line_argv(now: Arg, calendar: Arg, msisdn: Arg, iccid: Arg, imsi: Arg, c
     return [now, calendar, msisdn, iccid, imsi, card_type, voice]
 
 
-def attach_argv(now: Arg, calendar: Arg, imsi: Arg, sid: Arg, nas: Arg, attach_limits: Arg, check_identity: Arg,
-                new_gen: Arg, expected_gen: Arg, today: Arg, gw: Arg, asid: Arg, slot: Arg, spare: Arg) -> list[Arg]:
-    return [now, calendar, imsi, sid, nas, attach_limits, check_identity, new_gen, expected_gen, today, gw, asid,
-            slot, spare]
+def attach_argv(attach_clock: Arg, check_identity: Arg, imsi: Arg, gateway: Arg, sid: Arg, new_gen: Arg,
+                expected_gen: Arg, asid: Arg, slot: Arg, spare: Arg) -> list[Arg]:
+    return [attach_clock, check_identity, imsi, gateway, sid, new_gen, expected_gen, asid, slot, spare]
 
 
-def account_argv(now: Arg, calendar: Arg, sid: Arg, status: Arg, octets: Arg, exempt: Arg, nas: Arg,
-                 account_limits: Arg, framed: Arg, asid: Arg, event: Arg, session_time: Arg, gw: Arg) -> list[Arg]:
-    return [now, calendar, sid, status, octets, exempt, nas, account_limits, framed, asid, event, session_time, gw]
+def account_argv(account_clock: Arg, gateway: Arg, sid: Arg, status: Arg, octets: Arg, exempt: Arg, framed: Arg,
+                 asid: Arg, event: Arg, session_time: Arg) -> list[Arg]:
+    return [account_clock, gateway, sid, status, octets, exempt, framed, asid, event, session_time]
 
 
 def clock_argv(now: Arg, calendar: Arg) -> list[Arg]:
@@ -177,11 +181,11 @@ SCRIPTS = {s.name: s for s in (
     Script("add_line", (*POOL, "lines", "line"), (*CLOCK, "msisdn", "iccid", "imsi", "card_type", "voice"),
            add_line_argv, LIB),
     Script("attach", (*SESSION_KEYS, "spare_session?"),
-           (*CLOCK, "imsi", "sid", "nas", "slice", "ttl", "check_identity", "new_gen", "expected_gen", "today",
-            "gw", "asid", "slot", "spare"), attach_argv, LIB),
+           (*GROUPS["attach_clock"], "check_identity", "imsi", "nas", "gw", "sid", "new_gen", "expected_gen", "asid",
+            "slot", "spare"), attach_argv, LIB),
     Script("account", (*SESSION_KEYS, "event_day"),
-           (*CLOCK, "sid", "status", "octets", "exempt", "nas", *GROUPS["account_limits"], "framed", "asid",
-            "event", "session_time", "gw"), account_argv, (*LIB, "_counters")),
+           (*GROUPS["account_clock"], "nas", "gw", "sid", "status", "octets", "exempt", "framed", "asid", "event",
+            "session_time"), account_argv, (*LIB, "_counters")),
     Script("line_facts", LINE_KEYS, CLOCK, clock_argv, LIB),
     Script("set_line", LINE_KEYS, (*CLOCK, "field", "value"), set_line_argv, LIB),
     Script("charge", (*POOL, "charges"),
@@ -236,12 +240,11 @@ def refusal(res: list[Any]) -> Refusal | None:
 
 
 def facts(raw: list[Any]) -> LineFacts:
-    """_lib.lua's facts: plan, status, coupon, held, pool, low_3day, speed."""
+    """_lib.lua's facts: plan, status, coupon, held, pool, low_3day, speed (the store's clients
+    answer bytes: decoded here without a call per field, as on every request)."""
     plan, status, coupon, held, pool, low, speed = raw
-    return LineFacts(
-        plan=text(plan), status=text(status), coupon_on=text(coupon) == "1", held=int(held),
-        pool=int(pool), low_3day=int(low), speed=text(speed),
-    )
+    return LineFacts(plan.decode(), status.decode(), coupon == b"1", int(held), int(pool), int(low),
+                     speed.decode() if speed else "")
 
 
 @dataclass(slots=True)
@@ -259,21 +262,23 @@ class AttachReply:
 
 
 def attach_reply(res: list[Any]) -> AttachReply:
-    status = text(res[0])
+    status = res[0].decode()
     if status == "ok":
-        return AttachReply(status, text(res[6]), int(res[1]), facts(res[2]), text(res[3]), int(res[4]) == 1,
-                           int(res[5]) == 1)
-    return AttachReply(status, text(res[1]) if status == "retry" else "")
+        return AttachReply(status, res[6].decode(), int(res[1]), facts(res[2]), text(res[3]), res[4] == 1,
+                           res[5] == 1)
+    return AttachReply(status, res[1].decode() if status == "retry" else "")
+
+
+_OUTCOMES = {outcome.value.encode(): outcome for outcome in ReportOutcome}
 
 
 def account_reply(res: list[Any]) -> AccountResult | None:
     """account.lua's reply; None for a line the store does not know."""
-    outcome = text(res[0])
-    if outcome == "unknown":
+    outcome = _OUTCOMES.get(res[0])
+    if outcome is None:  # 'unknown'
         return None
-    return AccountResult(facts=facts(res[6]), added=int(res[1]), debited=int(res[2]), low_added=int(res[3]),
-                         overrun_added=int(res[4]), granted=int(res[5]), outcome=ReportOutcome(outcome),
-                         fresh=int(res[7]) == 1)
+    return AccountResult(facts(res[6]), int(res[1]), int(res[2]), int(res[3]), int(res[4]), int(res[5]), outcome,
+                         res[7] == 1)
 
 
 def facts_reply(res: list[Any]) -> LineFacts | None:

@@ -78,9 +78,16 @@ class Bucket:
     expires_at: float
 
 
+# LineFacts.pool and .low_3day of an attach or a report when the speed does not depend on them
+# (coupon switch on and data held: high, policy.decide): the request path does not read them.
+NOT_READ = -1
+
+
 @dataclass(slots=True)
 class LineFacts:
-    """What the policy needs to know about a line, read atomically with the change that made it."""
+    """What the policy needs to know about a line, read atomically with the change that made it.
+    From an attach or a report, ``pool`` and ``low_3day`` are NOT_READ when ``coupon_on`` and
+    ``held > 0`` (the speed is high whatever they are); ``QuotaStore.line_facts`` reads them all."""
 
     plan: str
     status: str

@@ -22,7 +22,9 @@ from quotad.quota import lua
 from quotad.quota.fastredis import Encoded, plain
 from quotad.quota.model import LineRef, QuotaSettings
 
-Keys = list[str] | Encoded  # a script's KEYS: plain, or a fixed set encoded once (the IP pool's)
+# A script's KEYS: plain, or a fixed set encoded once (the IP pool's), or a list whose first item
+# is a run encoded once (SessionKeys) and the rest plain.
+Keys = list[Any] | Encoded
 Call = tuple[str, Keys, list[Any]]  # a script's name, KEYS and ARGV
 
 
@@ -65,6 +67,7 @@ class PipelinedClient(Protocol):
 
     def evalsha(self, sha: str, numkeys: int, *args: Any) -> asyncio.Future[Any]: ...
     def call(self, *args: Any) -> asyncio.Future[Any]: ...
+    def transaction(self, *commands: bytes) -> asyncio.Future[Any]: ...
     def get(self, key: str) -> asyncio.Future[Any]: ...
     async def script_load(self, script: str) -> str: ...
 
@@ -105,6 +108,64 @@ class ScriptCalendar:
         """The line's usage keys of the 3-day window (quota.lua DAYS)."""
         ck = k.ContractKeys(ref.contract_id)
         return [ck.usage(ref.msisdn, day) for day in self.window(now)]
+
+
+class ClockRun:
+    """The leading ARGV of a hot-path script that change at most once a second, encoded once a
+    second: now in whole seconds (an integer, cheaper to send than a float: the scripts store it
+    as a start or report time and compare it with expiries, which fall on whole seconds), the
+    calendar (quota.lua CALENDAR), with ``today`` the day key (YYYYMMDD), then ``tail`` (fixed
+    settings)."""
+
+    __slots__ = ("_calendar", "_run", "_second", "_tail", "_today")
+
+    def __init__(self, calendar: ScriptCalendar, *tail: Any, today: bool = False) -> None:
+        self._calendar = calendar
+        self._tail = tail
+        self._today = today
+        self._second = -1
+        self._run = Encoded()
+
+    def at(self, now: float) -> Encoded:
+        second = int(now)
+        if second != self._second:
+            day = (self._calendar.window(now)[0],) if self._today else ()
+            self._run = Encoded(second, *self._calendar.month(now).values, *day, *self._tail)
+            self._second = second
+        return self._run
+
+
+class SessionKeys:
+    """The KEYS of one line's attach and accounting scripts (quota.lua SESSION_KEYS), encoded
+    once per line and Japan day, and again per session: on the hot path nine keys cost one
+    argument. ``of(sid)`` gives the run for a session and sets ``session`` (its key) and ``owner``
+    (its lease owner, keys.session_owner); read them before the next await."""
+
+    __slots__ = ("_lead", "_owner_prefix", "_run", "contract", "days", "line", "owner", "reads", "session",
+                 "session_prefix", "session_read", "sid", "today")
+
+    def __init__(self, ref: LineRef, days: list[str]) -> None:
+        self.days = days
+        self._lead = k.ContractKeys(ref.contract_id).line_keys(ref.msisdn, days)
+        self.contract, self.line = self._lead[0], self._lead[len(lua.POOL)]
+        self.today = self._lead[len(lua.POOL) + 2]  # the line's usage key of today (day0)
+        # The store's reads of a steady re-authorization (quota.steady), encoded once: (slot,
+        # contract's, line's) and (sid, session's).
+        self.reads: tuple[str, bytes, bytes] | None = None
+        self.session_read: tuple[str, bytes] | None = None
+        self.session_prefix = k.ContractKeys(ref.contract_id).session_prefix(ref.msisdn)
+        self._owner_prefix = k.session_owner(ref.contract_id, ref.msisdn, "")
+        self.sid: str | None = None
+        self.session = self.owner = ""
+        self._run = Encoded()
+
+    def of(self, sid: str) -> Encoded:
+        if sid != self.sid:
+            self.session = self.session_prefix + sid
+            self.owner = self._owner_prefix + sid
+            self._run = Encoded(*self._lead, self.session)
+            self.sid = sid
+        return self._run
 
 
 class ScriptRunner:
@@ -165,11 +226,14 @@ class ScriptRunner:
     def send(self, name: str, keys: Keys, args: list[Any]) -> Any:
         """Fast path: send a script call now, return its future (pipelines with other sends).
 
-        The arguments may hold Encoded runs of values, and the keys be one (encoded once, reused)."""
+        The arguments may hold Encoded runs of values; the keys may be one (encoded once, reused),
+        or a list that starts with one (runner.SessionKeys)."""
         assert self.fast is not None
         if isinstance(keys, Encoded):
             return self.fast.evalsha(self.scripts[name].sha, keys.count, keys, *args)
-        return self.fast.evalsha(self.scripts[name].sha, len(keys), *keys, *args)
+        head = keys[0] if keys else None
+        count = len(keys) + head.count - 1 if type(head) is Encoded else len(keys)
+        return self.fast.evalsha(self.scripts[name].sha, count, *keys, *args)
 
     async def pair(self, first: Call, second: Call | None, sequential: bool = False) -> tuple[Any, Any]:
         """Two script calls: pipelined on the fast path; else one after the other (``sequential``:

@@ -18,7 +18,7 @@ from typing import Any
 from quotad.policy.plans import PlanCatalog
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
-from quotad.quota import lua
+from quotad.quota import lua, steady
 from quotad.quota.errors import QuotaError, no_line
 from quotad.quota.fastredis import Encoded
 from quotad.quota.leases import AddressLeases, address_int, address_text
@@ -40,7 +40,7 @@ from quotad.quota.model import (
     precheck,
 )
 from quotad.quota.provisioning import Provisioning
-from quotad.quota.runner import PipelinedClient, RedisClient, ScriptRunner
+from quotad.quota.runner import ClockRun, PipelinedClient, RedisClient, ScriptRunner, SessionKeys
 from quotad.quota.views import QuotaViews
 
 # The scripts this store runs (quota.lua: their KEYS, ARGV, replies and the files prepended).
@@ -70,12 +70,16 @@ class QuotaStore:
         self.views = QuotaViews(self.runner)
         # The request path's lookup is the index's own method: no call in between on the hot path.
         self.find_line = self.index.find_line
-        # Runs of arguments that never change, encoded once for the hot path's script calls.
-        self._attach_limits = Encoded(settings.slice_bytes, settings.session_ttl_seconds)
-        self._account_limits = Encoded(settings.slice_bytes, settings.session_ttl_seconds,
-                                       settings.stopped_ttl_seconds, settings.usage_ttl_days * 86400,
-                                       settings.max_report_rate_bps // 8, settings.max_report_slack_bytes,
-                                       settings.stopped_ttl_seconds)
+        # Runs of arguments encoded once for the hot path's script calls: the clock with the
+        # settings that never change (once a second), each line's keys (once a day and session),
+        # each gateway's (nas, gw).
+        self._attach_clock = ClockRun(self.calendar, settings.slice_bytes, settings.session_ttl_seconds, today=True)
+        self._account_clock = ClockRun(
+            self.calendar, settings.slice_bytes, settings.session_ttl_seconds, settings.stopped_ttl_seconds,
+            settings.usage_ttl_days * 86400, settings.max_report_rate_bps // 8, settings.max_report_slack_bytes,
+            settings.stopped_ttl_seconds)
+        self._lines: dict[tuple[str, str], SessionKeys] = {}
+        self._gateways: dict[tuple[str, str], Encoded] = {}
         # (contract, msisdn, slot) → the slot's latest session, as this process last saw it
         # (attach.lua corrects a stale one); bounded like the index cache.
         self._slots: dict[tuple[str, str, str], str] = {}
@@ -99,8 +103,25 @@ class QuotaStore:
         """Close the client's connections."""
         await self.runner.close()
 
-    def _session_keys(self, ref: LineRef, session_id: str, now: float) -> list[str]:
-        return k.ContractKeys(ref.contract_id).session_keys(ref.msisdn, session_id, self.calendar.window(now))
+    def _keys(self, ref: LineRef, now: float) -> SessionKeys:
+        """The line's script keys of today (SessionKeys), made once a line and day."""
+        days = self.calendar.window(now)
+        line = (ref.contract_id, ref.msisdn)
+        memo = self._lines.get(line)
+        if memo is None or memo.days is not days:
+            if len(self._lines) >= self.settings.index_cache_entries:
+                self._lines.clear()
+            memo = self._lines[line] = SessionKeys(ref, days)
+        return memo
+
+    def _gateway(self, nas: str, gateway: str) -> Encoded:
+        """ARGV nas, gw encoded once per gateway."""
+        run = self._gateways.get((nas, gateway))
+        if run is None:
+            if len(self._gateways) >= 10_000:
+                self._gateways.clear()
+            run = self._gateways[nas, gateway] = Encoded(nas, gateway)
+        return run
 
     async def attach(self, req: AttachRequest) -> AttachResult:
         """R-3/R-12: check the line, record the session, draw a slice if it holds less than one,
@@ -128,17 +149,23 @@ class QuotaStore:
         return result
 
     async def _attach(self, req: AttachRequest, sid: str) -> AttachResult:
-        keys = self._session_keys(req.ref, sid, req.now)
-        if req.slot:
-            keys.append(k.ContractKeys(req.ref.contract_id).session(req.ref.msisdn, req.session_id))
-        owner = k.session_owner(req.ref.contract_id, req.ref.msisdn, sid)
+        line = self._keys(req.ref, req.now)
+        run = line.of(sid)
+        owner = line.owner
+        keys: list[Any] | Encoded = [run, line.session_prefix + req.session_id] if req.slot else run
         noted, epoch = self.leases.noted(owner, req.now)
-        args = lua.attach_argv(
-            repr(float(req.now)), self.calendar.month(req.now), req.imsi or "", sid, req.nas_ip, self._attach_limits,
-            int(req.check_identity), f"{self._generation_prefix}.{next(self._generations)}",
-            noted[1] if noted else "", self.calendar.window(req.now)[0], req.gateway, req.acct_session_id, req.slot,
-            req.session_id)
-        if noted is None and not req.slot:
+        clock = self._attach_clock.at(req.now)
+        # A re-authorization of a session whose address this process noted: from reads alone when
+        # it changes nothing (quota.steady); else the script.
+        reply = None if noted is None else await self._steady(req, line, clock, sid, noted[1])
+        if reply is None:
+            args = lua.attach_argv(
+                clock, int(req.check_identity), req.imsi or "", self._gateway(req.nas_ip, req.gateway), sid,
+                f"{self._generation_prefix}.{next(self._generations)}", noted[1] if noted else "",
+                req.acct_session_id, req.slot, req.session_id)
+        if reply is not None:
+            ip = noted[0] if noted and reply.same else None
+        elif noted is None and not req.slot:
             lease = self.leases.alloc_call(owner, req.now)
             res, ip = await self.runner.pair(("attach", keys, args), lease, sequential=True)
             reply = lua.attach_reply(res)
@@ -176,12 +203,29 @@ class QuotaStore:
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted, framed_ip=address_text(int(ip)),
                             session_id=sid)
 
+    async def _steady(self, req: AttachRequest, line: SessionKeys, clock: Encoded, sid: str,
+                      expected_gen: str) -> lua.AttachReply | None:
+        """attach.lua's reply from one snapshot of reads when it would change nothing, else None
+        (quota.steady); the reads encoded once per line (and slot) and session."""
+        assert self.fast is not None
+        reads = line.reads
+        if reads is None or reads[0] != req.slot:
+            reads = line.reads = (req.slot, steady.contract_read(line.contract), steady.line_read(line.line, req.slot))
+        session = line.session_read
+        if session is None or session[0] != sid:
+            session = line.session_read = (sid, steady.session_read(line.session))
+        snapshot = await self.fast.transaction(reads[1], reads[2], session[1])
+        now, month, _, _, _, today, slice_bytes, ttl = clock.values
+        return steady.answer(snapshot, now, int(month), today, slice_bytes, ttl, req.imsi or "", req.nas_ip, sid,
+                             req.slot, expected_gen, req.check_identity)
+
     def _account_args(self, report: AccountingReport) -> list[Any]:
+        event = report.at  # exact: a report is judged stale against the session's latest by it
         return lua.account_argv(
-            repr(float(report.now)), self.calendar.month(report.now), report.session_id, report.status, report.octets,
-            report.exempt_octets, report.nas_ip, self._account_limits, report.framed_ip or "",
-            report.acct_session_id, repr(float(report.at)), "" if report.session_time is None else report.session_time,
-            report.gateway)
+            self._account_clock.at(report.now), self._gateway(report.nas_ip, report.gateway), report.session_id,
+            report.status, report.octets, report.exempt_octets, report.framed_ip or "", report.acct_session_id,
+            int(event) if event.is_integer() else repr(event),
+            "" if report.session_time is None else report.session_time)
 
     async def account(self, report: AccountingReport) -> AccountResult:
         """R-16/R-17/R-71: count a report's new usage once and put it where the line's speed says,
@@ -193,16 +237,17 @@ class QuotaStore:
             facts = await self.line_facts(report.ref, report.now)
             return AccountResult(facts=facts, added=0, debited=0, low_added=0, overrun_added=0, granted=0,
                                  outcome=refused)
-        keys = self._session_keys(report.ref, report.session_id, report.now)
+        line = self._keys(report.ref, report.now)
+        run = line.of(report.session_id)
+        owner = line.owner
         start, end, _ = self.calendar.days  # today's bounds, as the window keys just made them
         # event_day (quota.lua): today's usage key (day0) unless the event was on another day.
-        keys.append(keys[6] if report.event_time is None or start <= report.at < end
-                    else k.ContractKeys(report.ref.contract_id).usage(
-                        report.ref.msisdn, cal.day_key(report.at, self.settings.timezone)))
-        lease = self.leases.renew_call(report)
+        keys = [run, line.today if report.event_time is None or start <= report.at < end
+                else k.ContractKeys(report.ref.contract_id).usage(
+                    report.ref.msisdn, cal.day_key(report.at, self.settings.timezone))]
+        lease = self.leases.renew_call(report, owner)
         # The gateway's set of sessions is joined at a Start and left at a Stop, in the same
         # round trip (both are idempotent; a session first named by an Interim joins after).
-        owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
         member = None
         if report.gateway and report.status in (ACCT_START, ACCT_STOP):
             member = ("SADD" if report.status == ACCT_START else "SREM", k.gateway_sessions(report.gateway), owner)
@@ -220,15 +265,15 @@ class QuotaStore:
         result = lua.account_reply(res)
         if result is None:
             raise no_line(report.ref)
-        if result.outcome is ReportOutcome.COUNTED:
-            await self._after_count(report, fresh=result.fresh, leased=lease is None or renewed is not None)
+        if result.outcome is ReportOutcome.COUNTED and (result.fresh or report.status == ACCT_STOP):
+            await self._after_count(report, owner, fresh=result.fresh, leased=lease is None or renewed is not None)
         return result
 
-    async def _after_count(self, report: AccountingReport, fresh: bool, leased: bool) -> None:
+    async def _after_count(self, report: AccountingReport, owner: str, fresh: bool, leased: bool) -> None:
         """What a counted report does on other slots once counted: a Stop releases the session's
-        address; a session's first report, if it is no Start, joins its gateway's set, and takes
-        over an attach's address lease when the attach named the session otherwise (ip_adopt.lua)."""
-        owner = k.session_owner(report.ref.contract_id, report.ref.msisdn, report.session_id)
+        (``owner``'s) address; a session's first report, if it is no Start, joins its gateway's
+        set, and takes over an attach's address lease when the attach named the session otherwise
+        (ip_adopt.lua). Nothing for any other report."""
         if report.status == ACCT_STOP:
             await self.leases.release(owner)
             return

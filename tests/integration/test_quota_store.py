@@ -20,6 +20,7 @@ from quotad.quota.model import (
     ACCT_ON,
     ACCT_START,
     ACCT_STOP,
+    NOT_READ,
     AccountingReport,
     AccountResult,
     AttachRequest,
@@ -42,10 +43,14 @@ async def test_smoke_create_add_find_attach_account_set_speed(store: QuotaStore)
     assert await store.find_line(None, "09011112222") == ref
     res = await attach(store, ref, "s1", now, imsi="440101234567890")
     assert res.ok and res.granted == SLICE and res.framed_ip == "100.64.0.1"
-    assert res.facts is not None and res.facts.held == SLICE and res.facts.pool == 533 * MB - SLICE
+    # Holding data with the coupon switch on, the line is at high speed whatever its pool: the
+    # request path does not read it (model.NOT_READ); line_facts does.
+    assert res.facts is not None and res.facts.held == SLICE and res.facts.pool == NOT_READ
+    assert (await store.line_facts(ref, now)).pool == 533 * MB - SLICE
     acc = await report(store, ref, "s1", ACCT_INTERIM, 25 * MB, now + 60)
     assert (acc.added, acc.debited, acc.granted, acc.overrun_added) == (25 * MB, 25 * MB, 2 * SLICE, 0)
-    assert acc.facts.held == 5 * MB and acc.facts.pool == 533 * MB - 3 * SLICE
+    assert acc.facts.held == 5 * MB and (acc.facts.pool, acc.facts.low_3day) == (NOT_READ, NOT_READ)
+    assert (await store.line_facts(ref, now + 60)).pool == 533 * MB - 3 * SLICE
     assert await store.set_speed(ref, "", "high") is True
     assert await store.set_speed(ref, "", "high") is False
     assert (await store.line_facts(ref, now)).speed == "high"
@@ -205,7 +210,8 @@ async def test_r12_pool_under_a_slice_gives_what_is_left(store: QuotaStore) -> N
     await store.provisioning.create_contract("C1", "tiny", dt.date(2025, 4, 1), at(2025, 4, 1))
     ref = await new_line(store, "C1")
     res = await attach(store, ref, "s1", at(2025, 4, 2))
-    assert res.granted == 4 * MB and res.facts is not None and (res.facts.held, res.facts.pool) == (4 * MB, 0)
+    assert res.granted == 4 * MB and res.facts is not None and res.facts.held == 4 * MB
+    assert (await store.line_facts(ref, at(2025, 4, 2))).pool == 0
 
 
 async def test_r12_no_draw_while_holding_a_slice(store: QuotaStore) -> None:
@@ -225,7 +231,7 @@ async def test_r12_usage_past_the_slice_draws_next_slices(store: QuotaStore) -> 
     acc = await report(store, ref, "s1", ACCT_INTERIM, 35 * MB + 7, at(2025, 4, 2))
     # held 10 MB; 25 MB + 7 more needed → 3 slices.
     assert (acc.debited, acc.granted, acc.overrun_added) == (35 * MB + 7, 3 * SLICE, 0)
-    assert (acc.facts.held, acc.facts.pool) == (5 * MB - 7, GB - 4 * SLICE)
+    assert acc.facts.held == 5 * MB - 7 and (await store.line_facts(ref, at(2025, 4, 2))).pool == GB - 4 * SLICE
 
 
 async def test_r12_top_up_draws_a_slice_only_for_a_high_speed_line_holding_less(store: QuotaStore) -> None:
@@ -279,12 +285,13 @@ async def test_r14_bucket_expiring_mid_session(store: QuotaStore) -> None:
     await store.provisioning.charge("C1", 1, "op", at(2025, 3, 10))  # usable to the end of June
     ref = await new_line(store, "C1")
     res = await attach(store, ref, "s1", at(2025, 6, 30, 23, 50))
-    assert res.facts is not None and (res.facts.held, res.facts.pool) == (SLICE, 90 * MB)
+    assert res.facts is not None and res.facts.held == SLICE
+    assert (await store.line_facts(ref, at(2025, 6, 30, 23, 50))).pool == 90 * MB
     acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, at(2025, 7, 1) - 1)
-    assert (acc.facts.held, acc.facts.pool) == (5 * MB, 90 * MB)
+    assert acc.facts.held == 5 * MB and (await store.line_facts(ref, at(2025, 7, 1) - 1)).pool == 90 * MB
     # At the instant the coupon's 90 MB leave the pool; the line keeps what it holds (R-13).
     acc = await report(store, ref, "s1", ACCT_INTERIM, 5 * MB, at(2025, 7, 1))
-    assert (acc.added, acc.facts.held, acc.facts.pool) == (0, 5 * MB, 0)
+    assert (acc.added, acc.facts.held) == (0, 5 * MB) and (await store.line_facts(ref, at(2025, 7, 1))).pool == 0
     # R-16: past the held 5 MB there is nothing to draw: 3 MB overrun, never a negative balance.
     acc = await report(store, ref, "s1", ACCT_INTERIM, 13 * MB, at(2025, 7, 1, 0, 5))
     assert (acc.debited, acc.overrun_added, acc.granted, acc.facts.held) == (5 * MB, 3 * MB, 0, 0)
@@ -299,7 +306,7 @@ async def test_r15_sibling_holding_data_does_not_keep_a_line_fast(store: QuotaSt
     a, b, c = [await new_line(store, "F1") for _ in range(3)]
     res_a = await attach(store, a, "sa", at(2025, 4, 2))
     res_b = await attach(store, b, "sb", at(2025, 4, 2))
-    assert res_a.facts is not None and (res_a.facts.held, res_a.facts.pool) == (4 * MB, 0)
+    assert res_a.facts is not None and res_a.facts.held == 4 * MB
     assert res_b.facts is not None and (res_b.granted, res_b.facts.held, res_b.facts.pool) == (0, 0, 0)
     plan = catalog().get("tiny")
     assert decide_speed(res_a.facts, plan) == "high"
@@ -329,10 +336,12 @@ async def test_r17_low_speed_usage_consumes_no_coupon(store: QuotaStore) -> None
     assert await store.set_speed(ref, "", "low")
     acc = await report(store, ref, "s1", ACCT_INTERIM, 50 * MB, at(2025, 4, 2, 10))
     assert (acc.debited, acc.granted, acc.low_added, acc.overrun_added) == (0, 0, 50 * MB, 0)
-    assert (acc.facts.held, acc.facts.pool, acc.facts.low_3day) == (SLICE, GB - SLICE, 50 * MB)
+    facts = await store.line_facts(ref, at(2025, 4, 2, 10))
+    assert (acc.facts.held, facts.pool, facts.low_3day) == (SLICE, GB - SLICE, 50 * MB)
     assert await store.set_speed(ref, "low", "restricted")
     acc = await report(store, ref, "s1", ACCT_INTERIM, 60 * MB, at(2025, 4, 3, 10))
-    assert (acc.low_added, acc.facts.low_3day, acc.facts.held) == (10 * MB, 60 * MB, SLICE)
+    facts = await store.line_facts(ref, at(2025, 4, 3, 10))
+    assert (acc.low_added, facts.low_3day, acc.facts.held) == (10 * MB, 60 * MB, SLICE)
 
 
 async def test_r21_coupon_off_draws_nothing(store: QuotaStore) -> None:
@@ -744,17 +753,20 @@ async def test_r5_lease_notes_are_dropped_when_the_connection_to_redis_is_lost(
     first = await attach(store, ref, "s1", now)
     admin = sync_redis.Redis.from_url(backend[0])
 
-    async def attach_counting(t: float) -> int:
+    async def attach_counting(t: float) -> tuple[int, int]:
+        """(script calls, snapshots of reads: quota.steady) of one re-authorization."""
         admin.config_resetstat()
         assert (await attach(store, ref, "s1", t)).framed_ip == first.framed_ip
-        return int(admin.info("commandstats")["cmdstat_evalsha"]["calls"])
+        stats = admin.info("commandstats")
+        return (int(stats.get("cmdstat_evalsha", {}).get("calls", 0)),
+                int(stats.get("cmdstat_exec", {}).get("calls", 0)))
 
-    assert await attach_counting(now + 1) == 1  # from the note
+    assert await attach_counting(now + 1) == (0, 1)  # from the note, and nothing changes: reads alone
     admin.client_kill_filter(_type="normal", skipme=True)  # every other connection, as a restart would
     await asyncio.sleep(0.1)
-    assert await attach_counting(now + 2) == 2  # notes dropped: attach and ip_alloc
-    assert await attach_counting(now + 3) == 2  # the first on the new connection takes no note
-    assert await attach_counting(now + 4) == 1  # noted again
+    assert await attach_counting(now + 2) == (2, 0)  # notes dropped: attach and ip_alloc
+    assert await attach_counting(now + 3) == (2, 0)  # the first on the new connection takes no note
+    assert await attach_counting(now + 4) == (0, 1)  # noted again
     admin.close()
 
 
@@ -778,8 +790,9 @@ async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, bac
     assert again.ok and again.granted == 0 and again.facts is not None and again.facts.held == SLICE
     assert again.framed_ip == "100.64.0.1"
     assert await redis_commands(store) == {
-        "evalsha": 1,  # attach; this process leased the address within a quarter lease (RenewalMemo)
-        "hmget": 3, "hgetall": 1, "hget": 3,  # contract, line, session; pool; 3 days: no write at all
+        # This process leased the address within a quarter lease (RenewalMemo) and nothing changes
+        # (quota.steady): the contract, line and session read in one MULTI/EXEC, no script, no write.
+        "multi": 1, "hmget": 3, "exec": 1,
     }
     await store.client.config_resetstat()
     later = await attach(store, ref, "s1", now + 160)  # a quarter lease (150 s) on: renewed
@@ -791,7 +804,7 @@ async def test_hot_path_redis_commands_per_request(make_store: StoreFactory, bac
     assert (acc.added, acc.debited, acc.facts.held) == (3 * MB, 3 * MB, SLICE - 5 * MB)
     assert await redis_commands(store) == {
         "evalsha": 1,  # account; the lease was renewed within a quarter lease (RenewalMemo)
-        "hmget": 3, "hset": 2, "hincrby": 1, "hgetall": 1, "hget": 3,  # session, held; today's usage
+        "hmget": 3, "hset": 2, "hincrby": 1,  # session, held; today's usage; no pool or day read
     }
 
 

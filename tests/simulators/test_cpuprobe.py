@@ -9,7 +9,8 @@ from simulators import cpuprobe
 
 def test_probe_reports_quotad_and_redis_cpu_per_request(capsys: pytest.CaptureFixture[str]) -> None:
     # R-12 path: every PAP request attaches a provisioned line through the real attach script.
-    assert cpuprobe.main(["--kinds", "pap,acct", "--lines", "40", "--warm", "40", "--n", "120", "--window", "16"]) == 0
+    args = ["--kinds", "pap,acct,interim", "--lines", "40", "--warm", "40", "--n", "120", "--window", "16"]
+    assert cpuprobe.main(args) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "a request" in line]
-    pattern = r"(pap|acct): \d+\.\d µs CPU a request, \d+ requests/s; Redis \d+\.\d µs a request"
-    assert [re.fullmatch(pattern, line).group(1) for line in lines] == ["pap", "acct"]  # type: ignore[union-attr]
+    pattern = r"(pap|acct|interim): \d+\.\d µs CPU a request, \d+ requests/s; Redis \d+\.\d µs a request"
+    assert [re.fullmatch(pattern, line).group(1) for line in lines] == ["pap", "acct", "interim"]  # type: ignore[union-attr]

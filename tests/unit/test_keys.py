@@ -9,8 +9,23 @@ def test_session_keys_are_the_schema_keys_in_script_order() -> None:
     ck = k.ContractKeys("C0000123")
     days = ["20261123", "20261122", "20261121"]
     assert ck.session_keys("819000000123", "a01", days) == [
-        *ck.pool_keys(), ck.line("819000000123"), ck.live("819000000123"), ck.session("819000000123", "a01"),
-        *(ck.usage("819000000123", day) for day in days),
+        *ck.pool_keys(), ck.line("819000000123"), ck.live("819000000123"),
+        *(ck.usage("819000000123", day) for day in days), ck.session("819000000123", "a01"),
     ]
     assert ck.session_keys("8190", "s", ["20261123"])[0] == "q:{c:C0000123}:c"
-    assert ck.session_keys("8190", "s", ["20261123"])[-1] == "q:{c:C0000123}:u:8190:20261123"
+    assert ck.session_keys("8190", "s", ["20261123"])[-2] == "q:{c:C0000123}:u:8190:20261123"
+    assert ck.session_keys("8190", "s", ["20261123"])[-1] == "q:{c:C0000123}:s:8190:s"
+    assert ck.line_keys("8190", ["20261123"]) == ck.session_keys("8190", "s", ["20261123"])[:-1]
+
+
+def test_a_lines_session_keys_encoded_once_are_the_script_keys() -> None:
+    from quotad.quota.fastredis import plain
+    from quotad.quota.model import LineRef
+    from quotad.quota.runner import SessionKeys
+
+    ck, days = k.ContractKeys("C1"), ["20261123", "20261122", "20261121"]
+    line = SessionKeys(LineRef("C1", "8190"), days)
+    for sid in ("s1", "s2", "s1"):
+        assert plain(line.of(sid)) == ck.session_keys("8190", sid, days)
+        assert (line.session, line.owner) == (ck.session("8190", sid), k.session_owner("C1", "8190", sid))
+    assert line.today == ck.usage("8190", "20261123") and line.session_prefix == ck.session_prefix("8190")

@@ -47,7 +47,7 @@ local function drop_expired(kc, kb, kx, now)
   redis.call('HSET', kc, 'next_exp', first[2] or '')
 end
 
--- Lazy time: grant the bundles of this month (and of the previous one, still valid, if the
+-- Lazy time (its no-op case is also quota/steady.py's): grant the bundles of this month (and of the previous one, still valid, if the
 -- contract was not touched then) and drop expired buckets. Returns the contract's plan (false
 -- for no contract) and its start day (YYYYMMDD).
 local function maintain()
@@ -115,6 +115,14 @@ end
 -- scripts pass the line fields they have already read (the held balance as they left it).
 local function facts_of(plan, status, coupon, held, speed, day_keys)
   return {plan, status, coupon, held, pool_left(), low_window(day_keys), speed or ''}
+end
+
+-- The request path's facts (attach.lua, account.lua): with the coupon switch on and data held,
+-- the speed is high whatever the pool and the 3-day window say (policy.decide), so neither is
+-- read and both are -1 (model.NOT_READ): a steady request reads no bucket and no day.
+local function request_facts(plan, status, coupon, held, speed, day_keys)
+  if coupon == '1' and held > 0 then return {plan, status, coupon, held, -1, -1, speed or ''} end
+  return facts_of(plan, status, coupon, held, speed, day_keys)
 end
 
 local function facts(kl, day_keys)

@@ -1,9 +1,9 @@
 -- account.lua: an accounting report of a consumer line (R-16, R-17, R-22, R-23, R-71).
 -- Prepended: _lib.lua, _counters.lua
--- KEYS: contract, buckets, expiries, line, live, session, day0, day1, day2, event_day
--- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, sid, status, octets, exempt, nas,
---   slice, live_ttl, stopped_ttl, usage_ttl, rate, slack, max_age, framed, asid, event,
---   session_time, gw
+-- KEYS: contract, buckets, expiries, line, live, day0, day1, day2, session, event_day
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, slice, live_ttl, stopped_ttl,
+--   usage_ttl, rate, slack, max_age, nas, gw, sid, status, octets, exempt, framed, asid, event,
+--   session_time
 -- Reply: {'unknown'} | {outcome, added, debited, low_added, overrun, granted, facts, fresh}
 --
 -- day0..day2 are the 3-day window's usage keys (today first), event_day the usage key of the
@@ -12,9 +12,9 @@
 -- the oldest report counted (s); framed, asid, session_time, gw: Framed-IP-Address,
 -- Acct-Session-Id, Acct-Session-Time, gateway ('' when absent); event the report's event time.
 -- The outcome is one of judge()'s (_counters.lua); only 'counted' writes anything.
-local contract, buckets, expiries, line, live, session, day0, day1, day2, event_day = unpack(KEYS)
-local now, month, prev_month, bundle_exp, prev_bundle_exp, sid, status, octets, exempt, nas, slice, live_ttl,
-  stopped_ttl, usage_ttl, rate, slack, max_age, framed, asid, event, session_time, gw = unpack(ARGV)
+local contract, buckets, expiries, line, live, day0, day1, day2, session, event_day = unpack(KEYS)
+local now, month, prev_month, bundle_exp, prev_bundle_exp, slice, live_ttl, stopped_ttl, usage_ttl, rate, slack,
+  max_age, nas, gw, sid, status, octets, exempt, framed, asid, event, session_time = unpack(ARGV)
 status, octets, exempt, slice = tonumber(status), tonumber(octets), tonumber(exempt), tonumber(slice)
 rate, slack, max_age = tonumber(rate), tonumber(slack), tonumber(max_age)
 local event_time = tonumber(event)
@@ -26,7 +26,7 @@ local l = redis.call('HMGET', line, 'status', 'held', 'speed', 'coupon')
 if not l[1] then return {'unknown'} end
 local held = num(l[2])
 local function reply(outcome, added, debited, low, over, granted, fresh)
-  return {outcome, s(added), s(debited), s(low), s(over), s(granted), facts_of(plan, l[1], l[4], held, l[3], days),
+  return {outcome, s(added), s(debited), s(low), s(over), s(granted), request_facts(plan, l[1], l[4], held, l[3], days),
     fresh and 1 or 0}
 end
 if status ~= 1 and status ~= 2 and status ~= 3 then return reply('counted', 0, 0, 0, 0, 0, false) end

@@ -1,8 +1,8 @@
 -- attach.lua: a SIM attaches (R-3, R-12, R-50).
 -- Prepended: _lib.lua
--- KEYS: contract, buckets, expiries, line, live, session, day0, day1, day2, spare_session?
--- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, imsi, sid, nas, slice, ttl,
---   check_identity, new_gen, expected_gen, today, gw, asid, slot, spare
+-- KEYS: contract, buckets, expiries, line, live, day0, day1, day2, session, spare_session?
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, today, slice, ttl, check_identity,
+--   imsi, nas, gw, sid, new_gen, expected_gen, asid, slot, spare
 -- Reply: {reason} | {'retry', sid} | {'ok', granted, facts, generation, same, new, sid}
 --
 -- KEYS and ARGV up to prev_bundle_exp are every contract script's (_lib.lua); day0..day2 are the
@@ -17,14 +17,24 @@
 -- session; the request is that session while it is live and has had no accounting report (the
 -- gateway asking again), else a new session under spare (key spare_session). sid is the caller's
 -- guess of the latest; a wrong guess is answered {'retry', latest}.
-local contract, buckets, expiries, line, live, session, day0, day1, day2, spare_session = unpack(KEYS)
-local now, month, prev_month, bundle_exp, prev_bundle_exp, imsi, sid, nas, slice, ttl, check_identity, new_gen,
-  expected_gen, today, gw, asid, slot, spare = unpack(ARGV)
+--
+-- quota/steady.py answers a re-authorization that would change nothing here from reads alone: a
+-- new write or refusal in this script (or in _lib.lua's maintain) must be one of its conditions
+-- too (tests/integration/test_steady.py compares the two).
+local contract, buckets, expiries, line, live, day0, day1, day2, session, spare_session = unpack(KEYS)
+local now, month, prev_month, bundle_exp, prev_bundle_exp, today, slice, ttl, check_identity, imsi, nas, gw, sid,
+  new_gen, expected_gen, asid, slot, spare = unpack(ARGV)
 slice = tonumber(slice)
 local plan, start = maintain()
 if not plan then return {'unknown'} end
 local days = {day0, day1, day2}
-local l = redis.call('HMGET', line, 'status', 'imsi', 'coupon', 'held', 'voice', 'next_imsi', 'speed')
+-- The line's fields, and with a slot the slot's latest session (l[8]), in one read.
+local l
+if slot ~= '' then
+  l = redis.call('HMGET', line, 'status', 'imsi', 'coupon', 'held', 'voice', 'next_imsi', 'speed', 'slot:' .. slot)
+else
+  l = redis.call('HMGET', line, 'status', 'imsi', 'coupon', 'held', 'voice', 'next_imsi', 'speed')
+end
 if not l[1] then return {'unknown'} end
 -- A refusal gives the session's address back (the caller releases it): no process may go on
 -- trusting its note of the lease, so the session's generation goes.
@@ -44,19 +54,22 @@ end
 if check_identity == '1' and l[5] == '1' and redis.call('HGET', contract, 'identity') ~= 'verified' then
   return refuse('identity_unverified')
 end
-if slot ~= '' then
-  local latest = redis.call('HGET', line, 'slot:' .. slot)
-  if latest and latest ~= sid then return {'retry', latest} end
-  local st = latest and redis.call('HMGET', session, 'stopped', 'rep') or {}
-  if not latest or st[1] ~= '0' or st[2] then
-    sid, session = spare, spare_session
-    redis.call('HSET', line, 'slot:' .. slot, sid)
-  end
-end
 -- R-3 passed: record the session. The same live session (a re-authorization) keeps its counters;
 -- an ended one, or none, starts afresh. A session whose 'stopped' is '0' is in the live set
 -- already: every script that writes '0' adds it there.
-local sess = redis.call('HMGET', session, 'stopped', 'nas', 'imsi', 'gen', 'ttl_at')
+local sess
+if slot ~= '' then
+  local latest = l[8]
+  if latest and latest ~= sid then return {'retry', latest} end
+  if latest then sess = redis.call('HMGET', session, 'stopped', 'nas', 'imsi', 'gen', 'ttl_at', 'rep') end
+  if not latest or sess[1] ~= '0' or sess[6] then
+    sid, session = spare, spare_session
+    redis.call('HSET', line, 'slot:' .. slot, sid)
+    sess = redis.call('HMGET', session, 'stopped', 'nas', 'imsi', 'gen', 'ttl_at')
+  end
+else
+  sess = redis.call('HMGET', session, 'stopped', 'nas', 'imsi', 'gen', 'ttl_at')
+end
 local gen, same, new = sess[4], 0, 0
 if sess[1] == false or sess[1] == '1' then
   gen, new = new_gen, 1
@@ -91,4 +104,4 @@ if l[3] == '1' and held < slice then
     redis.call('HSET', line, 'held', s(held))
   end
 end
-return {'ok', granted, facts_of(plan, l[1], l[3], held, l[7], days), gen, same, new, sid}
+return {'ok', granted, request_facts(plan, l[1], l[3], held, l[7], days), gen, same, new, sid}
