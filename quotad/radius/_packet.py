@@ -19,6 +19,13 @@ from typing import Any
 
 from quotad.radius.codes import Code
 
+try:
+    # CPython's own MD5: no OpenSSL EVP context set up and torn down for every digest, which is
+    # most of an MD5's cost on RADIUS's short messages (docs/benchmarks.md, "Compiled codec").
+    from _md5 import md5 as _md5
+except ImportError:  # pragma: no cover - a Python built without it
+    _md5 = hashlib.md5
+
 # Packet codes as plain ints for the hot path; their names are radius.codes.Code.
 ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
 ACCESS_ACCEPT = int(Code.ACCESS_ACCEPT)
@@ -103,6 +110,9 @@ _VSA_HDR = struct.Struct("!BBIBB")
 _SIGNED_REQUESTS = frozenset((ACCOUNTING_REQUEST, COA_REQUEST, DISCONNECT_REQUEST))
 
 
+_MA_ABSENT, _MA_BAD, _MA_UNKNOWN = -1, -2, -3
+
+
 class PacketError(Exception):
     """A datagram that RFC 2865 §3 says to discard silently; ``reason`` names why."""
 
@@ -114,7 +124,7 @@ class PacketError(Exception):
 class Packet:
     """A decoded datagram: header fields and every attribute in wire order, values raw."""
 
-    __slots__ = ("_first", "attrs", "authenticator", "code", "identifier", "raw")
+    __slots__ = ("_first", "_ma", "attrs", "authenticator", "code", "identifier", "raw")
 
     def __init__(self, code: int, identifier: int, authenticator: bytes, attrs: list[tuple[int, bytes]],
                  raw: bytes) -> None:
@@ -125,6 +135,9 @@ class Packet:
         self.raw = raw
         # First value of each attribute type, built on the first lookup (handlers look up several).
         self._first: dict[int, bytes] | None = None
+        # Offset of the Message-Authenticator attribute, found by decode: _MA_ABSENT, _MA_BAD
+        # (present twice or not 16 octets), or _MA_UNKNOWN for a Packet not made by decode.
+        self._ma = _MA_UNKNOWN
 
     def __repr__(self) -> str:
         return (f"Packet(code={self.code!r}, identifier={self.identifier!r}, "
@@ -142,7 +155,10 @@ class Packet:
     def _index(self) -> dict[int, bytes]:
         first = self._first
         if first is None:
-            first = self._first = dict(reversed(self.attrs))  # earlier values win
+            first = self._first = {}
+            for t, v in self.attrs:
+                if t not in first:  # earlier values win
+                    first[t] = v
         return first
 
     def get(self, type_: int) -> bytes | None:
@@ -157,10 +173,11 @@ class Packet:
 
     def get_int(self, type_: int) -> int | None:
         """The first value as a 4-octet unsigned integer; None if absent or not 4 octets."""
-        v = self.get(type_)
+        v = self._index().get(type_)
         if v is None or len(v) != 4:
             return None
-        return int.from_bytes(v, "big")
+        high = v[0]  # compiled: an unsigned long (_packet.pxd), so this is C arithmetic
+        return high << 24 | v[1] << 16 | v[2] << 8 | v[3]
 
     def get_str(self, type_: int) -> str | None:
         """The first value as UTF-8 text (undecodable octets replaced)."""
@@ -214,19 +231,27 @@ def decode(data: bytes | bytearray | memoryview) -> Packet:
         raise PacketError("length")
     # Octets past the Length field are padding (RFC 2865 §3).
     raw = bytes(data[:length]) if n != length else bytes(data)
+    # ``buf`` is ``raw``; compiled, it is a C pointer into it (_packet.pxd), so the indexing and
+    # slicing below are C reads and PyBytes_FromStringAndSize, not Python subscripts.
+    buf = raw
     attrs: list[tuple[int, bytes]] = []
     append = attrs.append
+    ma = _MA_ABSENT
     pos = 20
     while pos < length:
         if pos + 2 > length:
             raise PacketError("attribute")
-        alen = raw[pos + 1]
+        alen = buf[pos + 1]
         end = pos + alen
         if alen < 2 or end > length:
             raise PacketError("attribute")
-        append((raw[pos], raw[pos + 2 : end]))
+        if buf[pos] == MESSAGE_AUTHENTICATOR:
+            ma = pos if ma == _MA_ABSENT and alen == 18 else _MA_BAD
+        append((buf[pos], buf[pos + 2 : end]))
         pos = end
-    return Packet(raw[0], raw[1], raw[4:20], attrs, raw)
+    packet = Packet(buf[0], buf[1], buf[4:20], attrs, raw)
+    packet._ma = ma
+    return packet
 
 
 def tgpp_rat_type(packet: Packet) -> int | None:
@@ -254,8 +279,8 @@ _OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 def _pads(key: bytes) -> tuple[Any, Any]:
-    block = (hashlib.md5(key).digest() if len(key) > 64 else key).ljust(64, b"\x00")
-    pads = (hashlib.md5(block.translate(_IPAD)), hashlib.md5(block.translate(_OPAD)))
+    block = (_md5(key).digest() if len(key) > 64 else key).ljust(64, b"\x00")
+    pads = (_md5(block.translate(_IPAD)), _md5(block.translate(_OPAD)))
     if len(_PADS) >= _PADS_LIMIT:
         _PADS.clear()
     _PADS[key] = pads
@@ -296,15 +321,17 @@ def verify_message_authenticator(
     For a response pass the Request Authenticator of the request (and ``request_code`` if it
     was Status-Server).
     """
-    offset = -1
-    pos = 20
-    for t, v in packet.attrs:
-        if t == MESSAGE_AUTHENTICATOR:
-            if offset >= 0 or len(v) != 16:
-                return False
-            offset = pos
-        pos += 2 + len(v)
-    if offset < 0:
+    offset = packet._ma
+    if offset == _MA_UNKNOWN:
+        offset = _MA_ABSENT
+        pos = 20
+        for t, v in packet.attrs:
+            if t == MESSAGE_AUTHENTICATOR:
+                offset = pos if offset == _MA_ABSENT and len(v) == 16 else _MA_BAD
+            pos += 2 + len(v)
+    if offset == _MA_BAD:
+        return False
+    if offset == _MA_ABSENT:
         return None
     raw = packet.raw
     vector = _ma_vector(packet, request_authenticator, request_code)
@@ -315,14 +342,14 @@ def verify_message_authenticator(
 def verify_request_authenticator(packet: Packet, secret: bytes) -> bool:
     """Accounting/CoA/Disconnect-Request authenticator (RFC 2866 §3, RFC 5176 §3.5)."""
     raw = packet.raw
-    digest = hashlib.md5(b"".join((raw[:4], _ZERO16, raw[20:], secret))).digest()
+    digest = _md5(b"".join((raw[:4], _ZERO16, raw[20:], secret))).digest()
     return hmac.compare_digest(digest, packet.authenticator)
 
 
 def verify_response_authenticator(packet: Packet, request_authenticator: bytes, secret: bytes) -> bool:
     """Response Authenticator = MD5(code+id+length+RequestAuth+attributes+secret) (RFC 2865 §3)."""
     raw = packet.raw
-    digest = hashlib.md5(b"".join((raw[:4], request_authenticator, raw[20:], secret))).digest()
+    digest = _md5(b"".join((raw[:4], request_authenticator, raw[20:], secret))).digest()
     return hmac.compare_digest(digest, packet.authenticator)
 
 
@@ -339,7 +366,7 @@ def decrypt_password(hidden: bytes, secret: bytes, authenticator: bytes) -> byte
     last = authenticator
     for i in range(0, n, 16):
         block = hidden[i : i + 16]
-        out.append(_xor16(block, hashlib.md5(secret + last).digest()))
+        out.append(_xor16(block, _md5(secret + last).digest()))
         last = block
     return b"".join(out).rstrip(b"\x00")
 
@@ -352,7 +379,7 @@ def encrypt_password(password: bytes, secret: bytes, authenticator: bytes) -> by
     out = []
     last = authenticator
     for i in range(0, len(padded), 16):
-        last = _xor16(padded[i : i + 16], hashlib.md5(secret + last).digest())
+        last = _xor16(padded[i : i + 16], _md5(secret + last).digest())
         out.append(last)
     return b"".join(out)
 
@@ -364,7 +391,7 @@ def check_chap(chap_password: bytes, challenge: bytes, password: bytes) -> bool:
     """
     if len(chap_password) != 17 or not challenge:
         return False
-    digest = hashlib.md5(chap_password[:1] + password + challenge).digest()
+    digest = _md5(chap_password[:1] + password + challenge).digest()
     return hmac.compare_digest(digest, chap_password[1:])
 
 
@@ -427,14 +454,14 @@ def encode_response(
         attrs = attrs + b"".join([attr(PROXY_STATE, ps) for ps in proxy_states])
     if not message_authenticator:
         hdr = _header(code, identifier, 20 + len(attrs))
-        auth = hashlib.md5(b"".join((hdr, request_authenticator, attrs, secret))).digest()
+        auth = _md5(b"".join((hdr, request_authenticator, attrs, secret))).digest()
         return b"".join((hdr, auth, attrs))
     hdr = _header(code, identifier, 38 + len(attrs))
     zero_vector = code == ACCOUNTING_RESPONSE and request_code != STATUS_SERVER
     vector = _ZERO16 if zero_vector else request_authenticator
     ma = hmac_md5(secret, b"".join((hdr, vector, _MA_ZERO_ATTR, attrs)))
     body = b"\x50\x12" + ma + attrs
-    auth = hashlib.md5(b"".join((hdr, request_authenticator, body, secret))).digest()
+    auth = _md5(b"".join((hdr, request_authenticator, body, secret))).digest()
     return b"".join((hdr, auth, body))
 
 
@@ -458,7 +485,7 @@ def encode_request(
         if message_authenticator:
             ma = hmac_md5(secret, b"".join((hdr, _ZERO16, _MA_ZERO_ATTR, attrs)))
             attrs = b"\x50\x12" + ma + attrs
-        auth = hashlib.md5(b"".join((hdr, _ZERO16, attrs, secret))).digest()
+        auth = _md5(b"".join((hdr, _ZERO16, attrs, secret))).digest()
         return hdr + auth + attrs, auth
     auth = authenticator if authenticator is not None else os.urandom(16)
     if len(auth) != 16:

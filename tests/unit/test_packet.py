@@ -536,3 +536,10 @@ def test_lookups_give_the_first_value_and_every_value_in_order() -> None:
     assert pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) == b"4401"
     bare = decode(rp.encode_request(rp.ACCESS_REQUEST, 2, b"s", rp.attr(rp.USER_NAME, b"a"))[0])
     assert bare.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) is None
+
+
+def test_get_int_is_unsigned_32_bits() -> None:
+    """R-72: four octets read as an unsigned integer, the top bit included (C arithmetic when compiled)."""
+    for value in (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF):
+        pkt = decode(rp.encode_request(rp.ACCOUNTING_REQUEST, 1, b"s", rp.attr_int(rp.ACCT_INPUT_OCTETS, value))[0])
+        assert pkt.get_int(rp.ACCT_INPUT_OCTETS) == value
