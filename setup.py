@@ -19,14 +19,17 @@ def ext_modules() -> list[Extension]:
     except ImportError:
         print("warning: Cython not found; the RADIUS codec runs as plain Python")
         return []
-    ext = Extension("quotad.radius._packet", ["quotad/radius/_packet.py"], optional=True)
+    ext = Extension("quotad.radius._packet", ["quotad/radius/_packet.py"])
     # The .py's annotations are for mypy; the C types are those of _packet.pxd.
     directives = {"language_level": 3, "annotation_typing": False}
     try:
-        return cythonize([ext], build_dir="build/cython", compiler_directives=directives, quiet=True)
+        built = cythonize([ext], build_dir="build/cython", compiler_directives=directives, quiet=True)
     except Exception as exc:  # Cython's CompileError: a bug to fix, but never a failed install
         print(f"warning: Cython could not translate the RADIUS codec ({exc}); it runs as plain Python")
         return []
+    for each in built:
+        each.optional = True  # no C compiler or no Python.h: a warning, and the plain module (cythonize drops it)
+    return built
 
 
 setup(ext_modules=ext_modules())
