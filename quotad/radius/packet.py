@@ -32,10 +32,15 @@ def _load_source(name: str) -> ModuleType:
 
 
 def _stale(module: ModuleType) -> bool:
-    """A compiled module older than its source (or its declarations) would run old code."""
+    """In a source tree, a compiled module older than its source (or its declarations) runs old code.
+
+    Only there: an installed package has no ``_packet.pxd``, and its files' times are those of
+    the install, in no particular order.
+    """
+    if not (_HERE / "_packet.pxd").exists():
+        return False
     built = Path(module.__file__ or "").stat().st_mtime
-    return any((_HERE / src).stat().st_mtime > built for src in ("_packet.py", "_packet.pxd")
-               if (_HERE / src).exists())
+    return any((_HERE / src).stat().st_mtime > built for src in ("_packet.py", "_packet.pxd"))
 
 
 def plain() -> ModuleType:
