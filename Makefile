@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 
 .PHONY: install test lint demo bench bench-quick bench-compare clean
 
-$(BIN)/quotad: pyproject.toml
+# setup.py and the codec's source: the compiled codec is rebuilt when they change.
+$(BIN)/quotad: pyproject.toml setup.py quotad/radius/_packet.py quotad/radius/_packet.pxd
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -36,4 +37,4 @@ demo: install
 	$(BIN)/quotad demo
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache build quotad/radius/*.so

@@ -231,7 +231,7 @@ class Daemon:
         )
         _log.info(
             "started", auth_port=self.auth_port, acct_port=self.acct_port, http_port=self.http_port,
-            redis="embedded" if self.embedded else "external",
+            redis="embedded" if self.embedded else "external", codec=rp.IMPLEMENTATION,
         )
 
     def ready(self) -> bool:

@@ -270,10 +270,13 @@ def _parser() -> argparse.ArgumentParser:
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
+    from quotad.radius import packet
+
     try:
-        return version("quotad")
+        installed = version("quotad")
     except PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
-        return "unknown (not installed)"
+        installed = "unknown (not installed)"
+    return f"{installed} (RADIUS codec: {packet.IMPLEMENTATION})"
 
 
 def _provision_parser(sub: Any) -> None:

@@ -1,13 +1,18 @@
 """The sans-I/O RADIUS codec: RFC conformance (R-70) and bad input (R-72).
 
-pyrad is the independent peer: it encodes, we decode and verify, and back.
+pyrad is the independent peer: it encodes, we decode and verify, and back. Every test runs twice:
+against the compiled codec (Cython's build of quotad/radius/_packet.py) and against the same
+source as plain Python, the fallback where no C compiler is (docs/benchmarks.md, "Compiled codec").
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac as std_hmac
+import os
 import struct
+from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +20,7 @@ from hypothesis import strategies as st
 from pyrad import packet as pp
 from pyrad.dictionary import Dictionary as PyradDictionary
 
+from quotad.radius import packet as codec
 from quotad.radius import packet as rp
 from quotad.radius.dictionary import default_dictionary_path
 from quotad.radius.packet import PacketError, decode
@@ -31,6 +37,33 @@ RFC_REQUEST = bytes.fromhex(
 RFC_ACCEPT = bytes.fromhex(
     "02000026 86fe220e7624ba2a1005f6bf9b55e0b2 060600000001 0f0600000000 0e06c0a80103"
 )
+
+
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "python"])
+def implementation(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    """The codec under test: this module's ``rp``, ``decode`` and ``PacketError`` are its own.
+
+    Without a build the compiled run is skipped; CI sets QUOTAD_REQUIRE_COMPILED=1 to fail instead.
+    """
+    if request.param == "compiled":
+        if not codec.COMPILED:
+            if os.environ.get("QUOTAD_REQUIRE_COMPILED"):
+                pytest.fail(f"the compiled codec does not run: {codec.IMPLEMENTATION}")
+            pytest.skip(f"the compiled codec does not run: {codec.IMPLEMENTATION}")
+        module = codec.running()
+    else:
+        module = codec.plain()
+    names = globals()
+    saved = {name: names[name] for name in ("rp", "decode", "PacketError")}
+    names.update(rp=module, decode=module.decode, PacketError=module.PacketError)
+    yield module
+    names.update(saved)
+
+
+def test_both_implementations_are_the_one_source(implementation: ModuleType) -> None:
+    assert implementation.__name__ in ("quotad.radius._packet", "quotad.radius._packet_py")
+    assert (implementation.__file__ or "").endswith(".py") == (implementation is codec.plain())
+    assert codec.COMPILED is (codec.IMPLEMENTATION == "cython")
 
 
 @pytest.fixture(scope="module")
@@ -503,3 +536,10 @@ def test_lookups_give_the_first_value_and_every_value_in_order() -> None:
     assert pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) == b"4401"
     bare = decode(rp.encode_request(rp.ACCESS_REQUEST, 2, b"s", rp.attr(rp.USER_NAME, b"a"))[0])
     assert bare.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) is None
+
+
+def test_get_int_is_unsigned_32_bits() -> None:
+    """R-72: four octets read as an unsigned integer, the top bit included (C arithmetic when compiled)."""
+    for value in (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF):
+        pkt = decode(rp.encode_request(rp.ACCOUNTING_REQUEST, 1, b"s", rp.attr_int(rp.ACCT_INPUT_OCTETS, value))[0])
+        assert pkt.get_int(rp.ACCT_INPUT_OCTETS) == value
