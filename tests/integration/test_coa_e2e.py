@@ -181,7 +181,11 @@ async def test_r24_a_burst_of_changes_runs_bounded_and_reaches_every_session(set
     assert d.sessions.pending == 40 and d.sessions.active_pushers == 4
     await d.sessions.drain(10.0)
     pushed = gateway.received[before:]
-    assert sorted(p.get(rp.ACCT_SESSION_ID) for p in pushed) == sorted(f"burst-{i}".encode() for i in range(40))
+    # What the gateway got, in order, with where the measured part starts: a full run once missed
+    # one session's CoA that quotad logged as acknowledged (issue 19), not reproduced alone.
+    seen = [(p.code, p.identifier, p.get(rp.ACCT_SESSION_ID)) for p in gateway.received]
+    assert sorted(p.get(rp.ACCT_SESSION_ID) for p in pushed) == sorted(
+        f"burst-{i}".encode() for i in range(40)), f"from {before}: {seen}"
     assert {p.get(rp.FILTER_ID) for p in pushed} == {b"low"}
     assert d.sessions.pending == 0 and d.sessions.active_pushers == 0
 

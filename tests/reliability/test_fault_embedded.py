@@ -29,10 +29,15 @@ def server_pid(quotad: QuotadProcess) -> int:
 
 
 def events(quotad: QuotadProcess) -> list[dict[str, object]]:
+    """The log's JSON events, read as jq reads a stream of JSON texts: once in a CI run two of them
+    (the supervisor's and a worker's, sharing one log file) ended up on one line."""
     out = []
+    decoder = json.JSONDecoder()
     for line in quotad.log.read_text().splitlines():
-        if line.startswith("{"):
-            out.append(json.loads(line))
+        at = 0
+        while line.startswith("{", at):
+            event, at = decoder.raw_decode(line, at)
+            out.append(event)
     return out
 
 
