@@ -25,7 +25,12 @@ _handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
 class _Stderr:
     """Whatever ``sys.stderr`` is when a line is written, not when setup() ran: a stream swapped
     since (a test's capture, an embedding program's redirection) and closed would otherwise turn
-    every later log call into an exception."""
+    every later log call into an exception.
+
+    Each event reaches it as one string with its newline (``WriteLogger``), and so leaves in one
+    ``write(2)``: Python's stderr is write-through, and structlog's ``PrintLogger`` prints the
+    event and its newline in two calls, so the supervisor and its workers, which share one stderr,
+    once put two events on one line of the log (a CI run: ``{...}{...}`` then two newlines)."""
 
     def write(self, text: str) -> int:
         return sys.stderr.write(text)
@@ -44,7 +49,7 @@ def setup(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.WriteLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     for proxy in list(_handed_out):

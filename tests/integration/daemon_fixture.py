@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,8 +71,14 @@ def access_request(
     imsi: str | None = None,
     user: bytes = b"mio@iij",
 ) -> tuple[bytes, bytes]:
-    """An Access-Request built with our codec: PAP by default; chap="challenge" or "authenticator"."""
-    authenticator = bytes(range(16)) if chap != "authenticator" else bytes(range(16, 32))
+    """An Access-Request built with our codec: PAP by default; chap="challenge" or "authenticator".
+
+    The Request Authenticator is random, as a gateway's is (RFC 2865 §3): quotad takes a request
+    from the same address, port and Identifier with the same authenticator for a retransmission
+    (RFC 5080 §2.2.2) and answers it from its reply cache. With a fixed one, two requests from
+    fresh sockets that the kernel gave the same ephemeral port got the first one's Accept: a full
+    run once saw a line's session recorded under another line, and that line's CoA never sent."""
+    authenticator = os.urandom(16)
     attrs = rp.attr(rp.USER_NAME, user)
     if chap is None:
         attrs += rp.pap_attr(password, SECRET, authenticator)

@@ -4,6 +4,7 @@ a real daemon with the `[radsec]` listener, a real Redis (R-70, R-72)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -82,7 +83,7 @@ async def read_packet(reader: asyncio.StreamReader, timeout: float = 2.0) -> byt
 
 def pap_request(identifier: int, msisdn: str = "819000000001", secret: bytes = RADSEC,
                 message_authenticator: bool = True) -> tuple[bytes, bytes]:
-    authenticator = bytes([identifier]) * 16
+    authenticator = os.urandom(16)
     attrs = (rp.attr(rp.USER_NAME, b"mio@iij") + rp.pap_attr(b"iij", secret, authenticator)
              + rp.attr(rp.CALLED_STATION_ID, b"iijmio.jp") + rp.attr(rp.CALLING_STATION_ID, msisdn.encode())
              + rp.attr(rp.ACCT_SESSION_ID, f"rs-{identifier}".encode()))

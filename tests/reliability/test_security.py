@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import signal
 import ssl
 import subprocess
@@ -187,7 +188,7 @@ def test_r74_secrets_never_logged_even_at_debug(tmp_path: Path) -> None:
     try:
         key = secret.encode()
         for password in (apn_password.encode(), tried.encode()):
-            authenticator = bytes(range(16))
+            authenticator = os.urandom(16)
             attrs = (rp.attr(rp.USER_NAME, b"mio@iij") + rp.pap_attr(password, key, authenticator)
                      + rp.attr(rp.CALLED_STATION_ID, b"iijmio.jp") + rp.attr(rp.CALLING_STATION_ID, b"819000000001"))
             datagram, _ = rp.encode_request(rp.ACCESS_REQUEST, 1, key, attrs, authenticator=authenticator)
