@@ -245,28 +245,36 @@ class QuotaStore:
         keys = [run, line.today if report.event_time is None or start <= report.at < end
                 else k.ContractKeys(report.ref.contract_id).usage(
                     report.ref.msisdn, cal.day_key(report.at, self.settings.timezone))]
-        lease = self.leases.renew_call(report, owner)
+        # The lease's holder is read in the same round trip as the count; its script runs only
+        # for an address held (leases.holder_read).
+        holder = self.leases.holder_read(owner) if self.leases.renewal_due(report, owner) else None
         # The gateway's set of sessions is joined at a Start and left at a Stop, in the same
         # round trip (both are idempotent; a session first named by an Interim joins after).
         member = None
         if report.gateway and report.status in (ACCT_START, ACCT_STOP):
             member = ("SADD" if report.status == ACCT_START else "SREM", k.gateway_sessions(report.gateway), owner)
-        noted = self.fast.call(*member) if member and self.fast is not None else None
-        res, renewed = await self.runner.pair(("account", keys, self._account_args(report)), lease)
+        fast = self.fast
+        held = fast.call(*holder) if holder is not None and fast is not None else None
+        noted = fast.call(*member) if member and fast is not None else None
+        res = await self.runner.run("account", keys, self._account_args(report))
         if noted is not None:
             await noted
         elif member is not None:
             await self.runner.command(*member)
-        if lease is not None and lease[0] == "ip_renew":
+        renewed = None
+        if holder is not None:
+            address = await held if held is not None else await self.runner.command(*holder)
+            if address is not None:
+                renewed = await self.runner.run(*self.leases.renew_call(owner, report.now))
             # Renewed, or no lease to renew: a lease made later by an attach starts at full length.
             if renewed is None:
-                self.leases.renewals.forget(lease[2][0])
-            self.leases.renewals.renewed(lease[2][0], report.now)
+                self.leases.renewals.forget(owner)
+            self.leases.renewals.renewed(owner, report.now)
         result = lua.account_reply(res)
         if result is None:
             raise no_line(report.ref)
         if result.outcome is ReportOutcome.COUNTED and (result.fresh or report.status == ACCT_STOP):
-            await self._after_count(report, owner, fresh=result.fresh, leased=lease is None or renewed is not None)
+            await self._after_count(report, owner, fresh=result.fresh, leased=holder is None or renewed is not None)
         return result
 
     async def _after_count(self, report: AccountingReport, owner: str, fresh: bool, leased: bool) -> None:

@@ -987,3 +987,34 @@ async def test_fast_path_gives_the_same_answers_and_reloads_flushed_scripts(redi
     finally:
         await fast.aclose()
         await store.close()
+
+
+async def test_r5_a_session_holding_no_address_runs_no_lease_script(
+        make_store: StoreFactory, backend: tuple[str, bool, bool]) -> None:
+    """A session quotad leased no address to (its gateway assigns addresses itself, or it was first
+    named by a report) costs its reports no lease script: a plain read of its address finds none,
+    where a script call costs Redis ~20 µs however little it does. A leased session's Stop still
+    gives its address back, and the next attach gets it again."""
+    store, ref = await fast_store_with_line(make_store, backend)
+    now = at(2025, 4, 2)
+    await store.client.config_resetstat()
+    await report(store, ref, "g1", ACCT_START, 0, now)
+    assert await redis_commands(store) == {
+        "hget": 1 + 3,  # the lease's holder (none); account: the 3-day window's low usage
+        "evalsha": 1, "hmget": 3, "hgetall": 1, "hset": 1, "del": 1, "sadd": 1, "expire": 1,  # account
+    }
+    await store.client.config_resetstat()
+    await report(store, ref, "g1", ACCT_INTERIM, MB, now + 160)  # a quarter lease on: a renewal is due
+    assert (await redis_commands(store)).get("evalsha") == 1
+    await store.client.config_resetstat()
+    await report(store, ref, "g1", ACCT_STOP, 2 * MB, now + 170)
+    stats = await redis_commands(store)
+    assert (stats.get("evalsha"), stats.get("hget")) == (1, 1)  # account; no address to release
+    leased = await attach(store, ref, "s1", now + 200)
+    assert leased.framed_ip == "100.64.0.1"
+    await report(store, ref, "s1", ACCT_START, 0, now + 201)
+    await store.client.config_resetstat()
+    await report(store, ref, "s1", ACCT_STOP, MB, now + 202)
+    assert (await redis_commands(store)).get("evalsha") == 2  # account and ip_release
+    assert await store.leases.address_of(k.session_owner(ref.contract_id, ref.msisdn, "s1")) is None
+    assert (await attach(store, ref, "s2", now + 203)).framed_ip == "100.64.0.1"  # back in the pool
