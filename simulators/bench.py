@@ -213,7 +213,9 @@ def summarize(kind: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="simulators.bench", description=__doc__)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=worker_counts, default=[2],
+                        help="quotad's server.workers; several, comma-separated (1,2): one daemon each, "
+                             "runs alternated between them")
     parser.add_argument("--lines", type=int, default=10000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
@@ -230,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark skipped: needs gcc and {RADLOAD_SRC}")
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="quotad-bench-"))
-    compare = len(args.appendfsync) > 1
-    daemons = {p: Quotad(workdir / (p or "default"), args.workers, p) for p in args.appendfsync}
+    variants = {variant_label(w, p, args): (w, p) for w in args.workers for p in args.appendfsync}
+    compare = len(variants) > 1
+    daemons = {label: Quotad(workdir / f"w{w}-{p or 'default'}", w, p) for label, (w, p) in variants.items()}
     try:
         radload = build_radload(workdir) if "radload" in generators else None
         for q in daemons.values():
@@ -264,6 +267,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def worker_counts(text: str) -> list[int]:
+    """--workers: one count or several, comma-separated."""
+    try:
+        chosen = [int(w) for w in text.split(",")]
+    except ValueError:
+        chosen = []
+    if not chosen or any(not 1 <= w <= 64 for w in chosen) or len(set(chosen)) != len(chosen):
+        raise argparse.ArgumentTypeError(f"one or more worker counts of 1 to 64, each once: {text!r}")
+    return chosen
+
+
+def variant_label(workers: int, policy: str, args: argparse.Namespace) -> str:
+    """A daemon's name in the report: what differs between the daemons compared."""
+    parts = ([f"{workers} worker{'s' if workers > 1 else ''}"] if len(args.workers) > 1 else []) + (
+        [policy] if len(args.appendfsync) > 1 else [])
+    return ", ".join(parts)
+
+
 def policies(text: str) -> list[str]:
     """--appendfsync: one policy or several, comma-separated."""
     from quotad.quota.embedded import APPENDFSYNC
@@ -289,9 +310,9 @@ def alternate(
 
 def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     if args.json:
-        print(json.dumps({"workers": args.workers, "seconds": args.seconds, "runs": args.runs, "rows": rows}))
+        print(json.dumps({"workers": workers_text(args), "seconds": args.seconds, "runs": args.runs, "rows": rows}))
         return
-    print(f"quotad benchmark: {args.workers} workers, {args.lines} lines, {args.seconds:g} s runs, "
+    print(f"quotad benchmark: {workers_text(args)} workers, {args.lines} lines, {args.seconds:g} s runs, "
           f"median of {args.runs}, window 128 (radload: 8 sockets; quotad-sim: 2 processes)")
     header = ("kind", "rps", "timeouts", "errors", "p50_us", "p99_us", "p999_us", "cpu_quotad", "cpu_redis",
               "cpu_generator", "us_quotad", "us_redis")
@@ -299,6 +320,10 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     for row in rows:
         print(" | ".join(str(row[h]) for h in header))
     print(cpu_line(rows))
+
+
+def workers_text(args: argparse.Namespace) -> str | int:
+    return args.workers[0] if len(args.workers) == 1 else ",".join(map(str, args.workers))
 
 
 def cpu_line(rows: list[dict[str, Any]]) -> str:

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from simulators.bench import alternate, policies, summarize
+from simulators.bench import alternate, policies, summarize, variant_label, worker_counts
 
 
 def _run(rps: float, recv: int, quotad_s: float, redis_s: float) -> dict:
@@ -43,3 +43,22 @@ def test_runs_alternate_between_the_daemons() -> None:
     results = alternate(daemons, run, 3)
     assert seen == ["A", "B", "B", "A", "A", "B"]
     assert results == {"always": [{"n": 1}, {"n": 4}, {"n": 5}], "everysec": [{"n": 2}, {"n": 3}, {"n": 6}]}
+
+
+def test_worker_counts_are_checked() -> None:
+    assert worker_counts("2") == [2]
+    assert worker_counts("1,2") == [1, 2]
+    for bad in ("0", "1,1", "two", "1,", "65"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            worker_counts(bad)
+
+
+def test_a_daemon_is_named_by_what_differs_between_those_compared() -> None:
+    def args(workers: list[int], fsync: list[str]) -> argparse.Namespace:
+        return argparse.Namespace(workers=workers, appendfsync=fsync)
+
+    assert variant_label(2, "", args([2], [""])) == ""
+    assert variant_label(1, "", args([1, 2], [""])) == "1 worker"
+    assert variant_label(2, "", args([1, 2], [""])) == "2 workers"
+    assert variant_label(2, "always", args([2], ["always", "everysec"])) == "always"
+    assert variant_label(1, "always", args([1, 2], ["always", "everysec"])) == "1 worker, always"
