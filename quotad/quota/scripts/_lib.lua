@@ -10,17 +10,17 @@ local function num(v)
   return tonumber(v) or 0
 end
 
--- Integers as exact decimal strings (Lua's default formatting switches to exponents).
-local function s(n)
-  return string.format('%.0f', n)
-end
+-- Numbers go to redis.call as they are: the server writes an integer up to 2^53 as its exact
+-- decimal digits (Redis 6.2/7.0 with '%.17g', Valkey 8 as the shortest exact form), where Lua's
+-- own tostring() and '..' would switch to exponents (tests/integration/test_lua_numbers.py). A
+-- number in a reply is sent as an integer (truncated): replies hold whole byte counts only.
 
 -- The contract's 'next_exp' field is the earliest expiry among its buckets ('' for none), so
 -- that the scripts of every request need not look for expired buckets before that instant.
 -- Contracts written before the field existed lack it: the next maintain() looks and sets it.
 local function new_bucket(kc, kb, kx, kind, size, exp)
   local id = string.format('%08d', redis.call('HINCRBY', kc, 'seq', 1))
-  redis.call('HSET', kb, id .. '.kind', kind, id .. '.size', s(size), id .. '.left', s(size),
+  redis.call('HSET', kb, id .. '.kind', kind, id .. '.size', size, id .. '.left', size,
     id .. '.exp', exp)
   redis.call('ZADD', kx, exp, id)
   local nxt = redis.call('HGET', kc, 'next_exp')
@@ -88,7 +88,7 @@ local function draw(want)
     local left = num(redis.call('HGET', KEYS[2], id .. '.left'))
     if left > 0 then
       local take = math.min(left, want - got)
-      redis.call('HSET', KEYS[2], id .. '.left', s(left - take))
+      redis.call('HSET', KEYS[2], id .. '.left', left - take)
       got = got + take
       if got >= want then break end
     end

@@ -26,7 +26,7 @@ local l = redis.call('HMGET', line, 'status', 'held', 'speed', 'coupon')
 if not l[1] then return {'unknown'} end
 local held = num(l[2])
 local function reply(outcome, added, debited, low, over, granted, fresh)
-  return {outcome, s(added), s(debited), s(low), s(over), s(granted), request_facts(plan, l[1], l[4], held, l[3], days),
+  return {outcome, added, debited, low, over, granted, request_facts(plan, l[1], l[4], held, l[3], days),
     fresh and 1 or 0}
 end
 if status ~= 1 and status ~= 2 and status ~= 3 then return reply('counted', 0, 0, 0, 0, 0, false) end
@@ -40,7 +40,7 @@ local outcome, added, charge, fresh, chg = judge(sess, status, octets, exempt, e
 if outcome ~= 'counted' then return reply(outcome, 0, 0, 0, 0, 0, false) end
 
 -- The session's fields in one write.
-local put = {'octets', s(octets), 'chg', s(chg), 'at', event}
+local put = {'octets', octets, 'chg', chg, 'at', event}
 if fresh or not sess[6] then put[#put + 1] = 'rep'; put[#put + 1] = '1' end  -- it has had a report
 if fresh then
   redis.call('DEL', session)
@@ -66,7 +66,7 @@ if charge > 0 then
   local total
   if l[3] == 'low' or l[3] == 'restricted' then
     low_added = charge
-    total = redis.call('HINCRBY', event_day, 'low', s(charge))
+    total = redis.call('HINCRBY', event_day, 'low', charge)
   else
     if charge > held then
       granted = draw(math.ceil((charge - held) / slice) * slice)
@@ -75,9 +75,9 @@ if charge > 0 then
     debited = math.min(charge, held)
     overrun = charge - debited
     held = held - debited
-    redis.call('HSET', line, 'held', s(held))
-    if overrun > 0 then redis.call('HINCRBY', line, 'overrun', s(overrun)) end
-    total = redis.call('HINCRBY', event_day, 'high', s(charge))
+    redis.call('HSET', line, 'held', held)
+    if overrun > 0 then redis.call('HINCRBY', line, 'overrun', overrun) end
+    total = redis.call('HINCRBY', event_day, 'high', charge)
   end
   -- The day's usage key gets its TTL with its first usage (the day is over long before it ends).
   if total == charge then redis.call('EXPIRE', event_day, usage_ttl) end
