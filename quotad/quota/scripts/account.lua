@@ -1,22 +1,24 @@
 -- account.lua: an accounting report of a consumer line (R-16, R-17, R-22, R-23, R-71).
 -- Prepended: _lib.lua, _counters.lua
 -- KEYS: contract, buckets, expiries, line, live, day0, day1, day2, session, event_day
--- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, slice, live_ttl, stopped_ttl,
---   usage_ttl, rate, slack, max_age, nas, gw, sid, status, octets, exempt, framed, asid, event,
---   session_time
+-- Constants: slice, live_ttl, stopped_ttl, usage_ttl, rate, slack, max_age
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, nas, gw, sid, status, octets, exempt,
+--   framed, asid, event, session_time
 -- Reply: {'unknown'} | {outcome, added, debited, low_added, overrun, granted, facts, fresh}
 --
 -- day0..day2 are the 3-day window's usage keys (today first), event_day the usage key of the
--- report's event day. status is the Acct-Status-Type; octets and exempt the cumulative octets
--- and zero-rated octets; rate the plausible rate (bytes/s) and slack (bytes) over it; max_age
--- the oldest report counted (s); framed, asid, session_time, gw: Framed-IP-Address,
--- Acct-Session-Id, Acct-Session-Time, gateway ('' when absent); event the report's event time.
+-- report's event day. The constants are the process's settings, set before the script when it is
+-- registered (quota/lua.py constants): slice (bytes drawn from the pool at a time), the TTLs (s)
+-- of a live and an ended session and of a day's usage, rate the plausible rate (bytes/s) and
+-- slack (bytes) over it, max_age the oldest report counted (s). status is the Acct-Status-Type;
+-- octets and exempt the cumulative octets and zero-rated octets; framed, asid, session_time, gw:
+-- Framed-IP-Address, Acct-Session-Id, Acct-Session-Time, gateway ('' when absent); event the
+-- report's event time.
 -- The outcome is one of judge()'s (_counters.lua); only 'counted' writes anything.
 local contract, buckets, expiries, line, live, day0, day1, day2, session, event_day = unpack(KEYS)
-local now, month, prev_month, bundle_exp, prev_bundle_exp, slice, live_ttl, stopped_ttl, usage_ttl, rate, slack,
-  max_age, nas, gw, sid, status, octets, exempt, framed, asid, event, session_time = unpack(ARGV)
-status, octets, exempt, slice = tonumber(status), tonumber(octets), tonumber(exempt), tonumber(slice)
-rate, slack, max_age = tonumber(rate), tonumber(slack), tonumber(max_age)
+local now, month, prev_month, bundle_exp, prev_bundle_exp, nas, gw, sid, status, octets, exempt, framed, asid, event,
+  session_time = unpack(ARGV)
+status, octets, exempt = tonumber(status), tonumber(octets), tonumber(exempt)
 local event_time = tonumber(event)
 local days = {day0, day1, day2}
 
