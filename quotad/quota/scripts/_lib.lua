@@ -56,10 +56,11 @@ local function maintain()
   local c = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle', 'bundle_month', 'plan',
     'next_exp', 'start')
   if not c[5] then return false end
-  local last = num(c[4])
+  local last = c[4]
   local nxt = c[6]
-  if last < tonumber(month) then
-    if last < tonumber(prev) then grant_bundle(kc, kb, kx, c, prev, ARGV[5]) end
+  -- Granted this month already (the usual case) needs no number parsed.
+  if last ~= month and num(last) < tonumber(month) then
+    if num(last) < tonumber(prev) then grant_bundle(kc, kb, kx, c, prev, ARGV[5]) end
     grant_bundle(kc, kb, kx, c, month, ARGV[4])
     redis.call('HSET', kc, 'bundle_month', month)
     nxt = false  -- new buckets: look again

@@ -45,8 +45,12 @@ if outcome ~= 'counted' then return reply(outcome, 0, 0, 0, 0, 0, false) end
 local put = {'octets', octets, 'chg', chg, 'at', event}
 if fresh or not sess[6] then put[#put + 1] = 'rep'; put[#put + 1] = '1' end  -- it has had a report
 if fresh then
-  redis.call('DEL', session)
-  for _, f in ipairs({'started', now, 'nas', nas, 'imsi', '', 'gw', gw, 'stopped', '0'}) do put[#put + 1] = f end
+  -- An ended session's record goes before the new one is written; a session first seen has none
+  -- (every script that makes a record writes its 'stopped': attach.lua, this one, end_session.lua).
+  if sess[1] then redis.call('DEL', session) end
+  local n = #put
+  put[n + 1], put[n + 2], put[n + 3], put[n + 4], put[n + 5] = 'started', now, 'nas', nas, 'imsi'
+  put[n + 6], put[n + 7], put[n + 8], put[n + 9], put[n + 10] = '', 'gw', gw, 'stopped', '0'
 end
 if status == 2 then put[#put + 1] = 'stopped'; put[#put + 1] = '1' end
 if framed ~= '' then put[#put + 1] = 'ip'; put[#put + 1] = framed end
