@@ -53,20 +53,20 @@ end
 local function maintain()
   local kc, kb, kx = KEYS[1], KEYS[2], KEYS[3]
   local now, month, prev = ARGV[1], ARGV[2], ARGV[3]
-  local c = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle', 'bundle_month', 'plan',
-    'next_exp', 'start')
-  if not c[5] then return false end
-  local last = c[4]
-  local nxt = c[6]
-  -- Granted this month already (the usual case) needs no number parsed.
+  local c = redis.call('HMGET', kc, 'plan', 'bundle_month', 'next_exp', 'start')
+  if not c[1] then return false end
+  local last = c[2]
+  local nxt = c[3]
+  -- Granted this month already (the usual case) needs no number parsed and no bundle sizes read.
   if last ~= month and num(last) < tonumber(month) then
-    if num(last) < tonumber(prev) then grant_bundle(kc, kb, kx, c, prev, ARGV[5]) end
-    grant_bundle(kc, kb, kx, c, month, ARGV[4])
+    local g = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle')
+    if num(last) < tonumber(prev) then grant_bundle(kc, kb, kx, g, prev, ARGV[5]) end
+    grant_bundle(kc, kb, kx, g, month, ARGV[4])
     redis.call('HSET', kc, 'bundle_month', month)
     nxt = false  -- new buckets: look again
   end
   if nxt == false or (nxt ~= '' and tonumber(now) >= tonumber(nxt)) then drop_expired(kc, kb, kx, now) end
-  return c[5], c[7]
+  return c[1], c[4]
 end
 
 -- Sum of what is left in unexpired buckets (maintain() has dropped the expired ones): one read
