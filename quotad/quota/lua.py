@@ -14,18 +14,21 @@ declares the same names, the files prepended (which the runner follows: ``source
 function that builds each script's ARGV; tests/unit/test_lua_contract.py holds the three
 together, so a field added on one side only fails a test. Builders only place values: the caller
 converts them (numbers as ``repr``, absent values as ''). Runs of values that never change are
-passed encoded once (``GROUPS``). Each table reply has one parser here; the public-safety
-scripts' are in publicsafety/store.py, beside the dataclasses they return.
+passed encoded once (``GROUPS``); settings that never change while a process runs are not
+passed at all: a script's header names them (``-- Constants: slice, ...``), ``Script.constants``
+declares them and ``source`` writes their values into the text it registers (``constants``). Each
+table reply has one parser here; the public-safety scripts' are in publicsafety/store.py, beside
+the dataclasses they return.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NamedTuple
 
-from quotad.quota.model import AccountResult, Bucket, Card, LineFacts, ReportOutcome
+from quotad.quota.model import AccountResult, Bucket, Card, LineFacts, QuotaSettings, ReportOutcome
 
 Arg = Any  # one ARGV value (str, int, float), or a fastredis.Encoded run standing for several
 
@@ -46,10 +49,24 @@ IP_POOL = ("leases", "owner_of", "address_of", "next_unused")  # keys.IpPoolKeys
 GROUPS = {
     "calendar": CALENDAR,
     "attach_clock": (*CLOCK, "today", "slice", "ttl"),
-    "account_clock": (*CLOCK, "slice", "live_ttl", "stopped_ttl", "usage_ttl", "rate", "slack", "max_age"),
+    "account_clock": CLOCK,
     "gateway": ("nas", "gw"),
     "span": ("first", "count"),
 }
+
+
+# Settings written into a script's text when it is registered (``Script.constants``): a quota
+# setting changes only with a restart (quotad.reload), so no call sends them or parses them. The
+# script's SHA is its process's settings' (processes with other settings load their own).
+ACCOUNT_CONSTANTS = ("slice", "live_ttl", "stopped_ttl", "usage_ttl", "rate", "slack", "max_age")
+
+
+def constants(settings: QuotaSettings) -> dict[str, int]:
+    """The values of the constants the scripts may declare, from the process's settings."""
+    return {"slice": settings.slice_bytes, "live_ttl": settings.session_ttl_seconds,
+            "stopped_ttl": settings.stopped_ttl_seconds, "usage_ttl": settings.usage_ttl_days * 86400,
+            "rate": settings.max_report_rate_bps // 8, "slack": settings.max_report_slack_bytes,
+            "max_age": settings.stopped_ttl_seconds}
 
 
 # -- ARGV builders, one per script ------------------------------------------------------------------
@@ -154,17 +171,28 @@ def ps_account_argv(sid: Arg, status: Arg, octets: Arg, nas: Arg, asid: Arg, now
 @dataclass(frozen=True, slots=True)
 class Script:
     """One script: the names of its KEYS and ARGV as its header gives them, the function that
-    builds its ARGV, and the files prepended to it, in order."""
+    builds its ARGV, the files prepended to it, in order, and the constants written into it."""
 
     name: str
     keys: tuple[str, ...]
     argv: tuple[str, ...]
     build: Callable[..., list[Arg]]
     prelude: tuple[str, ...] = ()
+    constants: tuple[str, ...] = ()
 
-    def source(self) -> str:
-        """The text sent to Redis: the prepended files, then the script."""
-        return "\n".join(_read(name) for name in (*self.prelude, self.name))
+    def source(self, values: Mapping[str, int] | None = None) -> str:
+        """The text sent to Redis: the prepended files, a line that sets the script's constants
+        (from ``values``: ``constants(settings)``), then the script."""
+        parts = [_read(name) for name in self.prelude]
+        if self.constants:
+            given = values or {}
+            missing = [name for name in self.constants if name not in given]
+            if missing:
+                raise ValueError(f"{self.name}.lua: no value for constants {', '.join(missing)}")
+            literals = ", ".join(str(int(given[name])) for name in self.constants)
+            parts.append(f"local {', '.join(self.constants)} = {literals}  -- Constants (quota/lua.py)")
+        parts.append(_read(self.name))
+        return "\n".join(parts)
 
 
 def _read(name: str) -> str:
@@ -185,7 +213,7 @@ SCRIPTS = {s.name: s for s in (
             "slot", "spare"), attach_argv, LIB),
     Script("account", (*SESSION_KEYS, "event_day"),
            (*GROUPS["account_clock"], "nas", "gw", "sid", "status", "octets", "exempt", "framed", "asid", "event",
-            "session_time"), account_argv, (*LIB, "_counters")),
+            "session_time"), account_argv, (*LIB, "_counters"), ACCOUNT_CONSTANTS),
     Script("line_facts", LINE_KEYS, CLOCK, clock_argv, LIB),
     Script("set_line", LINE_KEYS, (*CLOCK, "field", "value"), set_line_argv, LIB),
     Script("charge", (*POOL, "charges"),

@@ -179,8 +179,9 @@ class ScriptRunner:
         self.fast = fast
         self.calendar = ScriptCalendar(settings.timezone)
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+        values = lua.constants(settings)
         self.scripts: dict[str, RegisteredScript] = {
-            name: client.register_script(lua.SCRIPTS[name].source()) for name in names}
+            name: client.register_script(lua.SCRIPTS[name].source(values)) for name in names}
 
     def shas(self) -> list[str]:
         return [script.sha for script in self.scripts.values()]

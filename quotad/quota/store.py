@@ -74,10 +74,7 @@ class QuotaStore:
         # settings that never change (once a second), each line's keys (once a day and session),
         # each gateway's (nas, gw).
         self._attach_clock = ClockRun(self.calendar, settings.slice_bytes, settings.session_ttl_seconds, today=True)
-        self._account_clock = ClockRun(
-            self.calendar, settings.slice_bytes, settings.session_ttl_seconds, settings.stopped_ttl_seconds,
-            settings.usage_ttl_days * 86400, settings.max_report_rate_bps // 8, settings.max_report_slack_bytes,
-            settings.stopped_ttl_seconds)
+        self._account_clock = ClockRun(self.calendar)  # account.lua's settings are constants (lua.constants)
         self._lines: dict[tuple[str, str], SessionKeys] = {}
         self._gateways: dict[tuple[str, str], Encoded] = {}
         # (contract, msisdn, slot) → the slot's latest session, as this process last saw it

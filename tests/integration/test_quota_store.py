@@ -1001,7 +1001,7 @@ async def test_r5_a_session_holding_no_address_runs_no_lease_script(
     await report(store, ref, "g1", ACCT_START, 0, now)
     assert await redis_commands(store) == {
         "hget": 1 + 3,  # the lease's holder (none); account: the 3-day window's low usage
-        "evalsha": 1, "hmget": 3, "hgetall": 1, "hset": 1, "del": 1, "sadd": 1, "expire": 1,  # account
+        "evalsha": 1, "hmget": 3, "hgetall": 1, "hset": 1, "sadd": 1, "expire": 1,  # account (no record to delete)
     }
     await store.client.config_resetstat()
     await report(store, ref, "g1", ACCT_INTERIM, MB, now + 160)  # a quarter lease on: a renewal is due

@@ -15,11 +15,12 @@ from quotad.quota import keys as k
 from quotad.quota import lua
 from quotad.quota import store as quota_store
 from quotad.quota.fastredis import Encoded, plain
+from quotad.quota.model import QuotaSettings
 
 SCRIPTS_DIR = Path(lua.__file__).parent / "scripts"
 SCRIPT_FILES = sorted(p.stem for p in SCRIPTS_DIR.glob("*.lua") if not p.stem.startswith("_"))
 PRELUDES = sorted(p.stem for p in SCRIPTS_DIR.glob("_*.lua"))
-TAGS = ("Prepended", "KEYS", "ARGV", "Reply")
+TAGS = ("Prepended", "Constants", "KEYS", "ARGV", "Reply")
 
 
 def header(text: str) -> dict[str, str]:
@@ -68,6 +69,7 @@ def test_header_names_keys_argv_reply_and_what_is_prepended(name: str) -> None:
     assert head.get("Reply")
     assert names(head.get("KEYS", "")) == spec.keys
     assert names(head.get("ARGV", "")) == spec.argv
+    assert names(head.get("Constants", "")) == spec.constants
     assert names(head.get("Prepended", "")) == tuple(f"{p}.lua" for p in spec.prelude)
     assert set(spec.prelude) <= set(PRELUDES)
 
@@ -116,9 +118,30 @@ def test_every_script_a_store_runs_is_declared() -> None:
 
 
 def test_prepended_files_come_first_in_the_source_sent() -> None:
-    source = lua.SCRIPTS["account"].source()
+    source = lua.SCRIPTS["account"].source(lua.constants(QuotaSettings()))
     assert source.index("-- _lib.lua:") < source.index("-- _counters.lua:") < source.index("-- account.lua:")
     assert lua.SCRIPTS["ip_alloc"].source().startswith("-- ip_alloc.lua:")
+
+
+@pytest.mark.parametrize("name", [name for name in SCRIPT_FILES if lua.SCRIPTS[name].constants])
+def test_constants_are_set_once_before_the_script_from_the_settings(name: str) -> None:
+    """A script's constants are neither ARGV nor its own locals: the line source() writes after
+    the prepended files sets them all, from lua.constants (one value for each name declared)."""
+    spec = lua.SCRIPTS[name]
+    text = (SCRIPTS_DIR / f"{name}.lua").read_text()
+    assert not set(spec.constants) & set(spec.argv)
+    for constant in spec.constants:
+        assert re.search(rf"\b{constant}\b", text.split("\nlocal ", 1)[1]), constant  # used past the header
+        assert not re.search(rf"^local\s+[\w\s,]*\b{constant}\b", text, re.M), constant
+    values = lua.constants(QuotaSettings())
+    source = spec.source(values)
+    line = f"local {', '.join(spec.constants)} = {', '.join(str(values[c]) for c in spec.constants)}"
+    assert source.count(line) == 1
+    assert source.index(line) < source.index(f"-- {name}.lua:")
+    if spec.prelude:
+        assert source.index(line) > source.index(f"-- {spec.prelude[-1]}.lua:")
+    with pytest.raises(ValueError, match=spec.constants[0]):
+        spec.source({})
 
 
 def test_header_parser_follows_a_list_over_lines() -> None:

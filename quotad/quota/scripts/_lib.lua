@@ -10,17 +10,17 @@ local function num(v)
   return tonumber(v) or 0
 end
 
--- Integers as exact decimal strings (Lua's default formatting switches to exponents).
-local function s(n)
-  return string.format('%.0f', n)
-end
+-- Numbers go to redis.call as they are: the server writes an integer up to 2^53 as its exact
+-- decimal digits (Redis 6.2/7.0 with '%.17g', Valkey 8 as the shortest exact form), where Lua's
+-- own tostring() and '..' would switch to exponents (tests/integration/test_lua_numbers.py). A
+-- number in a reply is sent as an integer (truncated): replies hold whole byte counts only.
 
 -- The contract's 'next_exp' field is the earliest expiry among its buckets ('' for none), so
 -- that the scripts of every request need not look for expired buckets before that instant.
 -- Contracts written before the field existed lack it: the next maintain() looks and sets it.
 local function new_bucket(kc, kb, kx, kind, size, exp)
   local id = string.format('%08d', redis.call('HINCRBY', kc, 'seq', 1))
-  redis.call('HSET', kb, id .. '.kind', kind, id .. '.size', s(size), id .. '.left', s(size),
+  redis.call('HSET', kb, id .. '.kind', kind, id .. '.size', size, id .. '.left', size,
     id .. '.exp', exp)
   redis.call('ZADD', kx, exp, id)
   local nxt = redis.call('HGET', kc, 'next_exp')
@@ -53,19 +53,20 @@ end
 local function maintain()
   local kc, kb, kx = KEYS[1], KEYS[2], KEYS[3]
   local now, month, prev = ARGV[1], ARGV[2], ARGV[3]
-  local c = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle', 'bundle_month', 'plan',
-    'next_exp', 'start')
-  if not c[5] then return false end
-  local last = num(c[4])
-  local nxt = c[6]
-  if last < tonumber(month) then
-    if last < tonumber(prev) then grant_bundle(kc, kb, kx, c, prev, ARGV[5]) end
-    grant_bundle(kc, kb, kx, c, month, ARGV[4])
+  local c = redis.call('HMGET', kc, 'plan', 'bundle_month', 'next_exp', 'start')
+  if not c[1] then return false end
+  local last = c[2]
+  local nxt = c[3]
+  -- Granted this month already (the usual case) needs no number parsed and no bundle sizes read.
+  if last ~= month and num(last) < tonumber(month) then
+    local g = redis.call('HMGET', kc, 'start_month', 'start_bundle', 'bundle')
+    if num(last) < tonumber(prev) then grant_bundle(kc, kb, kx, g, prev, ARGV[5]) end
+    grant_bundle(kc, kb, kx, g, month, ARGV[4])
     redis.call('HSET', kc, 'bundle_month', month)
     nxt = false  -- new buckets: look again
   end
   if nxt == false or (nxt ~= '' and tonumber(now) >= tonumber(nxt)) then drop_expired(kc, kb, kx, now) end
-  return c[5], c[7]
+  return c[1], c[4]
 end
 
 -- Sum of what is left in unexpired buckets (maintain() has dropped the expired ones): one read
@@ -88,7 +89,7 @@ local function draw(want)
     local left = num(redis.call('HGET', KEYS[2], id .. '.left'))
     if left > 0 then
       local take = math.min(left, want - got)
-      redis.call('HSET', KEYS[2], id .. '.left', s(left - take))
+      redis.call('HSET', KEYS[2], id .. '.left', left - take)
       got = got + take
       if got >= want then break end
     end

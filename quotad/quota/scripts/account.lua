@@ -1,22 +1,24 @@
 -- account.lua: an accounting report of a consumer line (R-16, R-17, R-22, R-23, R-71).
 -- Prepended: _lib.lua, _counters.lua
 -- KEYS: contract, buckets, expiries, line, live, day0, day1, day2, session, event_day
--- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, slice, live_ttl, stopped_ttl,
---   usage_ttl, rate, slack, max_age, nas, gw, sid, status, octets, exempt, framed, asid, event,
---   session_time
+-- Constants: slice, live_ttl, stopped_ttl, usage_ttl, rate, slack, max_age
+-- ARGV: now, month, prev_month, bundle_exp, prev_bundle_exp, nas, gw, sid, status, octets, exempt,
+--   framed, asid, event, session_time
 -- Reply: {'unknown'} | {outcome, added, debited, low_added, overrun, granted, facts, fresh}
 --
 -- day0..day2 are the 3-day window's usage keys (today first), event_day the usage key of the
--- report's event day. status is the Acct-Status-Type; octets and exempt the cumulative octets
--- and zero-rated octets; rate the plausible rate (bytes/s) and slack (bytes) over it; max_age
--- the oldest report counted (s); framed, asid, session_time, gw: Framed-IP-Address,
--- Acct-Session-Id, Acct-Session-Time, gateway ('' when absent); event the report's event time.
+-- report's event day. The constants are the process's settings, set before the script when it is
+-- registered (quota/lua.py constants): slice (bytes drawn from the pool at a time), the TTLs (s)
+-- of a live and an ended session and of a day's usage, rate the plausible rate (bytes/s) and
+-- slack (bytes) over it, max_age the oldest report counted (s). status is the Acct-Status-Type;
+-- octets and exempt the cumulative octets and zero-rated octets; framed, asid, session_time, gw:
+-- Framed-IP-Address, Acct-Session-Id, Acct-Session-Time, gateway ('' when absent); event the
+-- report's event time.
 -- The outcome is one of judge()'s (_counters.lua); only 'counted' writes anything.
 local contract, buckets, expiries, line, live, day0, day1, day2, session, event_day = unpack(KEYS)
-local now, month, prev_month, bundle_exp, prev_bundle_exp, slice, live_ttl, stopped_ttl, usage_ttl, rate, slack,
-  max_age, nas, gw, sid, status, octets, exempt, framed, asid, event, session_time = unpack(ARGV)
-status, octets, exempt, slice = tonumber(status), tonumber(octets), tonumber(exempt), tonumber(slice)
-rate, slack, max_age = tonumber(rate), tonumber(slack), tonumber(max_age)
+local now, month, prev_month, bundle_exp, prev_bundle_exp, nas, gw, sid, status, octets, exempt, framed, asid, event,
+  session_time = unpack(ARGV)
+status, octets, exempt = tonumber(status), tonumber(octets), tonumber(exempt)
 local event_time = tonumber(event)
 local days = {day0, day1, day2}
 
@@ -26,7 +28,7 @@ local l = redis.call('HMGET', line, 'status', 'held', 'speed', 'coupon')
 if not l[1] then return {'unknown'} end
 local held = num(l[2])
 local function reply(outcome, added, debited, low, over, granted, fresh)
-  return {outcome, s(added), s(debited), s(low), s(over), s(granted), request_facts(plan, l[1], l[4], held, l[3], days),
+  return {outcome, added, debited, low, over, granted, request_facts(plan, l[1], l[4], held, l[3], days),
     fresh and 1 or 0}
 end
 if status ~= 1 and status ~= 2 and status ~= 3 then return reply('counted', 0, 0, 0, 0, 0, false) end
@@ -40,11 +42,15 @@ local outcome, added, charge, fresh, chg = judge(sess, status, octets, exempt, e
 if outcome ~= 'counted' then return reply(outcome, 0, 0, 0, 0, 0, false) end
 
 -- The session's fields in one write.
-local put = {'octets', s(octets), 'chg', s(chg), 'at', event}
+local put = {'octets', octets, 'chg', chg, 'at', event}
 if fresh or not sess[6] then put[#put + 1] = 'rep'; put[#put + 1] = '1' end  -- it has had a report
 if fresh then
-  redis.call('DEL', session)
-  for _, f in ipairs({'started', now, 'nas', nas, 'imsi', '', 'gw', gw, 'stopped', '0'}) do put[#put + 1] = f end
+  -- An ended session's record goes before the new one is written; a session first seen has none
+  -- (every script that makes a record writes its 'stopped': attach.lua, this one, end_session.lua).
+  if sess[1] then redis.call('DEL', session) end
+  local n = #put
+  put[n + 1], put[n + 2], put[n + 3], put[n + 4], put[n + 5] = 'started', now, 'nas', nas, 'imsi'
+  put[n + 6], put[n + 7], put[n + 8], put[n + 9], put[n + 10] = '', 'gw', gw, 'stopped', '0'
 end
 if status == 2 then put[#put + 1] = 'stopped'; put[#put + 1] = '1' end
 if framed ~= '' then put[#put + 1] = 'ip'; put[#put + 1] = framed end
@@ -66,7 +72,7 @@ if charge > 0 then
   local total
   if l[3] == 'low' or l[3] == 'restricted' then
     low_added = charge
-    total = redis.call('HINCRBY', event_day, 'low', s(charge))
+    total = redis.call('HINCRBY', event_day, 'low', charge)
   else
     if charge > held then
       granted = draw(math.ceil((charge - held) / slice) * slice)
@@ -75,9 +81,9 @@ if charge > 0 then
     debited = math.min(charge, held)
     overrun = charge - debited
     held = held - debited
-    redis.call('HSET', line, 'held', s(held))
-    if overrun > 0 then redis.call('HINCRBY', line, 'overrun', s(overrun)) end
-    total = redis.call('HINCRBY', event_day, 'high', s(charge))
+    redis.call('HSET', line, 'held', held)
+    if overrun > 0 then redis.call('HINCRBY', line, 'overrun', overrun) end
+    total = redis.call('HINCRBY', event_day, 'high', charge)
   end
   -- The day's usage key gets its TTL with its first usage (the day is over long before it ends).
   if total == charge then redis.call('EXPIRE', event_day, usage_ttl) end

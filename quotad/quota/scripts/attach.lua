@@ -101,7 +101,7 @@ if l[3] == '1' and held < slice then
   granted = draw(slice)
   if granted > 0 then
     held = held + granted
-    redis.call('HSET', line, 'held', s(held))
+    redis.call('HSET', line, 'held', held)
   end
 end
 return {'ok', granted, request_facts(plan, l[1], l[3], held, l[7], days), gen, same, new, sid}

@@ -21,7 +21,7 @@ if l[1] == 'active' and l[2] == '1' and l[4] == 'high' and held < slice then
   granted = draw(slice)
   if granted > 0 then
     held = held + granted
-    redis.call('HSET', line, 'held', s(held))
+    redis.call('HSET', line, 'held', held)
   end
 end
 return {'ok', granted, facts_of(plan, l[1], l[2], held, l[4], {day0, day1, day2})}
