@@ -73,3 +73,4 @@ _impl, IMPLEMENTATION = _choose()
 COMPILED = IMPLEMENTATION == "cython"
 
 from quotad.radius._packet import *  # noqa: E402, F403  (the codec's names, from the module chosen)
+from quotad.radius.attrtypes import *  # noqa: E402, F403  (attribute numbers)

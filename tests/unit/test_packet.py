@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from pyrad import packet as pp
 from pyrad.dictionary import Dictionary as PyradDictionary
 
+from quotad.radius import attrtypes as at
 from quotad.radius import packet as codec
 from quotad.radius import packet as rp
 from quotad.radius.dictionary import default_dictionary_path
@@ -90,10 +91,10 @@ def test_r70_rfc2865_example_pap_hidden_password() -> None:
 def test_r70_rfc2865_example_request_decodes() -> None:
     p = decode(RFC_REQUEST)
     assert (p.code, p.identifier) == (rp.ACCESS_REQUEST, 0)
-    assert p.get_str(rp.USER_NAME) == "nemo"
-    assert p.get(rp.NAS_IP_ADDRESS) == bytes([192, 168, 1, 16])
+    assert p.get_str(at.USER_NAME) == "nemo"
+    assert p.get(at.NAS_IP_ADDRESS) == bytes([192, 168, 1, 16])
     assert p.get_int(5) == 3
-    hidden = p.get(rp.USER_PASSWORD)
+    hidden = p.get(at.USER_PASSWORD)
     assert hidden is not None
     assert rp.decrypt_password(hidden, RFC_SECRET, p.authenticator) == b"arctangent"
     assert rp.verify_message_authenticator(p, RFC_SECRET) is None
@@ -110,7 +111,7 @@ def test_r70_rfc2865_example_accept_response_authenticator() -> None:
 
 def test_r70_response_authenticator_matches_hand_computation() -> None:
     req_auth = bytes(range(16))
-    out = rp.encode_response(rp.ACCESS_ACCEPT, 9, req_auth, SECRET, rp.attr_int(rp.SESSION_TIMEOUT, 60))
+    out = rp.encode_response(rp.ACCESS_ACCEPT, 9, req_auth, SECRET, rp.attr_int(at.SESSION_TIMEOUT, 60))
     assert out[:4] == bytes([2, 9, 0, 20 + 18 + 6])
     assert out[20:22] == b"\x50\x12"  # Message-Authenticator first (BlastRADIUS)
     assert out[4:20] == hashlib.md5(out[:4] + req_auth + out[20:] + SECRET).digest()
@@ -135,17 +136,17 @@ def test_r70_pyrad_pap_request_with_vsas_and_ma(pyrad_dict: PyradDictionary) -> 
     p = decode(raw)
     assert p.raw == raw
     assert (p.code, p.identifier, p.authenticator) == (rp.ACCESS_REQUEST, 7, req.authenticator)
-    assert p.attrs[0][0] == rp.MESSAGE_AUTHENTICATOR
-    assert p.get_str(rp.USER_NAME) == "alice"
-    assert p.get(rp.NAS_IP_ADDRESS) == bytes([10, 1, 2, 3])
-    assert p.get_str(rp.CALLED_STATION_ID) == "internet.apn"
-    assert p.get_int(rp.SERVICE_TYPE) == 2
-    assert p.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) == b"001010123456789"
-    assert p.vsa(rp.VENDOR_3GPP, rp.TGPP_CHARGING_CHARACTERISTICS) == b"0800"
+    assert p.attrs[0][0] == at.MESSAGE_AUTHENTICATOR
+    assert p.get_str(at.USER_NAME) == "alice"
+    assert p.get(at.NAS_IP_ADDRESS) == bytes([10, 1, 2, 3])
+    assert p.get_str(at.CALLED_STATION_ID) == "internet.apn"
+    assert p.get_int(at.SERVICE_TYPE) == 2
+    assert p.vsa(at.VENDOR_3GPP, at.TGPP_IMSI) == b"001010123456789"
+    assert p.vsa(at.VENDOR_3GPP, at.TGPP_CHARGING_CHARACTERISTICS) == b"0800"
     # pyrad writes the dictionary's integer as 4 octets; we accept that as well as 1.
-    assert p.vsa(rp.VENDOR_3GPP, rp.TGPP_RAT_TYPE) == b"\0\0\0\6"
+    assert p.vsa(at.VENDOR_3GPP, at.TGPP_RAT_TYPE) == b"\0\0\0\6"
     assert rp.tgpp_rat_type(p) == 6
-    hidden = p.get(rp.USER_PASSWORD)
+    hidden = p.get(at.USER_PASSWORD)
     assert hidden is not None
     assert rp.decrypt_password(hidden, SECRET, p.authenticator) == LONG_PW
     assert rp.verify_message_authenticator(p, SECRET) is True
@@ -165,9 +166,9 @@ def test_r70_chap_agrees_with_pyrad(pyrad_dict: PyradDictionary, with_challenge:
     assert pp.AuthPacket(packet=raw, secret=SECRET, dict=pyrad_dict).VerifyChapPasswd(b"chap-pw")
 
     p = decode(raw)
-    chap = p.get(rp.CHAP_PASSWORD)
+    chap = p.get(at.CHAP_PASSWORD)
     assert chap is not None
-    our_challenge = p.get(rp.CHAP_CHALLENGE) or p.authenticator
+    our_challenge = p.get(at.CHAP_CHALLENGE) or p.authenticator
     assert rp.check_chap(chap, our_challenge, b"chap-pw") is True
     assert rp.check_chap(chap, our_challenge, b"chap-pX") is False
     assert rp.check_chap(chap[:16], our_challenge, b"chap-pw") is False
@@ -185,9 +186,9 @@ def test_r70_pyrad_accounting_gigawords_and_authenticators(pyrad_dict: PyradDict
     raw = req.RequestPacket()
 
     p = decode(raw)
-    assert p.get_int(rp.ACCT_STATUS_TYPE) == 3
-    assert rp.octets64(p.get_int(rp.ACCT_INPUT_OCTETS), p.get_int(rp.ACCT_INPUT_GIGAWORDS)) == (2 << 32) + 123
-    assert rp.octets64(p.get_int(rp.ACCT_OUTPUT_OCTETS), p.get_int(rp.ACCT_OUTPUT_GIGAWORDS)) == 0xFFFFFFFF
+    assert p.get_int(at.ACCT_STATUS_TYPE) == 3
+    assert rp.octets64(p.get_int(at.ACCT_INPUT_OCTETS), p.get_int(at.ACCT_INPUT_GIGAWORDS)) == (2 << 32) + 123
+    assert rp.octets64(p.get_int(at.ACCT_OUTPUT_OCTETS), p.get_int(at.ACCT_OUTPUT_GIGAWORDS)) == 0xFFFFFFFF
     assert rp.verify_request_authenticator(p, SECRET) is True
     assert rp.verify_request_authenticator(p, b"other") is False
     # RFC 5176 §3.3 / FreeRADIUS: MA over a zeroed authenticator field.
@@ -206,15 +207,15 @@ def test_r70_encode_response_accepted_by_pyrad(pyrad_dict: PyradDictionary) -> N
     p = decode(raw_req)
 
     attrs = (
-        rp.attr_int(rp.SESSION_TIMEOUT, 3600)
-        + rp.attr_int(rp.IDLE_TIMEOUT, 600)
-        + rp.attr(rp.FILTER_ID, b"default")
-        + rp.attr(rp.CLASS, b"cls")
-        + rp.attr_vsa(rp.VENDOR_QUOTAD, 3, b"gold")
-        + rp.attr_int(rp.ACCT_INTERIM_INTERVAL, 300)
+        rp.attr_int(at.SESSION_TIMEOUT, 3600)
+        + rp.attr_int(at.IDLE_TIMEOUT, 600)
+        + rp.attr(at.FILTER_ID, b"default")
+        + rp.attr(at.CLASS, b"cls")
+        + rp.attr_vsa(at.VENDOR_QUOTAD, 3, b"gold")
+        + rp.attr_int(at.ACCT_INTERIM_INTERVAL, 300)
     )
     out = rp.encode_response(
-        rp.ACCESS_ACCEPT, p.identifier, p.authenticator, SECRET, attrs, p.get_all(rp.PROXY_STATE)
+        rp.ACCESS_ACCEPT, p.identifier, p.authenticator, SECRET, attrs, p.get_all(at.PROXY_STATE)
     )
     reply = pp.Packet(packet=out, secret=SECRET, dict=pyrad_dict)
     assert req.VerifyReply(reply, out, enforce_ma=True) is True
@@ -225,7 +226,7 @@ def test_r70_encode_response_accepted_by_pyrad(pyrad_dict: PyradDictionary) -> N
     ours = decode(out)
     assert rp.verify_message_authenticator(ours, SECRET, p.authenticator) is True
     assert rp.verify_response_authenticator(ours, p.authenticator, SECRET) is True
-    assert ours.get_all(rp.PROXY_STATE) == [b"proxy-1", b"proxy-2"]
+    assert ours.get_all(at.PROXY_STATE) == [b"proxy-1", b"proxy-2"]
     assert [t for t, _ in ours.attrs] == [80, 27, 28, 11, 25, 26, 85, 33, 33]
 
 
@@ -262,15 +263,15 @@ def test_r70_coa_responses_accepted_by_pyrad(pyrad_dict: PyradDictionary, code: 
     raw_req = req.RequestPacket()
     p = decode(raw_req)
     assert rp.verify_request_authenticator(p, SECRET) is True
-    out = rp.encode_response(code, p.identifier, p.authenticator, SECRET, rp.attr_int(rp.ERROR_CAUSE, 503))
+    out = rp.encode_response(code, p.identifier, p.authenticator, SECRET, rp.attr_int(at.ERROR_CAUSE, 503))
     reply = pp.Packet(packet=out, secret=SECRET, dict=pyrad_dict)
     assert req.VerifyReply(reply, out) is True
 
 
 @pytest.mark.parametrize("with_ma", [True, False])
 def test_r70_encode_request_accounting_verified_by_pyrad(pyrad_dict: PyradDictionary, with_ma: bool) -> None:
-    attrs = rp.attr_int(rp.ACCT_STATUS_TYPE, 2) + rp.attr(rp.ACCT_SESSION_ID, b"s-9") + rp.attr_int(
-        rp.ACCT_INPUT_GIGAWORDS, 1
+    attrs = rp.attr_int(at.ACCT_STATUS_TYPE, 2) + rp.attr(at.ACCT_SESSION_ID, b"s-9") + rp.attr_int(
+        at.ACCT_INPUT_GIGAWORDS, 1
     )
     raw, auth = rp.encode_request(rp.ACCOUNTING_REQUEST, 77, SECRET, attrs, message_authenticator=with_ma)
     theirs = pp.AcctPacket(packet=raw, secret=SECRET, dict=pyrad_dict)
@@ -284,7 +285,7 @@ def test_r70_encode_request_accounting_verified_by_pyrad(pyrad_dict: PyradDictio
 
 @pytest.mark.parametrize("code", [rp.COA_REQUEST, rp.DISCONNECT_REQUEST])
 def test_r70_encode_request_coa_verified_by_pyrad(pyrad_dict: PyradDictionary, code: int) -> None:
-    raw, _ = rp.encode_request(code, 1, SECRET, rp.attr(rp.USER_NAME, b"alice"))
+    raw, _ = rp.encode_request(code, 1, SECRET, rp.attr(at.USER_NAME, b"alice"))
     theirs = pp.CoAPacket(packet=raw, secret=SECRET, dict=pyrad_dict)
     assert theirs.VerifyCoARequest() is True
     assert theirs.verify_message_authenticator() is True
@@ -292,7 +293,7 @@ def test_r70_encode_request_coa_verified_by_pyrad(pyrad_dict: PyradDictionary, c
 
 def test_r70_encode_request_access_pap_read_by_pyrad(pyrad_dict: PyradDictionary) -> None:
     auth = bytes(range(16))
-    attrs = rp.attr(rp.USER_NAME, b"alice") + rp.pap_attr(b"pw", SECRET, auth)
+    attrs = rp.attr(at.USER_NAME, b"alice") + rp.pap_attr(b"pw", SECRET, auth)
     raw, got = rp.encode_request(rp.ACCESS_REQUEST, 4, SECRET, attrs, authenticator=auth)
     assert got == auth
     theirs = pp.AuthPacket(packet=raw, secret=SECRET, dict=pyrad_dict)
@@ -326,12 +327,12 @@ def test_encode_value_limits() -> None:
     with pytest.raises(ValueError):
         rp.attr(1, bytes(254))
     with pytest.raises(ValueError):
-        rp.attr_vsa(rp.VENDOR_3GPP, 1, bytes(248))
+        rp.attr_vsa(at.VENDOR_3GPP, 1, bytes(248))
     with pytest.raises(ValueError):
         rp.attr_int(27, 1 << 32)
     with pytest.raises(ValueError):
         rp.encrypt_password(bytes(129), SECRET, bytes(16))
-    assert rp.attr_vsa(rp.VENDOR_3GPP, 21, b"\x06") == bytes.fromhex("1a09000028af150306")
+    assert rp.attr_vsa(at.VENDOR_3GPP, 21, b"\x06") == bytes.fromhex("1a09000028af150306")
 
 
 # --- bad input: each PacketError reason (R-72) ----------------------------------------------
@@ -366,10 +367,10 @@ def test_r72_packet_error_reasons(data: bytes, reason: str) -> None:
 
 
 def test_r72_trailing_octets_beyond_length_ignored() -> None:
-    raw, _ = rp.encode_request(rp.ACCOUNTING_REQUEST, 1, SECRET, rp.attr_int(rp.ACCT_STATUS_TYPE, 1))
+    raw, _ = rp.encode_request(rp.ACCOUNTING_REQUEST, 1, SECRET, rp.attr_int(at.ACCT_STATUS_TYPE, 1))
     p = decode(raw + b"\x01\x09garbage-padding")
     assert p.raw == raw
-    assert p.attrs[-1] == (rp.ACCT_STATUS_TYPE, b"\0\0\0\1")
+    assert p.attrs[-1] == (at.ACCT_STATUS_TYPE, b"\0\0\0\1")
     assert rp.verify_request_authenticator(p, SECRET) is True
     assert decode(bytearray(raw)).raw == raw
     assert decode(memoryview(raw + b"pad")).raw == raw
@@ -382,16 +383,16 @@ def test_r72_empty_attribute_value_allowed_and_4096_accepted() -> None:
 
 
 def test_r72_unknown_or_malformed_vendor_specific_passed_over() -> None:
-    good = rp.attr_vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI, b"001010000000009")
-    short = rp.attr(rp.VENDOR_SPECIFIC, b"\x00\x00")  # shorter than a vendor id
-    bad_inner = rp.attr(rp.VENDOR_SPECIFIC, (10415).to_bytes(4, "big") + b"\x01\x09abc")
-    unknown = rp.attr_vsa(99999, rp.TGPP_IMSI, b"not-ours")
-    non_rfc_layout = rp.attr(rp.VENDOR_SPECIFIC, (10415).to_bytes(4, "big") + b"\x00\x01\x00\x05x")
+    good = rp.attr_vsa(at.VENDOR_3GPP, at.TGPP_IMSI, b"001010000000009")
+    short = rp.attr(at.VENDOR_SPECIFIC, b"\x00\x00")  # shorter than a vendor id
+    bad_inner = rp.attr(at.VENDOR_SPECIFIC, (10415).to_bytes(4, "big") + b"\x01\x09abc")
+    unknown = rp.attr_vsa(99999, at.TGPP_IMSI, b"not-ours")
+    non_rfc_layout = rp.attr(at.VENDOR_SPECIFIC, (10415).to_bytes(4, "big") + b"\x00\x01\x00\x05x")
     p = decode(_with_attrs(short + bad_inner + unknown + non_rfc_layout + good))
     assert [t for t, _ in p.attrs] == [26] * 5
-    assert p.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) == b"001010000000009"
-    assert p.vsa(99999, rp.TGPP_IMSI) == b"not-ours"
-    assert p.vsa(rp.VENDOR_3GPP, rp.TGPP_RAT_TYPE) is None
+    assert p.vsa(at.VENDOR_3GPP, at.TGPP_IMSI) == b"001010000000009"
+    assert p.vsa(99999, at.TGPP_IMSI) == b"not-ours"
+    assert p.vsa(at.VENDOR_3GPP, at.TGPP_RAT_TYPE) is None
     assert rp.tgpp_rat_type(p) is None
     assert rp.split_vsa(bad_inner[2:]) is None
 
@@ -399,16 +400,16 @@ def test_r72_unknown_or_malformed_vendor_specific_passed_over() -> None:
 @pytest.mark.parametrize(("value", "expected"), [(b"\x06", 6), (b"\0\0\0\x01", 1), (b"\0\x06", None)])
 def test_r70_tgpp_rat_type_widths(value: bytes, expected: int | None) -> None:
     """R-70: TS 29.061 — 3GPP-RAT-Type is one octet; four are accepted too."""
-    p = decode(_with_attrs(rp.attr_vsa(rp.VENDOR_3GPP, rp.TGPP_RAT_TYPE, value)))
+    p = decode(_with_attrs(rp.attr_vsa(at.VENDOR_3GPP, at.TGPP_RAT_TYPE, value)))
     assert rp.tgpp_rat_type(p) == expected
 
 
 def test_r72_message_authenticator_duplicate_or_bad_length() -> None:
-    raw, _ = rp.encode_request(rp.ACCESS_REQUEST, 1, SECRET, rp.attr(rp.USER_NAME, b"a"))
+    raw, _ = rp.encode_request(rp.ACCESS_REQUEST, 1, SECRET, rp.attr(at.USER_NAME, b"a"))
     dup = raw[:2] + struct.pack("!H", len(raw) + 18) + raw[4:] + raw[20:38]
     assert rp.verify_message_authenticator(decode(raw), SECRET) is True
     assert rp.verify_message_authenticator(decode(dup), SECRET) is False
-    short_ma = _with_attrs(rp.attr(rp.MESSAGE_AUTHENTICATOR, bytes(15)))
+    short_ma = _with_attrs(rp.attr(at.MESSAGE_AUTHENTICATOR, bytes(15)))
     assert rp.verify_message_authenticator(decode(short_ma), SECRET) is False
     flipped = raw[:-1] + bytes([raw[-1] ^ 1])
     assert rp.verify_message_authenticator(decode(flipped), SECRET) is False
@@ -441,7 +442,7 @@ def test_r70_response_round_trip(code: int, ident: int, attrs: list[tuple[int, b
     assert (p.code, p.identifier) == (code, ident)
     assert p.attrs[1:] == attrs
     assert rp.verify_response_authenticator(p, auth, SECRET) is True
-    if rp.MESSAGE_AUTHENTICATOR not in (t for t, _ in attrs):
+    if at.MESSAGE_AUTHENTICATOR not in (t for t, _ in attrs):
         assert rp.verify_message_authenticator(p, SECRET, auth) is True
 
 
@@ -467,10 +468,10 @@ def _exercise(data: bytes) -> None:
     except PacketError as exc:
         assert exc.reason in ("short", "length", "attribute")
         return
-    p.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI)
+    p.vsa(at.VENDOR_3GPP, at.TGPP_IMSI)
     rp.tgpp_rat_type(p)
-    p.get_int(rp.ACCT_INPUT_OCTETS)
-    p.get_str(rp.USER_NAME)
+    p.get_int(at.ACCT_INPUT_OCTETS)
+    p.get_str(at.USER_NAME)
     rp.verify_message_authenticator(p, SECRET)
     rp.verify_request_authenticator(p, SECRET)
     rp.verify_response_authenticator(p, bytes(16), SECRET)
@@ -490,10 +491,10 @@ _VALID = rp.encode_request(
     rp.ACCESS_REQUEST,
     1,
     SECRET,
-    rp.attr(rp.USER_NAME, b"alice")
+    rp.attr(at.USER_NAME, b"alice")
     + rp.pap_attr(b"pw", SECRET, bytes(16))
-    + rp.attr_vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI, b"001010123456789")
-    + rp.attr_vsa(rp.VENDOR_3GPP, rp.TGPP_RAT_TYPE, b"\x06"),
+    + rp.attr_vsa(at.VENDOR_3GPP, at.TGPP_IMSI, b"001010123456789")
+    + rp.attr_vsa(at.VENDOR_3GPP, at.TGPP_RAT_TYPE, b"\x06"),
     authenticator=bytes(16),
 )[0]
 
@@ -526,20 +527,20 @@ def test_hmac_md5_key_cache_is_bounded() -> None:
 
 def test_lookups_give_the_first_value_and_every_value_in_order() -> None:
     """R-72: a repeated attribute's first value is the one used; Proxy-States are all kept in order."""
-    attrs = rp.attr(rp.USER_NAME, b"a") + rp.attr(rp.PROXY_STATE, b"p1") + rp.attr(rp.USER_NAME, b"b") + rp.attr(
-        rp.PROXY_STATE, b"p2") + rp.attr_vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI, b"4401")
+    attrs = rp.attr(at.USER_NAME, b"a") + rp.attr(at.PROXY_STATE, b"p1") + rp.attr(at.USER_NAME, b"b") + rp.attr(
+        at.PROXY_STATE, b"p2") + rp.attr_vsa(at.VENDOR_3GPP, at.TGPP_IMSI, b"4401")
     data, _ = rp.encode_request(rp.ACCESS_REQUEST, 1, b"s", attrs)
     pkt = decode(data)
-    assert pkt.get(rp.USER_NAME) == b"a"
-    assert pkt.get_all(rp.PROXY_STATE) == [b"p1", b"p2"]
-    assert pkt.get_all(rp.CLASS) == [] and pkt.get(rp.CLASS) is None
-    assert pkt.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) == b"4401"
-    bare = decode(rp.encode_request(rp.ACCESS_REQUEST, 2, b"s", rp.attr(rp.USER_NAME, b"a"))[0])
-    assert bare.vsa(rp.VENDOR_3GPP, rp.TGPP_IMSI) is None
+    assert pkt.get(at.USER_NAME) == b"a"
+    assert pkt.get_all(at.PROXY_STATE) == [b"p1", b"p2"]
+    assert pkt.get_all(at.CLASS) == [] and pkt.get(at.CLASS) is None
+    assert pkt.vsa(at.VENDOR_3GPP, at.TGPP_IMSI) == b"4401"
+    bare = decode(rp.encode_request(rp.ACCESS_REQUEST, 2, b"s", rp.attr(at.USER_NAME, b"a"))[0])
+    assert bare.vsa(at.VENDOR_3GPP, at.TGPP_IMSI) is None
 
 
 def test_get_int_is_unsigned_32_bits() -> None:
     """R-72: four octets read as an unsigned integer, the top bit included (C arithmetic when compiled)."""
     for value in (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF):
-        pkt = decode(rp.encode_request(rp.ACCOUNTING_REQUEST, 1, b"s", rp.attr_int(rp.ACCT_INPUT_OCTETS, value))[0])
-        assert pkt.get_int(rp.ACCT_INPUT_OCTETS) == value
+        pkt = decode(rp.encode_request(rp.ACCOUNTING_REQUEST, 1, b"s", rp.attr_int(at.ACCT_INPUT_OCTETS, value))[0])
+        assert pkt.get_int(at.ACCT_INPUT_OCTETS) == value
