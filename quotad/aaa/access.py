@@ -184,7 +184,9 @@ class AccessHandler:
             return self._reject(pkt, client, Reject.of(result.reason), result.reason)
         session_id = result.session_id or session_id
         # The Accept carries the speed to this session; the line's others are pushed it (aaa.speed).
-        speed, _ = await self.speeds.follow(ref, result.facts, told=session_id)
+        speed = self.speeds.decide(result.facts)
+        if speed != result.facts.speed:  # most re-authorizations change nothing: no coroutine then
+            await self.speeds.apply(ref, result.facts.speed, speed, told=session_id)
         if result.granted:
             metrics.SLICES.inc()
             metrics.SLICE_BYTES.inc(result.granted)

@@ -153,7 +153,10 @@ class AccountingHandler:
             self._not_counted_report(report, result.outcome)
             return
         self._count(result)
-        await self.speeds.follow(ref, result.facts)
+        facts = result.facts
+        speed = self.speeds.decide(facts)
+        if speed != facts.speed:  # most reports change nothing: no coroutine then
+            await self.speeds.apply(ref, facts.speed, speed)
 
     def _not_counted_report(self, r: AccountingReport, outcome: ReportOutcome) -> None:
         """Count it by reason; log it at most once a second per reason."""

@@ -174,6 +174,7 @@ class FastRedis:
         self._parsed = urlparse(url)
         self._protocol: _Protocol | None = None
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop  # the connection's, set with it
         self._connecting: asyncio.Future[None] | None = None
         self._pending: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._outbox: list[bytes] = []
@@ -190,7 +191,7 @@ class FastRedis:
     # -- connection ----------------------------------------------------------------------------
 
     async def _connect(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         p = self._parsed
         factory = lambda: _Protocol(self)  # noqa: E731
         if p.scheme == "unix":
@@ -264,9 +265,9 @@ class FastRedis:
 
     def _send(self, data: bytes, dropped: int) -> asyncio.Future[Any]:
         """Queue encoded commands whose replies are ``dropped`` ones and then the future's."""
-        loop = asyncio.get_running_loop()
         if self._transport is None:
             return asyncio.ensure_future(self._send_after_connect(data, dropped))
+        loop = self._loop  # not asyncio.get_running_loop(): that is a getpid(2) system call each time
         future: asyncio.Future[Any] = loop.create_future()
         sent = time.monotonic()
         if dropped:
@@ -302,7 +303,7 @@ class FastRedis:
         if time.monotonic() - oldest > self.timeout:
             self._fail_all(RedisTimeoutError(f"no reply from Redis within {self.timeout} s"))
             return
-        self._watchdog = asyncio.get_running_loop().call_later(self.timeout / 4, self._check_timeouts)
+        self._watchdog = self._loop.call_later(self.timeout / 4, self._check_timeouts)
 
     def evalsha(self, sha: str, numkeys: int, *args: Any) -> asyncio.Future[Any]:
         head = self._evalsha.get(sha)

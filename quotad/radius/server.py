@@ -114,6 +114,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         self.limits = limits
         self.inflight = 0
         self.transport: asyncio.DatagramTransport | None = None
+        self.loop: asyncio.AbstractEventLoop  # set in connection_made
         self.tasks: set[asyncio.Task[None]] = set()
         self.drops = Drops()
         self.latency = metrics.RADIUS_LATENCY.labels(self.kind)
@@ -121,6 +122,8 @@ class RadiusProtocol(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = typing.cast(asyncio.DatagramTransport, transport)
+        # asyncio.get_running_loop() is a getpid(2) system call each time (its fork check): once here
+        self.loop = asyncio.get_running_loop()
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.limits.rcvbuf_bytes)
@@ -160,7 +163,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             return
         self.cache.begin(key, now)
         self.inflight += 1
-        task = asyncio.get_running_loop().create_task(self._serve(pkt, client, addr, key, now))
+        task = self.loop.create_task(self._serve(pkt, client, addr, key, now))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
