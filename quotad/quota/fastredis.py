@@ -56,6 +56,13 @@ class Encoded:
         self.resp = b"".join([_bulk(_arg(v)) for v in values])
         self.text = self.resp.decode() if self.resp.isascii() else None  # for the all-text fast path
 
+    @classmethod
+    def from_parts(cls, values: tuple[Any, ...], resp: bytes, text: str | None) -> Encoded:
+        """The run of ``values`` from their encoding made earlier (``resp``, and ``text`` when ASCII)."""
+        run = cls.__new__(cls)
+        run.values, run.count, run.resp, run.text = values, len(values), resp, text
+        return run
+
     def __repr__(self) -> str:
         return f"Encoded{self.values!r}"
 

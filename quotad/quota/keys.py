@@ -117,7 +117,7 @@ class ContractKeys:
 
     def line_keys(self, msisdn: str, days: list[str]) -> list[str]:
         """session_keys less the session's: the part of them that is the same for every session of
-        the line on one day (runner.SessionKeys encodes it once)."""
+        the line on one day (runner.line_keys encodes it once)."""
         base = self._base
         return [f"{base}:c", f"{base}:bk", f"{base}:bx", f"{base}:l:{msisdn}", f"{base}:live:{msisdn}",
                 *[f"{base}:u:{msisdn}:{day}" for day in days]]

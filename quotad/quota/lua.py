@@ -39,7 +39,7 @@ CLOCK = ("now", *CALENDAR)
 DAYS = ("day0", "day1", "day2")  # the 3-day window's usage keys, today first
 LINE_KEYS = (*POOL, "line", *DAYS)
 # The line's keys first and its session last: the store sends the line's run encoded once
-# (runner.SessionKeys), the session's key after it.
+# (runner.session_run), the session's key after it.
 SESSION_KEYS = (*POOL, "line", "live", *DAYS, "session")
 IP_POOL = ("leases", "owner_of", "address_of", "next_unused")  # keys.IpPoolKeys.all()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from redis.exceptions import NoScriptError, RedisError
 
@@ -23,7 +23,7 @@ from quotad.quota.fastredis import Encoded, plain
 from quotad.quota.model import LineRef, QuotaSettings
 
 # A script's KEYS: plain, or a fixed set encoded once (the IP pool's), or a list whose first item
-# is a run encoded once (SessionKeys) and the rest plain.
+# is a run encoded once (session_run) and the rest plain.
 Keys = list[Any] | Encoded
 Call = tuple[str, Keys, list[Any]]  # a script's name, KEYS and ARGV
 
@@ -135,37 +135,62 @@ class ClockRun:
         return self._run
 
 
-class SessionKeys:
+class LineKeys(TypedDict):
     """The KEYS of one line's attach and accounting scripts (quota.lua SESSION_KEYS), encoded
     once per line and Japan day, and again per session: on the hot path nine keys cost one
-    argument. ``of(sid)`` gives the run for a session and sets ``session`` (its key) and ``owner``
-    (its lease owner, keys.session_owner); read them before the next await."""
+    argument (``session_run``). Also the reads of a steady re-authorization (quota.steady),
+    encoded once per line and slot (``reads_slot``) and per session (``read_sid``).
 
-    __slots__ = ("_lead", "_owner_prefix", "_run", "contract", "days", "line", "owner", "reads", "session",
-                 "session_prefix", "session_read", "sid", "today")
+    A dict of str, bytes, None and one tuple of str, never an object: the cyclic garbage
+    collector stops tracking such a dict at its next full collection, and the store keeps one a
+    line (up to ``index_cache_entries``). As objects (five a line) they made every full
+    collection walk them: 18-24 ms a pause with 10,000 lines (docs/benchmarks.md, "Pauses").
+    """
 
-    def __init__(self, ref: LineRef, days: list[str]) -> None:
-        self.days = days
-        self._lead = k.ContractKeys(ref.contract_id).line_keys(ref.msisdn, days)
-        self.contract, self.line = self._lead[0], self._lead[len(lua.POOL)]
-        self.today = self._lead[len(lua.POOL) + 2]  # the line's usage key of today (day0)
-        # The store's reads of a steady re-authorization (quota.steady), encoded once: (slot,
-        # contract's, line's) and (sid, session's).
-        self.reads: tuple[str, bytes, bytes] | None = None
-        self.session_read: tuple[str, bytes] | None = None
-        self.session_prefix = k.ContractKeys(ref.contract_id).session_prefix(ref.msisdn)
-        self._owner_prefix = k.session_owner(ref.contract_id, ref.msisdn, "")
-        self.sid: str | None = None
-        self.session = self.owner = ""
-        self._run = Encoded()
+    day: str  # the Japan day (YYYYMMDD) the keys are for
+    lead: tuple[str, ...]  # the line's keys (quota.lua LINE_KEYS order but live: SESSION_KEYS[:-1])
+    lead_resp: bytes  # ``lead`` as RESP bulk strings
+    contract: str
+    line: str
+    today: str  # the line's usage key of today (day0)
+    session_prefix: str
+    owner_prefix: str
+    sid: str | None  # the session ``session``, ``owner`` and ``run_*`` are of
+    session: str
+    owner: str  # its lease owner (keys.session_owner)
+    run_resp: bytes  # ``lead`` and ``session`` as RESP bulk strings
+    run_text: str | None  # the same as text when ASCII (fastredis's fast path)
+    reads_slot: str | None  # the slot ``contract_read`` and ``line_read`` are for
+    contract_read: bytes
+    line_read: bytes
+    read_sid: str | None  # the session ``session_read`` is of
+    session_read: bytes
 
-    def of(self, sid: str) -> Encoded:
-        if sid != self.sid:
-            self.session = self.session_prefix + sid
-            self.owner = self._owner_prefix + sid
-            self._run = Encoded(*self._lead, self.session)
-            self.sid = sid
-        return self._run
+
+def line_keys(ref: LineRef, days: list[str]) -> LineKeys:
+    """The line's keys for the Japan day ``days[0]`` (``days``: the 3-day window)."""
+    ck = k.ContractKeys(ref.contract_id)
+    lead = tuple(ck.line_keys(ref.msisdn, days))
+    return {
+        "day": days[0], "lead": lead, "lead_resp": Encoded(*lead).resp, "contract": lead[0],
+        "line": lead[len(lua.POOL)], "today": lead[len(lua.POOL) + 2],
+        "session_prefix": ck.session_prefix(ref.msisdn),
+        "owner_prefix": k.session_owner(ref.contract_id, ref.msisdn, ""),
+        "sid": None, "session": "", "owner": "", "run_resp": b"", "run_text": None,
+        "reads_slot": None, "contract_read": b"", "line_read": b"", "read_sid": None, "session_read": b"",
+    }
+
+
+def session_run(line: LineKeys, sid: str) -> Encoded:
+    """The session's script KEYS as one run; sets the line's ``session`` and ``owner`` to the
+    session's (read them before the next await)."""
+    if sid != line["sid"]:
+        session = line["session"] = line["session_prefix"] + sid
+        line["owner"] = line["owner_prefix"] + sid
+        resp = line["run_resp"] = line["lead_resp"] + Encoded(session).resp
+        line["run_text"] = resp.decode() if resp.isascii() else None
+        line["sid"] = sid
+    return Encoded.from_parts(line["lead"] + (line["session"],), line["run_resp"], line["run_text"])
 
 
 class ScriptRunner:
@@ -228,7 +253,7 @@ class ScriptRunner:
         """Fast path: send a script call now, return its future (pipelines with other sends).
 
         The arguments may hold Encoded runs of values; the keys may be one (encoded once, reused),
-        or a list that starts with one (runner.SessionKeys)."""
+        or a list that starts with one (session_run)."""
         assert self.fast is not None
         if isinstance(keys, Encoded):
             return self.fast.evalsha(self.scripts[name].sha, keys.count, keys, *args)

@@ -40,7 +40,7 @@ from quotad.quota.model import (
     precheck,
 )
 from quotad.quota.provisioning import Provisioning
-from quotad.quota.runner import ClockRun, PipelinedClient, RedisClient, ScriptRunner, SessionKeys
+from quotad.quota.runner import ClockRun, LineKeys, PipelinedClient, RedisClient, ScriptRunner, line_keys, session_run
 from quotad.quota.views import QuotaViews
 
 # The scripts this store runs (quota.lua: their KEYS, ARGV, replies and the files prepended).
@@ -75,7 +75,7 @@ class QuotaStore:
         # each gateway's (nas, gw).
         self._attach_clock = ClockRun(self.calendar, settings.slice_bytes, settings.session_ttl_seconds, today=True)
         self._account_clock = ClockRun(self.calendar)  # account.lua's settings are constants (lua.constants)
-        self._lines: dict[tuple[str, str], SessionKeys] = {}
+        self._lines: dict[tuple[str, str], LineKeys] = {}
         self._gateways: dict[tuple[str, str], Encoded] = {}
         # (contract, msisdn, slot) → the slot's latest session, as this process last saw it
         # (attach.lua corrects a stale one); bounded like the index cache.
@@ -100,15 +100,15 @@ class QuotaStore:
         """Close the client's connections."""
         await self.runner.close()
 
-    def _keys(self, ref: LineRef, now: float) -> SessionKeys:
-        """The line's script keys of today (SessionKeys), made once a line and day."""
+    def _keys(self, ref: LineRef, now: float) -> LineKeys:
+        """The line's script keys of today (runner.LineKeys), made once a line and day."""
         days = self.calendar.window(now)
         line = (ref.contract_id, ref.msisdn)
         memo = self._lines.get(line)
-        if memo is None or memo.days is not days:
+        if memo is None or memo["day"] != days[0]:
             if len(self._lines) >= self.settings.index_cache_entries:
                 self._lines.clear()
-            memo = self._lines[line] = SessionKeys(ref, days)
+            memo = self._lines[line] = line_keys(ref, days)
         return memo
 
     def _gateway(self, nas: str, gateway: str) -> Encoded:
@@ -147,9 +147,9 @@ class QuotaStore:
 
     async def _attach(self, req: AttachRequest, sid: str) -> AttachResult:
         line = self._keys(req.ref, req.now)
-        run = line.of(sid)
-        owner = line.owner
-        keys: list[Any] | Encoded = [run, line.session_prefix + req.session_id] if req.slot else run
+        run = session_run(line, sid)
+        owner = line["owner"]
+        keys: list[Any] | Encoded = [run, line["session_prefix"] + req.session_id] if req.slot else run
         noted, epoch = self.leases.noted(owner, req.now)
         clock = self._attach_clock.at(req.now)
         # A re-authorization of a session whose address this process noted: from reads alone when
@@ -200,18 +200,19 @@ class QuotaStore:
         return AttachResult(ok=True, reason=None, facts=facts, granted=granted, framed_ip=address_text(int(ip)),
                             session_id=sid)
 
-    async def _steady(self, req: AttachRequest, line: SessionKeys, clock: Encoded, sid: str,
+    async def _steady(self, req: AttachRequest, line: LineKeys, clock: Encoded, sid: str,
                       expected_gen: str) -> lua.AttachReply | None:
         """attach.lua's reply from one snapshot of reads when it would change nothing, else None
         (quota.steady); the reads encoded once per line (and slot) and session."""
         assert self.fast is not None
-        reads = line.reads
-        if reads is None or reads[0] != req.slot:
-            reads = line.reads = (req.slot, steady.contract_read(line.contract), steady.line_read(line.line, req.slot))
-        session = line.session_read
-        if session is None or session[0] != sid:
-            session = line.session_read = (sid, steady.session_read(line.session))
-        snapshot = await self.fast.transaction(reads[1], reads[2], session[1])
+        if line["reads_slot"] != req.slot:
+            line["contract_read"] = steady.contract_read(line["contract"])
+            line["line_read"] = steady.line_read(line["line"], req.slot)
+            line["reads_slot"] = req.slot
+        if line["read_sid"] != sid:
+            line["session_read"] = steady.session_read(line["session"])
+            line["read_sid"] = sid
+        snapshot = await self.fast.transaction(line["contract_read"], line["line_read"], line["session_read"])
         now, month, _, _, _, today, slice_bytes, ttl = clock.values
         return steady.answer(snapshot, now, int(month), today, slice_bytes, ttl, req.imsi or "", req.nas_ip, sid,
                              req.slot, expected_gen, req.check_identity)
@@ -235,11 +236,11 @@ class QuotaStore:
             return AccountResult(facts=facts, added=0, debited=0, low_added=0, overrun_added=0, granted=0,
                                  outcome=refused)
         line = self._keys(report.ref, report.now)
-        run = line.of(report.session_id)
-        owner = line.owner
+        run = session_run(line, report.session_id)
+        owner = line["owner"]
         start, end, _ = self.calendar.days  # today's bounds, as the window keys just made them
         # event_day (quota.lua): today's usage key (day0) unless the event was on another day.
-        keys = [run, line.today if report.event_time is None or start <= report.at < end
+        keys = [run, line["today"] if report.event_time is None or start <= report.at < end
                 else k.ContractKeys(report.ref.contract_id).usage(
                     report.ref.msisdn, cal.day_key(report.at, self.settings.timezone))]
         # The lease's holder is read in the same round trip as the count; its script runs only

@@ -12,6 +12,7 @@ import pytest
 from quotad.policy.plans import MB
 from quotad.quota import lua
 from quotad.quota.model import ACCT_INTERIM, ACCT_START, ACCT_STOP, AttachRequest, LineRef
+from quotad.quota.runner import session_run
 from quotad.quota.store import QuotaStore
 from tests.integration.storekit import SLICE, StoreFactory, at, attach, new_line, report
 
@@ -23,10 +24,10 @@ async def compare(store: QuotaStore, req: AttachRequest, sid: str, expected_gen:
     """The steady answer and the script's reply on the same state; the steady answer, if any,
     must be the script's and the script must then write nothing."""
     line = store._keys(req.ref, req.now)
-    run = line.of(sid)
+    run = session_run(line, sid)
     clock = store._attach_clock.at(req.now)
     answer = await store._steady(req, line, clock, sid, expected_gen)
-    keys: Any = [run, line.session_prefix + req.session_id] if req.slot else run
+    keys: Any = [run, line["session_prefix"] + req.session_id] if req.slot else run
     args = lua.attach_argv(clock, int(req.check_identity), req.imsi or "", store._gateway(req.nas_ip, req.gateway),
                            sid, "gen-new", expected_gen, req.acct_session_id, req.slot, req.session_id)
     await store.client.config_resetstat()
@@ -41,7 +42,7 @@ async def compare(store: QuotaStore, req: AttachRequest, sid: str, expected_gen:
 
 
 async def generation(store: QuotaStore, ref: LineRef, sid: str) -> str:
-    gen = await store.client.hget(store._keys(ref, NOW).session_prefix + sid, "gen")
+    gen = await store.client.hget(store._keys(ref, NOW)["session_prefix"] + sid, "gen")
     return gen.decode() if gen else ""
 
 
@@ -101,7 +102,7 @@ async def test_anything_to_write_or_refuse_goes_to_the_script(fast_store: QuotaS
         await report(fast_store, ref, "s1", ACCT_STOP, 0, NOW + 1)
         req = request(ref, now=NOW + 2)
     elif change == "no_generation":
-        await fast_store.client.hdel(fast_store._keys(ref, NOW).session_prefix + "s1", "gen")
+        await fast_store.client.hdel(fast_store._keys(ref, NOW)["session_prefix"] + "s1", "gen")
     elif change == "other_gateway":
         req = request(ref, nas_ip="192.0.2.2")
     elif change == "next_month":  # May's bundle to grant
@@ -132,7 +133,7 @@ async def test_a_voice_line_of_an_unverified_holder_goes_to_the_script(fast_stor
 
 async def test_a_contract_not_started_goes_to_the_script(fast_store: QuotaStore) -> None:
     ref = await live(fast_store)
-    await fast_store.client.hset(fast_store._keys(ref, NOW).contract, "start", "20250403")
+    await fast_store.client.hset(fast_store._keys(ref, NOW)["contract"], "start", "20250403")
     assert await compare(fast_store, request(ref), "s1", await generation(fast_store, ref, "s1")) is None
 
 
