@@ -73,10 +73,11 @@ end
 local gen, same, new = sess[4], 0, 0
 if sess[1] == false or sess[1] == '1' then
   gen, new = new_gen, 1
-  redis.call('DEL', session)
-  redis.call('HSET', session, 'started', now, 'at', now, 'octets', 0, 'chg', 0, 'stopped', '0', 'nas', nas,
-    'imsi', imsi, 'gen', gen, 'ttl_at', now, 'gw', gw)
-  if asid ~= '' then redis.call('HSET', session, 'asid', asid) end
+  if sess[1] then redis.call('DEL', session) end  -- an ended session's fields go; a new one has none
+  local record = {'started', now, 'at', now, 'octets', 0, 'chg', 0, 'stopped', '0', 'nas', nas, 'imsi', imsi,
+    'gen', gen, 'ttl_at', now, 'gw', gw}
+  if asid ~= '' then record[#record + 1] = 'asid'; record[#record + 1] = asid end
+  redis.call('HSET', session, unpack(record))
   redis.call('EXPIRE', session, ttl)
   redis.call('SADD', live, sid)
 else
