@@ -15,7 +15,9 @@ counts at once.
 
 from __future__ import annotations
 
+import gc
 import os
+import time
 from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
@@ -345,3 +347,33 @@ IDENTITY_OUTCOMES = Counter(
     registry=REGISTRY,
 )
 # --- end identity verification --------------------------------------------------------------
+# --- the process ----------------------------------------------------------------------------
+GC_PAUSES = Histogram(
+    "quotad_gc_pause_seconds",
+    "Collections of Python's cyclic garbage collector, by generation (2: a full collection), and "
+    "how long each held the process: requests arriving meanwhile wait.",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+    registry=REGISTRY,
+)
+_gc_timed = False
+
+
+def time_gc_pauses() -> None:
+    """Time every collection into ``quotad_gc_pause_seconds`` (once a process). A collection runs
+    a few times a second under load and a full one every few seconds: a callback each costs
+    nothing measurable, and a pause in the tail of the request latency can be told from Redis's."""
+    global _gc_timed
+    if _gc_timed:
+        return
+    _gc_timed = True
+    by_generation = [GC_PAUSES.labels(str(generation)) for generation in range(3)]
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            by_generation[info["generation"]].observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(timed)

@@ -69,3 +69,27 @@ def test_the_daemons_metrics_are_the_plain_kind_in_one_process() -> None:
     child.inc()
     after = metrics.REGISTRY.get_sample_value("quotad_radius_requests_total", {"kind": "access", "outcome": "accept"})
     assert after == (before or 0) + 1
+
+
+def test_each_garbage_collection_is_timed_by_generation() -> None:
+    import gc
+
+    metrics.time_gc_pauses()
+    metrics.time_gc_pauses()  # once a process: a second call adds no second callback
+
+    def count(generation: int) -> float:
+        value = metrics.REGISTRY.get_sample_value("quotad_gc_pause_seconds_count", {"generation": str(generation)})
+        return value or 0.0
+
+    enabled = gc.isenabled()
+    gc.disable()  # only the collections asked for below
+    try:
+        before = [count(g) for g in range(3)]
+        gc.collect(2)
+        gc.collect(0)
+        after = [count(g) for g in range(3)]
+    finally:
+        if enabled:
+            gc.enable()
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1.0, 0.0, 1.0]
+    assert metrics.REGISTRY.get_sample_value("quotad_gc_pause_seconds_sum", {"generation": "2"}) > 0
