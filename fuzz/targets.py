@@ -85,7 +85,11 @@ class EdgeTarget:
         clients = ClientTable([("127.0.0.1/32", Client("lo", SECRET))])
         self.protocol = RadiusProtocol(rp.ACCESS_REQUEST, _answer, clients, ReplyCache(10.0), Limits())
         self.transport = _Transport()
-        self.protocol.transport = self.transport
+        self.loop.run_until_complete(self._connect())
+
+    async def _connect(self) -> None:
+        """As asyncio does before the first datagram (the edge keeps the running loop then)."""
+        self.protocol.connection_made(self.transport)
 
     def __call__(self, data: bytes) -> None:
         self.loop.run_until_complete(self._feed(data))
