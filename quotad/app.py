@@ -32,7 +32,7 @@ from quotad.aaa.publicsafety import PublicSafetyAaa
 from quotad.aaa.sessions import SessionControl
 from quotad.api.auth import Authenticator
 from quotad.clock import Clock, SystemClock
-from quotad.config import Config
+from quotad.config import Config, ConfigError
 from quotad.policy.plans import Plan, PlanCatalog
 from quotad.publicsafety.store import PublicSafetyStore
 from quotad.quota.cluster import RedisCluster as ClusterClient
@@ -209,10 +209,8 @@ class Daemon:
         self.speed_timer = SpeedTimer(self.store, self.sessions, self.clock.now, poll=self.speed_timer_seconds or 15.0)
         if self.speed_timer_seconds > 0:
             self._speed_timer = asyncio.ensure_future(self.speed_timer.run())
-        transport, self.auth_port = await listen(cfg.server.bind, cfg.server.auth_port, self.auth, cfg.server.workers)
-        self._transports.append(transport)
-        transport, self.acct_port = await listen(cfg.server.bind, cfg.server.acct_port, self.acct, cfg.server.workers)
-        self._transports.append(transport)
+        self.auth_port = await self._listen("server.auth_port", cfg.server.auth_port, self.auth)
+        self.acct_port = await self._listen("server.acct_port", cfg.server.acct_port, self.acct)
         # --- RadSec (RFC 6614): the same handlers behind a TLS listener -------------------------
         if cfg.radsec.enabled:
             self.radsec = RadsecServer(cfg.radsec, access.handle, accounting.handle, ready=self.ready)
@@ -286,6 +284,18 @@ class Daemon:
         elif event == "failed":
             self.failed = True
             self.request_stop()
+
+    async def _listen(self, key: str, port: int, protocol: RadiusProtocol) -> int:
+        """Listen on a RADIUS port; a port that cannot be had stops the start, naming its setting
+        (with one worker the port is this process's alone: a second quotad on it is refused, not
+        handed part of the requests; radius.server.listen)."""
+        server = self.config.server
+        try:
+            transport, bound = await listen(server.bind, port, protocol, server.workers)
+        except OSError as exc:
+            raise ConfigError([(key, f"cannot listen on {server.bind} port {port}: {exc.strerror or exc}")]) from exc
+        self._transports.append(transport)
+        return bound
 
     def apply(self, new: Config) -> None:
         """Take the settings of ``new`` that a reload may change (``reload.RELOADABLE``: clients and

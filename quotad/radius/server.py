@@ -236,14 +236,14 @@ def proxy_state_octets(pkt: rp.Packet) -> int:
 async def listen(
     host: str, port: int, protocol: RadiusProtocol, workers: int = 1
 ) -> tuple[asyncio.DatagramTransport, int]:
-    """Bind a UDP socket (SO_REUSEPORT so several workers may share it); return transport and port.
-
-    With ``workers`` > 1 the group's requests are spread over the workers by Identifier
-    (quotad.radius.reuseport), so one gateway socket's load reaches every worker."""
+    """Bind a UDP socket; return transport and port. With ``workers`` > 1 it joins the workers'
+    SO_REUSEPORT group, whose requests are spread over them by Identifier (quotad.radius.reuseport),
+    so one gateway socket's load reaches every worker. With one worker the port is exclusive: a
+    second process binding it fails (EADDRINUSE) instead of silently taking part of its requests."""
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
-    if hasattr(socket, "SO_REUSEPORT"):
+    if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     if workers > 1 and not spread_by_identifier(sock, workers):

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -79,6 +80,29 @@ def test_r72_serve_refuses_to_start_exposed_without_tls(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "config error: server.http_bind: 0.0.0.0 is not a loopback address" in out.stderr
+
+
+@pytest.mark.parametrize("reuseport", [False, True])
+def test_r72_serve_refuses_a_radius_port_another_process_holds(redis_url: str, tmp_path: Path, reuseport: bool) -> None:
+    """One worker's RADIUS port is its own: a second quotad on it (or anything else) is refused at
+    start, the setting named, even when the holder allows port sharing (SO_REUSEPORT, as several
+    workers of one quotad do), instead of silently taking part of the holder's requests."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if reuseport:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    path = tmp_path / "q.toml"
+    path.write_text(f'[server]\nauth_port = 0\nacct_port = {port}\nhttp_port = 0\n[redis]\nurl = "{redis_url}"\n')
+    try:
+        out = subprocess.run([sys.executable, "-m", "quotad.cli", "serve", "--config", str(path)],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        holder.close()
+    assert out.returncode == 2, out.stderr
+    assert (f"config error: server.acct_port: cannot listen on 127.0.0.1 port {port}: Address already in use"
+            in out.stderr), out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_r72_tls_files_half_set_or_unloadable_are_named(tmp_path: Path) -> None:
