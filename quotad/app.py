@@ -11,8 +11,6 @@ the settings helpers. Tests use it too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import gc
 import signal
 import socket
@@ -364,7 +362,7 @@ async def run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
-    reloads = _Reloads(daemon, reloader, control)
+    reloads = reload.Reloads(daemon.apply, reloader, control)
     if reloader is not None:
         loop.add_signal_handler(signal.SIGHUP, reloads.on_sighup)
         if reload.take_held():
@@ -385,61 +383,6 @@ async def run(
         await daemon.stop()
         await _cancel_leftovers()
     return 1 if daemon.failed else 0
-
-
-class _Reloads:
-    """Reloads of a running daemon: from the file on SIGHUP (one process), or pushed by the
-    supervisor (a worker). One that comes while the daemon starts is applied once it has started."""
-
-    def __init__(self, daemon: Daemon, reloader: reload.Reloader | None, control: socket.socket | None) -> None:
-        self.daemon = daemon
-        self.reloader = reloader
-        self.control = control
-        self.frames = reload.Frames()
-        self.waiting: list[Callable[[], None]] = []
-        self.running = False
-
-    def started(self) -> None:
-        self.running = True
-        for action in self.waiting:
-            action()
-        self.waiting.clear()
-
-    def _when_running(self, action: Callable[[], None]) -> None:
-        if self.running:
-            action()
-        else:
-            self.waiting.append(action)
-
-    def on_sighup(self) -> None:
-        self._when_running(self._reload)
-
-    def _reload(self) -> None:
-        assert self.reloader is not None
-        result = self.reloader.reload()
-        if result.applies:
-            self.daemon.apply(result.config)
-        self.reloader.report(result)
-
-    def on_control(self) -> None:
-        assert self.control is not None
-        try:
-            data = self.control.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:  # the supervisor is gone
-            asyncio.get_running_loop().remove_reader(self.control.fileno())
-            return
-        for sequence, config in self.frames.feed(data):
-            self._when_running(functools.partial(self._apply_pushed, sequence, config))
-
-    def _apply_pushed(self, sequence: int, config: Config) -> None:
-        assert self.control is not None
-        self.daemon.apply(config)
-        with contextlib.suppress(OSError):  # the supervisor is gone or stopped waiting
-            self.control.send(reload.ACK.pack(sequence))
 
 
 def settle_heap() -> None:

@@ -15,8 +15,12 @@ applying the result is ``app.Daemon.apply``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import pickle
 import signal
+import socket
 import struct
 import typing
 from collections.abc import Callable
@@ -260,3 +264,60 @@ def take_held() -> bool:
     global _held
     held, _held = _held, False
     return held
+
+
+class Reloads:
+    """Reloads of a running daemon (``apply``: app.Daemon.apply): from the file on SIGHUP (one
+    process), or pushed by the supervisor (a worker). One that comes while the daemon starts is
+    applied once it has started."""
+
+    def __init__(self, apply: Callable[[cfg.Config], None], reloader: Reloader | None,
+                 control: socket.socket | None) -> None:
+        self.apply = apply
+        self.reloader = reloader
+        self.control = control
+        self.frames = Frames()
+        self.waiting: list[Callable[[], None]] = []
+        self.running = False
+
+    def started(self) -> None:
+        self.running = True
+        for action in self.waiting:
+            action()
+        self.waiting.clear()
+
+    def _when_running(self, action: Callable[[], None]) -> None:
+        if self.running:
+            action()
+        else:
+            self.waiting.append(action)
+
+    def on_sighup(self) -> None:
+        self._when_running(self._reload)
+
+    def _reload(self) -> None:
+        assert self.reloader is not None
+        result = self.reloader.reload()
+        if result.applies:
+            self.apply(result.config)
+        self.reloader.report(result)
+
+    def on_control(self) -> None:
+        assert self.control is not None
+        try:
+            data = self.control.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the supervisor is gone
+            asyncio.get_running_loop().remove_reader(self.control.fileno())
+            return
+        for sequence, config in self.frames.feed(data):
+            self._when_running(functools.partial(self._apply_pushed, sequence, config))
+
+    def _apply_pushed(self, sequence: int, config: cfg.Config) -> None:
+        assert self.control is not None
+        self.apply(config)
+        with contextlib.suppress(OSError):  # the supervisor is gone or stopped waiting
+            self.control.send(ACK.pack(sequence))
