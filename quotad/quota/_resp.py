@@ -78,9 +78,12 @@ def encode_command(args: tuple[Any, ...]) -> bytes:
         elif kind is int:
             text = str(value)
             parts.append(f"${len(text)}\r\n{text}\r\n")
-        elif kind is Encoded and value.text is not None:
-            parts.append(value.text)
-            n += value.count - 1
+        elif kind is Encoded:
+            run = value  # typed in _resp.pxd: its fields are read in C
+            if run.text is None:
+                return _encode_bytes(args)
+            parts.append(run.text)
+            n += run.count - 1
         elif kind is float:
             text = repr(value)
             parts.append(f"${len(text)}\r\n{text}\r\n")
@@ -97,8 +100,9 @@ def _encode_bytes(args: tuple[Any, ...]) -> bytes:
     n = 0
     for value in args:
         if type(value) is Encoded:
-            parts.append(value.resp)
-            n += value.count
+            run = value
+            parts.append(run.resp)
+            n += run.count
         else:
             parts.append(_bulk(_arg(value)))
             n += 1
