@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 
 .PHONY: install test lint demo bench bench-quick bench-compare clean
 
-# setup.py and the codec's source: the compiled codec is rebuilt when they change.
-$(BIN)/quotad: pyproject.toml setup.py quotad/radius/_packet.py quotad/radius/_packet.pxd
+# setup.py and the compiled modules' sources: they are rebuilt when these change.
+COMPILED_SOURCES := quotad/radius/_packet.py quotad/radius/_packet.pxd quotad/quota/_resp.py quotad/quota/_resp.pxd
+$(BIN)/quotad: pyproject.toml setup.py $(COMPILED_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -37,4 +38,4 @@ demo: install
 	$(BIN)/quotad demo
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache build quotad/radius/*.so
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache build quotad/radius/*.so quotad/quota/*.so

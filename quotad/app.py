@@ -33,6 +33,7 @@ from quotad.clock import Clock, SystemClock
 from quotad.config import Config, ConfigError
 from quotad.policy.plans import Plan, PlanCatalog
 from quotad.publicsafety.store import PublicSafetyStore
+from quotad.quota import resp
 from quotad.quota.cluster import RedisCluster as ClusterClient
 from quotad.quota.embedded import EmbeddedRedis
 from quotad.quota.fastredis import FastRedis
@@ -228,6 +229,7 @@ class Daemon:
         _log.info(
             "started", auth_port=self.auth_port, acct_port=self.acct_port, http_port=self.http_port,
             redis="embedded" if self.embedded else "external", codec=rp.IMPLEMENTATION,
+            resp=resp.IMPLEMENTATION,
         )
 
     def ready(self) -> bool:

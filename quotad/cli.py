@@ -248,7 +248,9 @@ def cmd_provision(args: argparse.Namespace, now: float | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quotad", description="Policy and quota server (RADIUS + Redis).")
+    # Raw: --version's line as it is, not wrapped at the terminal's width (a plain build's is ~100 characters).
+    parser = argparse.ArgumentParser(prog="quotad", description="Policy and quota server (RADIUS + Redis).",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"quotad {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the daemon")
@@ -270,13 +272,14 @@ def _parser() -> argparse.ArgumentParser:
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
+    from quotad.quota import resp
     from quotad.radius import packet
 
     try:
         installed = version("quotad")
     except PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
         installed = "unknown (not installed)"
-    return f"{installed} (RADIUS codec: {packet.IMPLEMENTATION})"
+    return f"{installed} (RADIUS codec: {packet.IMPLEMENTATION}, RESP encoder: {resp.IMPLEMENTATION})"
 
 
 def _provision_parser(sub: Any) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import redis
@@ -17,6 +19,20 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def implementation_of(public: ModuleType, kind: str) -> ModuleType:
+    """The build a compiled module's tests run against (``public``: its public module, as
+    radius.packet; ``kind``: "compiled" or "python"). Without a build the compiled run is skipped;
+    CI sets QUOTAD_REQUIRE_COMPILED=1 to fail instead."""
+    if kind == "python":
+        return public.plain()
+    if not public.COMPILED:
+        message = f"{public.__name__} does not run compiled: {public.IMPLEMENTATION}"
+        if os.environ.get("QUOTAD_REQUIRE_COMPILED"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return public.running()
 
 
 @pytest.fixture(scope="session")

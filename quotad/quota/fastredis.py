@@ -11,6 +11,8 @@ fails every outstanding command with ``ConnectionError``/``TimeoutError`` (redis
 callers catch RedisError as before) and drops the connection; the next command reconnects.
 Commands that failed this way were maybe executed, maybe not: callers only use it for idempotent
 scripts, or report the failure without acknowledging (R-71).
+
+Commands are encoded by ``quota.resp`` (compiled by Cython at install, like the RADIUS codec).
 """
 
 from __future__ import annotations
@@ -27,57 +29,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from quotad import metrics
-
-
-def _arg(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, bool):
-        return b"1" if value else b"0"
-    if isinstance(value, int):
-        return b"%d" % value
-    if isinstance(value, float):
-        return repr(value).encode()
-    return str(value).encode()
-
-
-class Encoded:
-    """Arguments encoded once as RESP bulk strings, for values that repeat from call to call (a
-    script's SHA, the month's calendar arguments, fixed settings, the IP pool's keys). Stands for
-    ``len(values)`` arguments wherever it appears in a command's arguments."""
-
-    __slots__ = ("count", "resp", "text", "values")
-
-    def __init__(self, *values: Any) -> None:
-        self.values = values
-        self.count = len(values)
-        self.resp = b"".join([_bulk(_arg(v)) for v in values])
-        self.text = self.resp.decode() if self.resp.isascii() else None  # for the all-text fast path
-
-    @classmethod
-    def from_parts(cls, values: tuple[Any, ...], resp: bytes, text: str | None) -> Encoded:
-        """The run of ``values`` from their encoding made earlier (``resp``, and ``text`` when ASCII)."""
-        run = cls.__new__(cls)
-        run.values, run.count, run.resp, run.text = values, len(values), resp, text
-        return run
-
-    def __repr__(self) -> str:
-        return f"Encoded{self.values!r}"
-
-
-def plain(values: Encoded | list[Any]) -> list[Any]:
-    """``values`` with every Encoded replaced by the values it stands for (for redis-py)."""
-    if isinstance(values, Encoded):
-        return list(values.values)
-    out: list[Any] = []
-    for value in values:
-        if type(value) is Encoded:
-            out.extend(value.values)
-        else:
-            out.append(value)
-    return out
+from quotad.quota.resp import Encoded, encode_command
 
 
 class _Dropped:
@@ -92,48 +44,6 @@ class _Dropped:
 _DROPPED: Any = _Dropped()
 _MULTI = b"*1\r\n$5\r\nMULTI\r\n"
 _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
-
-
-def _bulk(data: bytes) -> bytes:
-    return b"$%d\r\n%b\r\n" % (len(data), data)
-
-
-def encode_command(args: tuple[Any, ...]) -> bytes:
-    """RESP array of bulk strings (fast path: all-ASCII str/int/float arguments, one encode)."""
-    parts: list[str] = []
-    n = 0
-    for value in args:
-        kind = type(value)
-        if kind is str:
-            parts.append(f"${len(value)}\r\n{value}\r\n")
-        elif kind is int:
-            text = str(value)
-            parts.append(f"${len(text)}\r\n{text}\r\n")
-        elif kind is Encoded and value.text is not None:
-            parts.append(value.text)
-            n += value.count - 1
-        elif kind is float:
-            text = repr(value)
-            parts.append(f"${len(text)}\r\n{text}\r\n")
-        else:
-            return _encode_bytes(args)
-    body = "".join(parts)
-    if not body.isascii():
-        return _encode_bytes(args)
-    return f"*{n + len(args)}\r\n{body}".encode()
-
-
-def _encode_bytes(args: tuple[Any, ...]) -> bytes:
-    parts = []
-    n = 0
-    for value in args:
-        if type(value) is Encoded:
-            parts.append(value.resp)
-            n += value.count
-        else:
-            parts.append(_bulk(_arg(value)))
-            n += 1
-    return b"*%d\r\n%b" % (n, b"".join(parts))
 
 
 class _Protocol(asyncio.Protocol):

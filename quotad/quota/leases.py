@@ -8,9 +8,9 @@ import ipaddress
 
 from quotad.quota import keys as k
 from quotad.quota import lua
-from quotad.quota.fastredis import Encoded
 from quotad.quota.model import ACCT_INTERIM, ACCT_START, AccountingReport, QuotaSettings
 from quotad.quota.renewals import RenewalMemo
+from quotad.quota.resp import Encoded
 from quotad.quota.runner import Call, ScriptRunner
 
 

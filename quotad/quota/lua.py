@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 from quotad.quota.model import AccountResult, Bucket, Card, LineFacts, QuotaSettings, ReportOutcome
 
-Arg = Any  # one ARGV value (str, int, float), or a fastredis.Encoded run standing for several
+Arg = Any  # one ARGV value (str, int, float), or a resp.Encoded run standing for several
 
 # The contract scripts' first KEYS and ARGV (_lib.lua reads them by number).
 POOL = ("contract", "buckets", "expiries")
@@ -43,7 +43,7 @@ LINE_KEYS = (*POOL, "line", *DAYS)
 SESSION_KEYS = (*POOL, "line", "live", *DAYS, "session")
 IP_POOL = ("leases", "owner_of", "address_of", "next_unused")  # keys.IpPoolKeys.all()
 
-# Builder parameters that stand for a run of ARGV, encoded once (fastredis.Encoded): the hot
+# Builder parameters that stand for a run of ARGV, encoded once (resp.Encoded): the hot
 # path's clock runs change at most once a second (runner.ClockRun: now in whole seconds, the
 # calendar, the day and fixed settings), a gateway's run once per gateway.
 GROUPS = {

@@ -19,8 +19,8 @@ from redis.exceptions import NoScriptError, RedisError
 from quotad.quota import calendar as cal
 from quotad.quota import keys as k
 from quotad.quota import lua
-from quotad.quota.fastredis import Encoded, plain
 from quotad.quota.model import LineRef, QuotaSettings
+from quotad.quota.resp import Encoded, flat
 
 # A script's KEYS: plain, or a fixed set encoded once (the IP pool's), or a list whose first item
 # is a run encoded once (session_run) and the rest plain.
@@ -159,7 +159,7 @@ class LineKeys(TypedDict):
     session: str
     owner: str  # its lease owner (keys.session_owner)
     run_resp: bytes  # ``lead`` and ``session`` as RESP bulk strings
-    run_text: str | None  # the same as text when ASCII (fastredis's fast path)
+    run_text: str | None  # the same as text when ASCII (resp.encode_command's fast path)
     reads_slot: str | None  # the slot ``contract_read`` and ``line_read`` are for
     contract_read: bytes
     line_read: bytes
@@ -247,7 +247,7 @@ class ScriptRunner:
                 await self.load_scripts()
                 return await self.send(name, keys, args)
         async with self._in_flight:
-            return await self.scripts[name](keys=plain(keys), args=plain(args))
+            return await self.scripts[name](keys=flat(keys), args=flat(args))
 
     def send(self, name: str, keys: Keys, args: list[Any]) -> Any:
         """Fast path: send a script call now, return its future (pipelines with other sends).

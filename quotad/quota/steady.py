@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from quotad.quota.fastredis import encode_command
 from quotad.quota.lua import AttachReply
 from quotad.quota.model import NOT_READ, LineFacts
+from quotad.quota.resp import encode_command
 
 CONTRACT = ("plan", "bundle_month", "next_exp", "start", "identity")
 LINE = ("status", "imsi", "coupon", "held", "voice", "speed")

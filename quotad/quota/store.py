@@ -20,7 +20,6 @@ from quotad.quota import calendar as cal
 from quotad.quota import keys as k
 from quotad.quota import lua, steady
 from quotad.quota.errors import QuotaError, no_line
-from quotad.quota.fastredis import Encoded
 from quotad.quota.leases import AddressLeases, address_int, address_text
 from quotad.quota.lineindex import LineIndex
 from quotad.quota.model import (
@@ -40,6 +39,7 @@ from quotad.quota.model import (
     precheck,
 )
 from quotad.quota.provisioning import Provisioning
+from quotad.quota.resp import Encoded
 from quotad.quota.runner import ClockRun, LineKeys, PipelinedClient, RedisClient, ScriptRunner, line_keys, session_run
 from quotad.quota.views import QuotaViews
 

@@ -32,9 +32,12 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["--version"])
     assert exc.value.code == 0
+    from quotad.quota import resp
     from quotad.radius import packet
 
-    assert capsys.readouterr().out == f"quotad {version('quotad')} (RADIUS codec: {packet.IMPLEMENTATION})\n"
+    assert capsys.readouterr().out == (
+        f"quotad {version('quotad')} (RADIUS codec: {packet.IMPLEMENTATION}, RESP encoder: {resp.IMPLEMENTATION})\n"
+    )
 
 
 def test_redis_status_reports_a_reachable_redis(

@@ -19,15 +19,15 @@ def test_session_keys_are_the_schema_keys_in_script_order() -> None:
 
 
 def test_a_lines_session_keys_encoded_once_are_the_script_keys() -> None:
-    from quotad.quota.fastredis import encode_command, plain
     from quotad.quota.model import LineRef
+    from quotad.quota.resp import encode_command, flat
     from quotad.quota.runner import line_keys, session_run
 
     ck, days = k.ContractKeys("C1"), ["20261123", "20261122", "20261121"]
     line = line_keys(LineRef("C1", "8190"), days)
     for sid in ("s1", "s2", "s1", "sé"):
         run = session_run(line, sid)
-        assert plain(run) == ck.session_keys("8190", sid, days)
+        assert flat(run) == ck.session_keys("8190", sid, days)
         assert encode_command((run,)) == encode_command(tuple(ck.session_keys("8190", sid, days)))
         assert (line["session"], line["owner"]) == (ck.session("8190", sid), k.session_owner("C1", "8190", sid))
     assert line["today"] == ck.usage("8190", "20261123") and line["session_prefix"] == ck.session_prefix("8190")

@@ -14,8 +14,8 @@ from quotad.publicsafety import store as ps_store
 from quotad.quota import keys as k
 from quotad.quota import lua
 from quotad.quota import store as quota_store
-from quotad.quota.fastredis import Encoded, plain
 from quotad.quota.model import QuotaSettings
+from quotad.quota.resp import Encoded, flat
 
 SCRIPTS_DIR = Path(lua.__file__).parent / "scripts"
 SCRIPT_FILES = sorted(p.stem for p in SCRIPTS_DIR.glob("*.lua") if not p.stem.startswith("_"))
@@ -101,7 +101,7 @@ def test_the_builder_makes_exactly_the_declared_argv(name: str) -> None:
             values[param] = [param]
         else:
             values[param] = param
-    assert plain(spec.build(**values)) == [n.removesuffix("...") for n in spec.argv]
+    assert flat(spec.build(**values)) == [n.removesuffix("...") for n in spec.argv]
 
 
 def test_key_lists_python_builds_have_the_declared_lengths() -> None:

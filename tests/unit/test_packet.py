@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac as std_hmac
-import os
 import struct
 from collections.abc import Iterator
 from types import ModuleType
@@ -25,6 +24,7 @@ from quotad.radius import packet as codec
 from quotad.radius import packet as rp
 from quotad.radius.dictionary import default_dictionary_path
 from quotad.radius.packet import PacketError, decode
+from tests.conftest import implementation_of
 
 SECRET = b"s3cr3t-testing"
 LONG_PW = b"correct horse battery staple, longer than 16"
@@ -46,14 +46,7 @@ def implementation(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
 
     Without a build the compiled run is skipped; CI sets QUOTAD_REQUIRE_COMPILED=1 to fail instead.
     """
-    if request.param == "compiled":
-        if not codec.COMPILED:
-            if os.environ.get("QUOTAD_REQUIRE_COMPILED"):
-                pytest.fail(f"the compiled codec does not run: {codec.IMPLEMENTATION}")
-            pytest.skip(f"the compiled codec does not run: {codec.IMPLEMENTATION}")
-        module = codec.running()
-    else:
-        module = codec.plain()
+    module = implementation_of(codec, request.param)
     names = globals()
     saved = {name: names[name] for name in ("rp", "decode", "PacketError")}
     names.update(rp=module, decode=module.decode, PacketError=module.PacketError)

@@ -25,13 +25,13 @@ def test_out_of_range_lease_is_refused(address: int) -> None:
 
 
 def test_the_clock_run_is_now_in_whole_seconds_the_calendar_and_the_rest_once_a_second() -> None:
-    from quotad.quota.fastredis import plain
+    from quotad.quota.resp import flat
     from quotad.quota.runner import ClockRun, ScriptCalendar
 
     calendar = ScriptCalendar("Asia/Tokyo")
     now = 1764547199.75  # 2025-12-01 08:59:59.75 JST
     run = ClockRun(calendar, 10, 20, today=True)
-    assert plain(run.at(now)) == [1764547199, *plain(calendar.month(now)), "20251201", 10, 20]
+    assert flat(run.at(now)) == [1764547199, *flat(calendar.month(now)), "20251201", 10, 20]
     assert run.at(now + 0.2) is run.at(now)  # the same second: encoded once
-    assert plain(run.at(now + 1))[0] == 1764547200
-    assert plain(ClockRun(calendar, 7).at(now)) == [1764547199, *plain(calendar.month(now)), 7]
+    assert flat(run.at(now + 1))[0] == 1764547200
+    assert flat(ClockRun(calendar, 7).at(now)) == [1764547199, *flat(calendar.month(now)), 7]
